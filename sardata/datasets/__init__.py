@@ -1,0 +1,87 @@
+"""Dataset loaders: one module per dataset, each a FiftyOne importer; :func:`load` ingests one into FiftyOne."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import fiftyone as fo
+
+from sardata import types as sartypes
+
+#: CLI/dataset key → FiftyOne dataset type.
+DATASET_TYPES: dict[str, type] = {
+    "ssdd": sartypes.SSDD,
+    "opensarship": sartypes.OpenSARShip,
+    "fusar": sartypes.FUSARShip,
+    "whu_opt_sar": sartypes.WHUOptSar,
+    "sar_aircraft": sartypes.SARAircraft,
+}
+
+
+def dataset_type(key: str) -> type:
+    """The FiftyOne dataset type for a dataset key (``ssdd``, ``opensarship``, ``fusar``, ``whu_opt_sar``, ``sar_aircraft``)."""
+    try:
+        return DATASET_TYPES[key]
+    except KeyError:
+        raise ValueError(f"unknown dataset {key!r}; expected one of {sorted(DATASET_TYPES)}") from None
+
+
+def load(
+    key: str,
+    root: str | os.PathLike,
+    name: str | None = None,
+    overwrite: bool = False,
+    strict: bool = False,
+    progress: bool | None = None,
+    **importer_kwargs,
+) -> fo.Dataset:
+    """Ingests a dataset from its on-disk layout into a persistent FiftyOne dataset.
+
+    Args:
+        key: dataset key (see :data:`DATASET_TYPES`).
+        root: the dataset root directory.
+        name (None): FiftyOne dataset name (default: ``key``).
+        overwrite (False): replace an existing dataset of that name.
+        strict (False): fail on the first bad file instead of reporting it.
+        progress (None): show a progress bar (FiftyOne's default when None).
+        **importer_kwargs: passed to the dataset's importer (e.g. ``patch_size`` for WHU-OPT-SAR).
+
+    Returns:
+        the dataset; ``dataset.info["ingest_problems"]`` lists skipped files with reasons.
+    """
+    importer_cls = dataset_type(key)().get_dataset_importer_cls()
+    name = name or key
+    if fo.dataset_exists(name):
+        if not overwrite:
+            raise ValueError(f"dataset {name!r} already exists; pass overwrite=True (--overwrite) to replace it")
+        fo.delete_dataset(name)
+    importer = importer_cls(root, strict=strict, **importer_kwargs)
+    dataset = fo.Dataset(name, persistent=True)
+    try:
+        dataset.add_importer(importer, progress=progress)
+    except BaseException:
+        dataset.delete()
+        raise
+    dataset.info["sardata_dataset"] = key
+    dataset.info["ingest_problems"] = importer.report()["problems"]
+    dataset.save()
+    return dataset
+
+
+def summarize(dataset: fo.Dataset, label_field: str = "ground_truth") -> dict:
+    """Counts for an ingest summary: samples, labels per class, samples per split, skipped files."""
+    summary: dict = {"samples": len(dataset), "splits": {}, "classes": {}, "skipped": dataset.info.get("ingest_problems", [])}
+    if "split" in dataset.get_field_schema():
+        summary["splits"] = dict(sorted(dataset.count_values("split").items(), key=lambda kv: str(kv[0])))
+    field = dataset.get_field(label_field) if label_field in dataset.get_field_schema() else None
+    if field is not None:
+        doc_type = getattr(field, "document_type", None)
+        if doc_type is fo.Detections:
+            summary["classes"] = dataset.count_values(f"{label_field}.detections.label")
+        elif doc_type is fo.Classification:
+            summary["classes"] = dataset.count_values(f"{label_field}.label")
+        elif doc_type is fo.Segmentation:
+            summary["classes"] = {"mask_targets": dict(dataset.mask_targets.get(label_field, dataset.default_mask_targets))}
+    summary["classes"] = dict(sorted(Counter(summary["classes"]).items(), key=lambda kv: str(kv[0])))
+    return summary

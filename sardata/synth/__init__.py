@@ -1,0 +1,36 @@
+"""Synthetic SAR generator: writes each dataset's real on-disk layout with known ground truth.
+
+Each ``sardata/synth/<name>.py`` has ``generate(out_dir, n=None, seed=0, full=False) -> Path`` returning the dataset
+root to pass to the loader, and writes ``synth_truth.json`` there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+#: dataset key → generator module
+GENERATORS = {
+    "ssdd": "sardata.synth.ssdd",
+    "opensarship": "sardata.synth.opensarship",
+    "fusar": "sardata.synth.fusar",
+    "whu_opt_sar": "sardata.synth.whu_opt_sar",
+    "sar_aircraft": "sardata.synth.sar_aircraft",
+}
+
+
+def synthesize(name: str, out_dir: str | os.PathLike, n: int | None = None, seed: int = 0, full: bool = False) -> Path:
+    """Writes a synthetic copy of dataset ``name`` under ``out_dir`` and returns its root.
+
+    Args:
+        name: one of :data:`GENERATORS`.
+        out_dir: output directory (created).
+        n (None): number of images/chips/tiles (a small default when None).
+        seed (0): random seed; the output is deterministic for a seed.
+        full (False): full-size dataset (e.g. SSDD's 1160 images) instead of the small default.
+    """
+    if name not in GENERATORS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(GENERATORS)}")
+    module = importlib.import_module(GENERATORS[name])
+    return module.generate(Path(out_dir), n=n, seed=seed, full=full)
