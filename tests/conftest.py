@@ -18,6 +18,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ["FIFTYONE_DATABASE_DIR"] = str(_SESSION_DIR / "db")
 os.environ["FIFTYONE_DEFAULT_DATASET_DIR"] = str(_SESSION_DIR / "fiftyone")
 os.environ["SARDATA_CACHE"] = str(_SESSION_DIR / "cache")
+os.environ["SARDATA_HOME"] = str(_SESSION_DIR / "home")
 os.environ["MPLBACKEND"] = "Agg"
 
 import pytest  # noqa: E402
