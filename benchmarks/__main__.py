@@ -1,7 +1,7 @@
 """``python -m benchmarks``: runs every benchmark, each in its own process, and prints one table.
 
 Each ``benchmarks/<name>.py`` exposes ``run() -> dict`` of figures (ours, the peer measured in the same run, their
-ratio). Every benchmark runs in a child process so its peak memory (max RSS) is measured separately.
+ratio). Every benchmark runs in a child process so its peak memory (max RSS of that process) is measured separately.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ BENCHMARKS = ["ingest", "index", "embed", "scenes", "export", "train"]
 
 def _run_one(name: str, timeout: float) -> dict:
     code = (
-        "import json, sys; import benchmarks.{0} as m; r = m.run(); "
+        "import json, resource, sys; import benchmarks.{0} as m; r = m.run(); "
+        "r['peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); "
         "sys.stdout.write('\\n__RESULT__' + json.dumps(r, default=str) + '\\n')"
     ).format(name)
     env = dict(os.environ, FIFTYONE_DO_NOT_TRACK="true", HF_HUB_OFFLINE="1")
@@ -41,16 +42,6 @@ def _run_one(name: str, timeout: float) -> dict:
     return result
 
 
-def _peak_rss_mb(name: str, timeout: float) -> tuple[dict, float]:
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result = _run_one(name, timeout)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # RUSAGE_CHILDREN's max only grows: report it when this child raised it
-    return result, max(after, before) / 1024.0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", default=BENCHMARKS, help=f"benchmarks to run (default: all of {BENCHMARKS})")
@@ -65,9 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for name in args.names:
         console.print(f"[bold]running benchmarks/{name}.py ...")
-        result, rss = _peak_rss_mb(name, args.timeout)
-        result["peak_rss_mb_upper_bound"] = round(rss)
-        results[name] = result
+        results[name] = _run_one(name, args.timeout)
     table = Table(title=f"sardata benchmarks — {time.strftime('%Y-%m-%d')} — {platform.machine()}, {os.cpu_count()} cores")
     table.add_column("benchmark")
     table.add_column("figure")
