@@ -78,6 +78,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
             if arr.ndim == 3 and arr.shape[0] <= 4 and arr.shape[2] > 4:
                 arr = np.moveaxis(arr, 0, -1)
         else:
+            if fmt == "png":
+                # verify() checks chunk CRCs, so truncation is caught even when a library has set
+                # PIL's global ImageFile.LOAD_TRUNCATED_IMAGES (which makes load() pad silently)
+                with Image.open(path) as im:
+                    im.verify()
             with Image.open(path) as im:
                 im.load()
                 arr = np.asarray(im)
