@@ -1,0 +1,84 @@
+"""FAISS index and the ``"faiss"`` fiftyone-brain similarity backend.
+
+Importing this package registers the backend in the running process::
+
+    import fiftyone.brain as fob
+    import sardata.index  # noqa: F401
+
+    fob.compute_similarity(dataset, embeddings="dcgan_embedding", backend="faiss", brain_key="faiss_dcgan")
+
+Other processes find the backend in one of two ways (both used by :func:`backend_env` for the App server):
+
+- ``~/.fiftyone/brain_config.json`` (or the file named by ``FIFTYONE_BRAIN_CONFIG_PATH``)::
+
+      {"similarity_backends": {"faiss": {"config_cls": "sardata.index.faiss.FaissSimilarityConfig"}}}
+
+- environment variables ``FIFTYONE_BRAIN_SIMILARITY_BACKENDS=*,faiss`` (the ``*`` keeps the built-in backends) and
+  ``FIFTYONE_BRAIN_SIMILARITY_FAISS_CONFIG_CLS=sardata.index.faiss.FaissSimilarityConfig``.
+
+Reloading an existing run needs neither: fiftyone imports the stored config class path directly, so it only needs
+``sardata`` to be importable (it is, once installed).
+
+Modules: :mod:`~sardata.index.build` (index factory), :mod:`~sardata.index.faiss` (the backend),
+:mod:`~sardata.index.duplicates` (near/exact duplicates).
+"""
+
+from __future__ import annotations
+
+BACKEND_NAME = "faiss"
+CONFIG_CLS = "sardata.index.faiss.FaissSimilarityConfig"
+
+
+def register_backend(default: bool = False) -> None:
+    """Adds ``"faiss"`` to ``fiftyone.brain.brain_config.similarity_backends`` of this process.
+
+    Args:
+        default (False): also make it the default backend of ``fob.compute_similarity``.
+    """
+    import fiftyone.brain as fob
+
+    fob.brain_config.similarity_backends.setdefault(BACKEND_NAME, {})["config_cls"] = CONFIG_CLS
+    if default:
+        fob.brain_config.default_similarity_backend = BACKEND_NAME
+
+
+def backend_env(environ=None) -> dict:
+    """Environment variables that register the backend in child processes (e.g. the FiftyOne App server).
+
+    Keeps any backends already listed in ``FIFTYONE_BRAIN_SIMILARITY_BACKENDS`` and the built-ins (``*``).
+    """
+    import os
+
+    environ = os.environ if environ is None else environ
+    listed = [b for b in environ.get("FIFTYONE_BRAIN_SIMILARITY_BACKENDS", "*").split(",") if b]
+    if "*" not in listed and "FIFTYONE_BRAIN_SIMILARITY_BACKENDS" not in environ:
+        listed.append("*")
+    if BACKEND_NAME not in listed:
+        listed.append(BACKEND_NAME)
+    return {
+        "FIFTYONE_BRAIN_SIMILARITY_BACKENDS": ",".join(listed),
+        "FIFTYONE_BRAIN_SIMILARITY_FAISS_CONFIG_CLS": CONFIG_CLS,
+    }
+
+
+def __getattr__(attr):
+    # lazy: `import sardata.index` must not import faiss/fiftyone.brain machinery until it is used
+    if attr in ("FaissSimilarityConfig", "FaissSimilarity", "FaissSimilarityIndex"):
+        from sardata.index import faiss as _backend
+
+        return getattr(_backend, attr)
+    if attr in ("find_near_duplicates", "exact_duplicates"):
+        from sardata.index import duplicates as _duplicates
+
+        return getattr(_duplicates, attr)
+    if attr in ("make_index", "build_index"):
+        from sardata.index import build as _build
+
+        return getattr(_build, attr)
+    raise AttributeError(attr)
+
+
+try:  # register on import when fiftyone is importable (it always is in a full install)
+    register_backend()
+except ImportError:  # pragma: no cover
+    pass
