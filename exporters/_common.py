@@ -1,0 +1,348 @@
+"""What every exporter shares: the export plan (samples × replicas), atomic export directories, hardlinked replicas,
+the manifest and the overwrite rule.
+
+Flow of :func:`exporters.export_view`: :func:`build_plan` reads the view in bulk (``values()``, not per-sample
+documents) → the format module writes into a temporary directory beside ``out_dir`` → :func:`write_manifest` records
+what was written with checksums → :func:`atomic_export_dir` renames the temporary directory onto ``out_dir``. A kill
+at any point leaves either the previous export or nothing under ``out_dir`` (plus, at worst, a hidden
+``.<name>.sardata-tmp-<pid>-*`` directory that the next export removes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+TMP_MARK = ".sardata-tmp-"
+
+
+@dataclass
+class ExportItem:
+    """One sample of the plan, exported ``count`` times (replica 0 is the original, 1.. are hardlinks)."""
+
+    sample_id: str
+    filepath: str
+    image_path: str
+    split: str
+    label: object
+    count: int
+    width: int | None = None
+    height: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class ExportPlan:
+    """The samples to export with their splits and replication counts, plus what goes in the manifest."""
+
+    items: list
+    dataset_name: str
+    view_repr: str
+    label_field: str
+    balance_run: str | None
+    split_field: str | None
+    image_source: str
+    seed: int
+    mask_targets: dict = field(default_factory=dict)
+
+    @property
+    def splits(self) -> list[str]:
+        return sorted({item.split for item in self.items})
+
+    def classes(self) -> list[str]:
+        """Sorted class names found in the labels of the plan (detections, classifications, polylines)."""
+        names = set()
+        for item in self.items:
+            names.update(label_names(item.label))
+        return sorted(names)
+
+
+def label_names(label) -> list[str]:
+    """Class names in one label (a list for Detections/Polylines, one for a Classification)."""
+    if label is None:
+        return []
+    for attr in ("detections", "polylines", "classifications", "keypoints"):
+        objects = getattr(label, attr, None)
+        if objects is not None:
+            return [o.label for o in objects if o.label is not None]
+    name = getattr(label, "label", None)
+    return [name] if name is not None else []
+
+
+def build_plan(
+    samples,
+    label_field: str = "ground_truth",
+    balance_run: str | None = None,
+    split_field: str | None = "split",
+    image_source: str = "display",
+    seed: int = 0,
+    extra_fields: tuple = (),
+    need_size: bool = False,
+) -> ExportPlan:
+    """Reads a view in bulk into an :class:`ExportPlan`.
+
+    Args:
+        samples: FiftyOne dataset or view.
+        label_field ("ground_truth"): label field to export.
+        balance_run (None): balance run whose counts give the replicas (None = each sample once; count 0 = left out).
+        split_field ("split"): field naming each sample's split (None or missing values → ``all``).
+        image_source ("display"): ``display`` (``filepath``, 8-bit) or ``original`` (``sar_path``).
+        seed (0): recorded in the manifest.
+        extra_fields (()): other sample fields to carry in ``ExportItem.extra`` (missing fields → None).
+        need_size (False): fill width/height, computing metadata when missing.
+    """
+    from sardata.views.balance import replication_counts
+
+    if image_source not in ("display", "original"):
+        raise ValueError(f"image_source {image_source!r}; expected 'display' or 'original'")
+    schema = samples.get_field_schema()
+    if label_field not in schema:
+        raise ValueError(f"label field {label_field!r} not found on {samples._dataset.name!r}; fields: {sorted(schema)}")
+    if need_size and samples.count("metadata.width") < len(samples):
+        samples.compute_metadata()
+    ids = samples.values("id")
+    filepaths = samples.values("filepath")
+    labels = samples.values(label_field)
+    sar_paths = samples.values("sar_path") if "sar_path" in schema else [None] * len(ids)
+    splits = samples.values(split_field) if split_field and split_field in schema else [None] * len(ids)
+    widths = samples.values("metadata.width") if need_size else [None] * len(ids)
+    heights = samples.values("metadata.height") if need_size else [None] * len(ids)
+    extras = {f: (samples.values(f) if f in schema else [None] * len(ids)) for f in extra_fields}
+    counts = replication_counts(samples, balance_run)
+    items = []
+    for i, sample_id in enumerate(ids):
+        count = counts[sample_id]
+        if count <= 0:
+            continue
+        if image_source == "original" and sar_paths[i]:
+            image_path = sar_paths[i]
+        else:
+            image_path = filepaths[i]
+        items.append(
+            ExportItem(
+                sample_id=sample_id,
+                filepath=filepaths[i],
+                image_path=image_path,
+                split=str(splits[i]) if splits[i] is not None else "all",
+                label=labels[i],
+                count=int(count),
+                width=widths[i],
+                height=heights[i],
+                extra={f: v[i] for f, v in extras.items()},
+            )
+        )
+    dataset = samples._dataset
+    mask_targets = dict(dataset.mask_targets.get(label_field) or dataset.default_mask_targets or {})
+    return ExportPlan(
+        items=items,
+        dataset_name=dataset.name,
+        view_repr=_view_repr(samples),
+        label_field=label_field,
+        balance_run=balance_run,
+        split_field=split_field,
+        image_source=image_source,
+        seed=seed,
+        mask_targets={str(k): v for k, v in mask_targets.items()},
+    )
+
+
+def _view_repr(samples) -> str:
+    stages = getattr(samples, "_stages", [])
+    return "[" + ", ".join(repr(s) for s in stages) + "]"
+
+
+class UniqueNames:
+    """Hands out unique file stems per directory key: ``img``, ``img-1``, ... (merged datasets repeat stems)."""
+
+    def __init__(self):
+        self._taken: dict[str, set] = {}
+
+    def stem(self, key: str, stem: str) -> str:
+        taken = self._taken.setdefault(key, set())
+        candidate, n = stem, 0
+        while candidate in taken:
+            n += 1
+            candidate = f"{stem}-{n}"
+        taken.add(candidate)
+        return candidate
+
+
+def replica_name(stem: str, ext: str, replica: int) -> str:
+    """File name of replica ``k``: ``<stem>.<ext>`` for 0, ``<stem>__rep<k>.<ext>`` after."""
+    return f"{stem}{ext}" if replica == 0 else f"{stem}__rep{replica}{ext}"
+
+
+def place_replicas(src: str | os.PathLike, out_dir: Path, stem: str, ext: str, count: int) -> list[str]:
+    """Copies ``src`` as ``<stem><ext>`` and hardlinks ``count - 1`` replicas to it; returns the file names.
+
+    The first copy is a real copy (the export must not alias the source dataset: a trainer editing files in place
+    would change the originals); replicas are hardlinks of that copy, falling back to copies across filesystems.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [replica_name(stem, ext, k) for k in range(count)]
+    first = out_dir / names[0]
+    shutil.copyfile(src, first)
+    for name in names[1:]:
+        link(first, out_dir / name)
+    return names
+
+
+def link(first: Path, target: Path) -> None:
+    """Hardlink ``target`` to ``first``, or copy it when hardlinks are not possible (other filesystem, FAT...)."""
+    try:
+        os.link(first, target)
+    except OSError:
+        shutil.copyfile(first, target)
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+def sha256_tree(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative POSIX paths), hashing each inode once (hardlinked replicas)."""
+    by_inode: dict = {}
+    sums = {}
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.name == MANIFEST:
+            continue
+        st = path.stat()
+        key = (st.st_dev, st.st_ino)
+        if key not in by_inode:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            by_inode[key] = digest.hexdigest()
+        sums[path.relative_to(root).as_posix()] = by_inode[key]
+    return sums
+
+
+def request_fingerprint(samples, plan: ExportPlan, fmt: str, options: dict) -> str:
+    """Identity of an export request: same dataset content (ids, last modification), view, options → same hash.
+
+    Two exports with the same fingerprint would write the same files, so a repeated export is a no-op.
+    """
+    modified = samples.values("last_modified_at") if "last_modified_at" in samples.get_field_schema() else []
+    payload = {
+        "format": fmt,
+        "dataset": plan.dataset_name,
+        "view": plan.view_repr,
+        "options": options,
+        "items": [(it.sample_id, it.split, it.count, it.image_path) for it in plan.items],
+        "last_modified": max((str(m) for m in modified if m is not None), default=""),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def plan_counts(plan: ExportPlan) -> dict:
+    """Exported image and label counts per split and class, replicas included."""
+    images: Counter = Counter()
+    classes: dict = {}
+    for item in plan.items:
+        images[item.split] += item.count
+        per_split = classes.setdefault(item.split, Counter())
+        for name in label_names(item.label):
+            per_split[name] += item.count
+    return {
+        "images": dict(sorted(images.items())),
+        "classes": {s: dict(sorted(c.items())) for s, c in sorted(classes.items())},
+        "samples": len(plan.items),
+        "replicas": sum(it.count for it in plan.items),
+    }
+
+
+def write_manifest(root: Path, plan: ExportPlan, fmt: str, fingerprint: str, extra: dict | None = None) -> dict:
+    """Writes ``manifest.json`` into an export directory (to be called last, inside the temporary directory)."""
+    from sardata import __version__
+
+    manifest = {
+        "format": fmt,
+        "dataset": plan.dataset_name,
+        "view_stages": plan.view_repr,
+        "label_field": plan.label_field,
+        "balance_run": plan.balance_run,
+        "split_field": plan.split_field,
+        "image_source": plan.image_source,
+        "seed": plan.seed,
+        "counts": plan_counts(plan),
+        "fingerprint": fingerprint,
+        "sardata_version": __version__,
+        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+        "checksums": sha256_tree(root),
+    }
+    write_json(root / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest(out_dir: Path) -> dict | None:
+    try:
+        with open(Path(out_dir) / MANIFEST) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(out_dir: Path) -> None:
+    """Removes temporary export directories of ``out_dir`` left by killed processes."""
+    prefix = f".{out_dir.name}{TMP_MARK}"
+    if not out_dir.parent.is_dir():
+        return
+    for path in out_dir.parent.iterdir():
+        if path.name.startswith(prefix):
+            pid = path.name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_export_dir(out_dir: str | os.PathLike, overwrite: bool = False):
+    """Yields a temporary directory beside ``out_dir``; on success it replaces ``out_dir`` atomically.
+
+    On any exception the temporary directory is removed and ``out_dir`` is left as it was. An existing ``out_dir`` is
+    replaced only with ``overwrite=True`` (the caller decides about identical exports before calling this).
+    """
+    out_dir = Path(out_dir).absolute()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} exists and holds a different export; pass overwrite=True (--overwrite)")
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}{TMP_MARK}{os.getpid()}-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a finished export gets ordinary directory permissions
+    try:
+        yield tmp
+        if out_dir.exists():
+            # os.replace cannot replace a non-empty directory: move the old one aside first, then drop it.
+            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}{TMP_MARK}{os.getpid()}-old-"))
+            os.replace(out_dir, old / "export")
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
