@@ -1,0 +1,342 @@
+"""Contrastive clustering (Li et al., AAAI 2021) on SAR images: the auxiliary task of seed paper 003 (WHU-OPT-SAR).
+
+A ResNet18 encoder (512-d) feeds two heads: an *instance head* (MLP → 128-d, NT-Xent between the two views of each
+image, τ=0.5) and a *cluster head* (MLP → softmax over M clusters, NT-Xent between the same cluster column of the two
+views, τ=1.0, minus the entropy of the batch's cluster assignment so that clusters do not collapse). Positives are two
+augmented views of an image, or, with ``knn_positives=K``, a view of the image and a view of one of its K nearest
+neighbours in the encoder's feature space of the previous epoch (K=3 in seed 003; a memory bank of all features).
+
+Outputs for extraction: encoder features (512-d) and soft cluster assignments.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sardata.embed import data as edata
+from sardata.embed.augment import SarAugment
+
+DEFAULT_IMAGE_SIZE = 224
+ENCODER_DIM = 512
+
+
+# ------------------------------------------------------------------------------------------------------ losses
+
+
+def nt_xent(z_a: torch.Tensor, z_b: torch.Tensor, tau: float) -> torch.Tensor:
+    """Normalised temperature-scaled cross entropy (SimCLR) between paired rows of ``z_a`` and ``z_b``.
+
+    Row ``i`` of ``z_a`` and row ``i`` of ``z_b`` are positives; the other ``2N-2`` rows are negatives. Rows are
+    L2-normalised (cosine similarity). The loss is averaged over the ``2N`` anchors.
+    """
+    if z_a.shape != z_b.shape or z_a.ndim != 2:
+        raise ValueError(f"expected two (N, D) tensors of the same shape, got {tuple(z_a.shape)}, {tuple(z_b.shape)}")
+    n = z_a.shape[0]
+    z = F.normalize(torch.cat([z_a, z_b]), dim=1)
+    sim = z @ z.T / tau
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, targets)
+
+
+def cluster_entropy(p: torch.Tensor) -> torch.Tensor:
+    """Entropy of the batch's cluster assignment ``P(k) = Σ_i p_ik / Σ_ik p_ik`` (natural log)."""
+    marginal = p.sum(0) / p.sum()
+    return -(marginal * torch.log(marginal.clamp_min(1e-12))).sum()
+
+
+def cluster_loss(p_a: torch.Tensor, p_b: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
+    """Cluster-level contrastive loss: NT-Xent over the cluster *columns* minus ``H(a) + H(b)``.
+
+    ``p_a``, ``p_b``: ``(N, M)`` soft assignments of the two views. Column ``k`` of each view is the representation
+    of cluster ``k``; maximising the entropy of the cluster marginal keeps every cluster in use.
+    """
+    return nt_xent(p_a.T, p_b.T, tau) - (cluster_entropy(p_a) + cluster_entropy(p_b))
+
+
+# ------------------------------------------------------------------------------------------------------ model
+
+
+def build_encoder(weights=None, in_channels: int = 1) -> nn.Module:
+    """ResNet18 trunk returning 512-d features, with a ``in_channels``-channel stem.
+
+    Args:
+        weights (None): None (random init), a torchvision weights enum (e.g.
+            ``torchvision.models.ResNet18_Weights.IMAGENET1K_V1``, needs the file in the torch cache), or the path of
+            a ``state_dict`` file of a torchvision ResNet18.
+        in_channels (1): input channels; a pretrained RGB stem is summed over its colour channels.
+    """
+    from torchvision.models import resnet18
+
+    if weights is None or not isinstance(weights, (str, os.PathLike)):
+        model = resnet18(weights=weights)
+    else:
+        model = resnet18(weights=None)
+        state = edata.load_checkpoint(weights)
+        state = state.get("state_dict", state)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if [k for k in missing if not k.startswith("fc.")] or unexpected:
+            raise ValueError(f"{weights}: not a ResNet18 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    if in_channels != 3:
+        old = model.conv1
+        conv = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        with torch.no_grad():
+            if weights is not None and in_channels == 1:
+                conv.weight.copy_(old.weight.sum(dim=1, keepdim=True))
+        model.conv1 = conv
+    model.fc = nn.Identity()
+    return model
+
+
+class ContrastiveClustering(nn.Module):
+    """Encoder + instance head (→ ``feature_dim``) + cluster head (→ softmax over ``clusters``).
+
+    ``forward(x)`` returns ``(h, z, p)``: encoder features ``(B, 512)``, instance embeddings ``(B, feature_dim)``,
+    cluster probabilities ``(B, clusters)``.
+    """
+
+    def __init__(self, encoder: nn.Module | None = None, feature_dim: int = 128, clusters: int = 10):
+        super().__init__()
+        if clusters < 2:
+            raise ValueError(f"clusters must be >= 2, got {clusters}")
+        self.encoder = encoder if encoder is not None else build_encoder()
+        self.instance_head = nn.Sequential(
+            nn.Linear(ENCODER_DIM, ENCODER_DIM), nn.ReLU(inplace=True), nn.Linear(ENCODER_DIM, feature_dim)
+        )
+        self.cluster_head = nn.Sequential(
+            nn.Linear(ENCODER_DIM, ENCODER_DIM), nn.ReLU(inplace=True), nn.Linear(ENCODER_DIM, clusters)
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        return h, self.instance_head(h), torch.softmax(self.cluster_head(h), dim=1)
+
+    def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder features and soft cluster assignments (what extraction keeps)."""
+        h = self.encoder(x)
+        return h, torch.softmax(self.cluster_head(h), dim=1)
+
+
+def model_from_checkpoint(checkpoint: dict) -> ContrastiveClustering:
+    """Rebuilds the trained model from a :func:`train_cc` checkpoint dict."""
+    if checkpoint.get("kind") != "cc":
+        raise ValueError(f"not a contrastive-clustering checkpoint (kind={checkpoint.get('kind')!r})")
+    cfg = checkpoint["config"]
+    model = ContrastiveClustering(build_encoder(None), cfg["feature_dim"], cfg["clusters"])
+    model.load_state_dict(checkpoint["model"])
+    return model
+
+
+def nearest_neighbours(bank: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
+    """Indices ``(N, k)`` of each row's k most cosine-similar other rows (itself excluded)."""
+    bank = F.normalize(bank.float(), dim=1)
+    k = min(k, bank.shape[0] - 1)
+    out = []
+    for start in range(0, bank.shape[0], chunk):
+        sim = bank[start : start + chunk] @ bank.T
+        rows = torch.arange(sim.shape[0])
+        sim[rows, rows + start] = float("-inf")
+        out.append(sim.topk(k, dim=1).indices)
+    return torch.cat(out)
+
+
+class _NeighbourPicker:
+    """Picklable ``index -> index`` for the DataLoader workers: a random one of the index's K neighbours."""
+
+    def __init__(self, neighbours: np.ndarray | None):
+        self.neighbours = neighbours
+
+    def __call__(self, index: int) -> int:
+        if self.neighbours is None:
+            return index
+        row = self.neighbours[index]
+        return int(row[int(torch.randint(len(row), ()))])
+
+
+# --------------------------------------------------------------------------------------------------- training
+
+
+def train_cc(
+    samples,
+    out_dir: str | os.PathLike | None = None,
+    epochs: int = 20,
+    batch_size: int = 32,
+    clusters: int = 10,
+    feature_dim: int = 128,
+    tau_instance: float = 0.5,
+    tau_cluster: float = 1.0,
+    knn_positives: int = 0,
+    lr: float = 3e-4,
+    weight_decay: float = 0.0,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    weights=None,
+    device: str | torch.device | None = None,
+    num_workers: int | None = None,
+    seed: int = 0,
+    resume: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Trains contrastive clustering and returns the path of its checkpoint.
+
+    Args:
+        samples: FiftyOne dataset/view, dataset name, or list of image paths.
+        out_dir (None): run directory; None → ``work_dir(dataset_name, "cc")``.
+        epochs (20): total epochs (a resumed run trains only the missing ones).
+        batch_size (32): images per step (seed 003: 32).
+        clusters (10): M, the number of clusters of the cluster head.
+        feature_dim (128): instance head output.
+        tau_instance (0.5): instance NT-Xent temperature.
+        tau_cluster (1.0): cluster NT-Xent temperature.
+        knn_positives (0): K > 0 → the second view comes from one of the K nearest neighbours (previous epoch's
+            encoder features) from epoch 2 on; 0 → two views of the same image.
+        lr (3e-4): Adam learning rate.
+        weight_decay (0.0): Adam weight decay.
+        image_size (224): input side.
+        weights (None): encoder initialisation (see :func:`build_encoder`).
+        device (None): torch device; None → CUDA when available.
+        num_workers (None): DataLoader workers; None → min(4, cpu_count).
+        seed (0): seed of initialisation, shuffling and augmentation, reseeded per epoch.
+        resume (True): continue from ``out_dir/checkpoint.pt`` when it exists.
+        progress (True): show a progress bar.
+
+    Writes ``checkpoint.pt`` after every epoch (atomically), ``losses.csv`` and ``losses.png``.
+    """
+    from sardata.paths import resolve_device, work_dir
+
+    source = edata.resolve_samples(samples)
+    if len(source.ids) < 2:
+        raise ValueError("contrastive clustering needs at least two images")
+    if out_dir is None:
+        if source.dataset_name is None:
+            raise ValueError("out_dir is required when training on bare image paths")
+        out_dir = work_dir(source.dataset_name, "cc")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = edata.checkpoint_path_for(out_dir)
+    device = resolve_device(str(device) if device is not None else None)
+    config = {
+        "image_size": int(image_size),
+        "clusters": int(clusters),
+        "feature_dim": int(feature_dim),
+        "tau_instance": float(tau_instance),
+        "tau_cluster": float(tau_cluster),
+        "knn_positives": int(knn_positives),
+        "lr": float(lr),
+        "batch_size": int(batch_size),
+        "seed": int(seed),
+    }
+
+    torch.manual_seed(seed)
+    model = ContrastiveClustering(build_encoder(weights), feature_dim, clusters).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    bank = torch.zeros(len(source.ids), ENCODER_DIM)
+    history: list[dict] = []
+    start_epoch = 0
+    if resume and ckpt_path.exists():
+        state = edata.load_checkpoint(ckpt_path, map_location=device)
+        if state.get("kind") != "cc":
+            raise ValueError(f"{ckpt_path}: not a contrastive-clustering checkpoint; use another out_dir")
+        diff = {k: (state["config"].get(k), config[k]) for k in ("image_size", "clusters", "feature_dim")
+                if state["config"].get(k) != config[k]}
+        if diff:
+            raise ValueError(f"{ckpt_path}: cannot resume, architecture differs (saved, requested): {diff}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history = list(state["history"])
+        start_epoch = int(state["epoch"])
+        if state["bank"].shape == bank.shape:
+            bank = state["bank"].cpu()
+        edata.set_rng_state(state["rng"])
+    if start_epoch >= epochs:
+        return ckpt_path
+
+    picker = _NeighbourPicker(None)
+    dataset = edata.SampleImageDataset(
+        source.filepaths, image_size, transform=SarAugment(image_size), views=2, pair_index=picker
+    )
+    for epoch in range(start_epoch + 1, epochs + 1):
+        # Neighbours in the feature space of the previous epoch (the bank is complete after one epoch).
+        picker.neighbours = nearest_neighbours(bank, knn_positives).numpy() if knn_positives and epoch > 1 else None
+        epoch_seed = seed * 100_003 + epoch
+        loader = edata.make_loader(
+            dataset, batch_size, True, num_workers, device, drop_last=len(dataset) > batch_size,
+            generator=torch.Generator().manual_seed(epoch_seed),
+        )
+        torch.manual_seed(epoch_seed)
+        started = time.perf_counter()
+        stats = _cc_epoch(model, optimizer, loader, bank, config, device, epoch, epochs, progress)
+        history.append({"epoch": epoch, **stats, "seconds": round(time.perf_counter() - started, 3)})
+        edata.write_curves(
+            [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir,
+            title="contrastive clustering",
+        )
+        edata.save_atomic(
+            {
+                "kind": "cc",
+                "config": config,
+                "epoch": epoch,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "bank": bank,
+                "history": history,
+                "rng": edata.rng_state(),
+            },
+            ckpt_path,
+        )
+    return ckpt_path
+
+
+def _cc_epoch(model, optimizer, loader, bank, config, device, epoch: int, epochs: int, progress: bool) -> dict:
+    """One epoch; updates ``bank`` rows with the first view's encoder features. Returns mean losses."""
+    from tqdm.auto import tqdm
+
+    model.train()
+    totals = {"loss": 0.0, "instance": 0.0, "cluster": 0.0, "entropy": 0.0}
+    steps = 0
+    for batch in tqdm(loader, desc=f"cc epoch {epoch}/{epochs}", disable=not progress, leave=False):
+        ok = batch["ok"]
+        views = batch["image"][ok]
+        if views.shape[0] < 2:  # batch norm and the contrast need two images
+            continue
+        views = edata.to_model_range(views.to(device, non_blocking=True))
+        h_a, z_a, p_a = model(views[:, 0])
+        _, z_b, p_b = model(views[:, 1])
+        instance = nt_xent(z_a, z_b, config["tau_instance"])
+        entropy = cluster_entropy(p_a) + cluster_entropy(p_b)
+        cluster = nt_xent(p_a.T, p_b.T, config["tau_cluster"]) - entropy
+        loss = instance + cluster
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite contrastive loss at epoch {epoch}: {loss.item()}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        bank[batch["index"][ok]] = h_a.detach().float().cpu()
+        totals["loss"] += loss.item()
+        totals["instance"] += instance.item()
+        totals["cluster"] += cluster.item()
+        totals["entropy"] += entropy.item()
+        steps += 1
+    if steps == 0:
+        warnings.warn(f"cc epoch {epoch}: no batch with at least two readable images", stacklevel=2)
+        return {k: float("nan") for k in totals}
+    return {k: round(v / steps, 6) for k, v in totals.items()}
+
+
+__all__ = [
+    "ContrastiveClustering",
+    "build_encoder",
+    "cluster_entropy",
+    "cluster_loss",
+    "model_from_checkpoint",
+    "nearest_neighbours",
+    "nt_xent",
+    "train_cc",
+]

@@ -1,0 +1,331 @@
+"""BSLM scene features: a DCGAN on SAR images whose discriminator describes a scene (seed paper 000, SSDD).
+
+Generator: 7 transposed-conv blocks ``G1…G7`` from 100-d uniform noise in ``[-1, 1]`` to a ``1×256×256`` image.
+Discriminator: 7 conv blocks ``C8…C14`` from ``1×256×256`` to ``1024×4×4``, then a real/fake head. The scene feature
+is ``F = flatten(concat(C14, MaxPool2(C13), MaxPool4(C12)))``: C12 is 256ch@16², C13 512ch@8², C14 1024ch@4², so all
+three are 4×4 after pooling and ``F`` has 1792×4×4 = 28672 dimensions.
+
+The paper fixes the depth (7 blocks) and the 4×4 output, not the resolution of every block; here C8 keeps the input
+resolution and C9…C14 halve it. For smaller ``image_size`` (fast tests, 32…128), more of the early blocks keep the
+resolution, so C12…C14 are always at 16², 8², 4². ``base_channels`` (1024: the paper) sets C14's width; the other
+blocks halve it going outwards, and the feature has ``28·base_channels`` dimensions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sardata.embed import data as edata
+
+NOISE_DIM = 100
+DEFAULT_IMAGE_SIZE = 256
+DEFAULT_BASE_CHANNELS = 1024
+#: Discriminator block names, input to output (the paper's layer numbering).
+BLOCK_NAMES = tuple(f"C{i}" for i in range(8, 15))
+
+
+def _check_geometry(image_size: int, base_channels: int) -> None:
+    if image_size < 32 or image_size > 256 or image_size & (image_size - 1):
+        raise ValueError(f"image_size must be a power of two in 32..256, got {image_size}")
+    if base_channels < 64 or base_channels & (base_channels - 1):
+        raise ValueError(f"base_channels must be a power of two >= 64, got {base_channels}")
+
+
+def _channels(base_channels: int) -> list[int]:
+    """Widths of C8…C14 (also of G7…G1 reversed): base/64 … base, at least 8."""
+    return [max(base_channels >> (6 - i), 8) for i in range(7)]
+
+
+def _strided(image_size: int) -> list[bool]:
+    """Which of the 7 blocks change resolution by 2: the last log2(size/4)."""
+    n = int(math.log2(image_size // 4))
+    return [i >= 7 - n for i in range(7)]
+
+
+class Generator(nn.Module):
+    """7 transposed-conv blocks: noise ``(B, 100)`` → image ``(B, 1, S, S)`` in ``[-1, 1]`` (tanh)."""
+
+    def __init__(
+        self,
+        image_size: int = DEFAULT_IMAGE_SIZE,
+        base_channels: int = DEFAULT_BASE_CHANNELS,
+        noise_dim: int = NOISE_DIM,
+    ):
+        super().__init__()
+        _check_geometry(image_size, base_channels)
+        self.noise_dim = noise_dim
+        widths = _channels(base_channels)[::-1]  # G1 widest
+        # G1 projects the 1×1 noise to 4×4; the next log2(S/4) blocks double the resolution, the rest keep it.
+        upsample = _strided(image_size)[::-1][:-1]
+        blocks = [self._block(noise_dim, widths[0], nn.ConvTranspose2d(noise_dim, widths[0], 4, 1, 0, bias=False))]
+        for i in range(1, 7):
+            c_in, c_out = widths[i - 1], (widths[i] if i < 6 else 1)
+            if upsample[i - 1]:
+                conv = nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=i == 6)
+            else:
+                conv = nn.ConvTranspose2d(c_in, c_out, 3, 1, 1, bias=i == 6)
+            blocks.append(self._block(c_in, c_out, conv, last=i == 6))
+        self.blocks = nn.Sequential(OrderedDict((f"G{i + 1}", block) for i, block in enumerate(blocks)))
+        self.apply(_init_weights)
+
+    @staticmethod
+    def _block(c_in: int, c_out: int, conv: nn.Module, last: bool = False) -> nn.Sequential:
+        if last:
+            return nn.Sequential(conv, nn.Tanh())
+        return nn.Sequential(conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        return self.blocks(noise.view(noise.shape[0], self.noise_dim, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """7 conv blocks ``C8…C14`` (attributes ``self.C8`` … ``self.C14``) and a real/fake logit head.
+
+    ``forward(x)`` returns the logits ``(B,)``; :meth:`features` returns the 28672-d BSLM scene feature.
+    """
+
+    def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE, base_channels: int = DEFAULT_BASE_CHANNELS):
+        super().__init__()
+        _check_geometry(image_size, base_channels)
+        widths = _channels(base_channels)
+        c_in = 1
+        for i, (name, c_out, strided) in enumerate(zip(BLOCK_NAMES, widths, _strided(image_size))):
+            conv = nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False) if strided else nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+            # No batch norm on the input block (DCGAN, Radford et al. 2016).
+            norm = nn.Identity() if i == 0 else nn.BatchNorm2d(c_out)
+            setattr(self, name, nn.Sequential(conv, norm, nn.LeakyReLU(0.2, inplace=True)))
+            c_in = c_out
+        self.head = nn.Conv2d(c_in, 1, 4, 1, 0)
+        self.feature_dim = (widths[4] + widths[5] + widths[6]) * 16
+        self.apply(_init_weights)
+
+    def _trunk(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        for name in BLOCK_NAMES[:4]:
+            x = getattr(self, name)(x)
+        c12 = self.C12(x)
+        c13 = self.C13(c12)
+        c14 = self.C14(c13)
+        return c12, c13, c14
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self._trunk(x)[2]).flatten()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``flatten(concat(C14, MaxPool2(C13), MaxPool4(C12)))`` → ``(B, 28·base_channels)``."""
+        c12, c13, c14 = self._trunk(x)
+        fused = torch.cat([c14, nn.functional.max_pool2d(c13, 2), nn.functional.max_pool2d(c12, 4)], dim=1)
+        return fused.flatten(1)
+
+
+def _init_weights(module: nn.Module) -> None:
+    """DCGAN initialisation: conv weights N(0, 0.02), batch-norm weights N(1, 0.02), biases 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def sample_noise(batch: int, noise_dim: int = NOISE_DIM, device=None, generator=None) -> torch.Tensor:
+    """Uniform noise in ``[-1, 1]`` (the paper's 100-d uniform prior)."""
+    return torch.rand(batch, noise_dim, device=device, generator=generator) * 2.0 - 1.0
+
+
+def discriminator_from_checkpoint(checkpoint: dict) -> Discriminator:
+    """Rebuilds the trained discriminator from a :func:`train_gan` checkpoint dict."""
+    if checkpoint.get("kind") != "dcgan":
+        raise ValueError(f"not a DCGAN checkpoint (kind={checkpoint.get('kind')!r})")
+    cfg = checkpoint["config"]
+    model = Discriminator(cfg["image_size"], cfg["base_channels"])
+    model.load_state_dict(checkpoint["discriminator"])
+    return model
+
+
+# ------------------------------------------------------------------------------------------------- training
+
+
+def train_gan(
+    samples_or_dataset,
+    out_dir: str | os.PathLike | None = None,
+    epochs: int = 25,
+    batch_size: int = 32,
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    base_channels: int = DEFAULT_BASE_CHANNELS,
+    device: str | torch.device | None = None,
+    num_workers: int | None = None,
+    seed: int = 0,
+    resume: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Trains the BSLM DCGAN and returns the path of its checkpoint.
+
+    Args:
+        samples_or_dataset: FiftyOne dataset/view, dataset name, or list of image paths.
+        out_dir (None): run directory; None → ``work_dir(dataset_name, "dcgan")``.
+        epochs (25): total number of epochs (a resumed run trains only the missing ones).
+        batch_size (32): images per step.
+        lr (2e-4): Adam learning rate of both networks.
+        betas ((0.5, 0.999)): Adam betas.
+        image_size (256): training resolution (power of two, 32…256; 256 is the paper's).
+        base_channels (1024): C14 width (the feature has 28·base_channels dimensions).
+        device (None): torch device; None → CUDA when available.
+        num_workers (None): DataLoader workers; None → min(4, cpu_count).
+        seed (0): seed of initialisation, shuffling and noise (each epoch is seeded from it, so a resumed run
+            matches an uninterrupted one).
+        resume (True): continue from ``out_dir/checkpoint.pt`` when it exists.
+        progress (True): show a progress bar.
+
+    Writes ``checkpoint.pt`` (G, D, optimizers, epoch, config, history, RNG state) after every epoch, atomically,
+    ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
+    """
+    from sardata.paths import resolve_device, work_dir
+
+    source = edata.resolve_samples(samples_or_dataset)
+    if out_dir is None:
+        if source.dataset_name is None:
+            raise ValueError("out_dir is required when training on bare image paths")
+        out_dir = work_dir(source.dataset_name, "dcgan")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = edata.checkpoint_path_for(out_dir)
+    device = resolve_device(str(device) if device is not None else None)
+    config = {
+        "image_size": int(image_size),
+        "base_channels": int(base_channels),
+        "noise_dim": NOISE_DIM,
+        "lr": float(lr),
+        "betas": [float(b) for b in betas],
+        "batch_size": int(batch_size),
+        "seed": int(seed),
+    }
+
+    torch.manual_seed(seed)
+    gen = Generator(image_size, base_channels).to(device)
+    disc = Discriminator(image_size, base_channels).to(device)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=tuple(betas))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas))
+    fixed_noise = sample_noise(64, generator=torch.Generator().manual_seed(seed)).to(device)
+    history: list[dict] = []
+    start_epoch = 0
+
+    if resume and ckpt_path.exists():
+        state = edata.load_checkpoint(ckpt_path, map_location=device)
+        _check_resume_config(state, config, ckpt_path)
+        gen.load_state_dict(state["generator"])
+        disc.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        history = list(state["history"])
+        start_epoch = int(state["epoch"])
+        edata.set_rng_state(state["rng"])
+    if start_epoch >= epochs:
+        return ckpt_path
+
+    dataset = edata.SampleImageDataset(source.filepaths, image_size)
+    for epoch in range(start_epoch + 1, epochs + 1):
+        loader = edata.make_loader(
+            dataset, batch_size, True, num_workers, device, drop_last=len(dataset) > batch_size,
+            generator=torch.Generator().manual_seed(seed * 100_003 + epoch),
+        )
+        torch.manual_seed(seed * 100_003 + epoch)
+        started = time.perf_counter()
+        stats = _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch, epochs, progress)
+        history.append({"epoch": epoch, **stats, "seconds": round(time.perf_counter() - started, 3)})
+        gen.eval()
+        with torch.inference_mode():
+            edata.write_grid(gen(fixed_noise), out_dir / "samples" / f"epoch_{epoch:03d}.png")
+        edata.write_curves(
+            [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir, title="BSLM DCGAN"
+        )
+        edata.save_atomic(
+            {
+                "kind": "dcgan",
+                "config": config,
+                "epoch": epoch,
+                "generator": gen.state_dict(),
+                "discriminator": disc.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "history": history,
+                "rng": edata.rng_state(),
+            },
+            ckpt_path,
+        )
+    return ckpt_path
+
+
+def _check_resume_config(state: dict, config: dict, path: Path) -> None:
+    keys = ("image_size", "base_channels", "noise_dim")
+    if state.get("kind") != "dcgan":
+        raise ValueError(f"{path}: not a DCGAN checkpoint (kind={state.get('kind')!r}); use another out_dir")
+    diff = {k: (state["config"].get(k), config[k]) for k in keys if state["config"].get(k) != config[k]}
+    if diff:
+        raise ValueError(f"{path}: cannot resume, architecture differs (saved, requested): {diff}; "
+                         "use another out_dir or resume=False")
+
+
+def _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch: int, epochs: int, progress: bool) -> dict:
+    """One epoch of the standard DCGAN updates (non-saturating generator loss); returns mean losses."""
+    from tqdm.auto import tqdm
+
+    bce = nn.BCEWithLogitsLoss()
+    gen.train()
+    disc.train()
+    totals = {"loss_d": 0.0, "loss_g": 0.0, "d_real": 0.0, "d_fake": 0.0}
+    steps = 0
+    for batch in tqdm(loader, desc=f"dcgan epoch {epoch}/{epochs}", disable=not progress, leave=False):
+        real = batch["image"][batch["ok"]]
+        if real.shape[0] < 2:  # batch norm needs two images
+            continue
+        real = edata.to_model_range(real.to(device, non_blocking=True))
+        b = real.shape[0]
+        ones = torch.ones(b, device=device)
+        zeros = torch.zeros(b, device=device)
+
+        fake = gen(sample_noise(b, device=device))
+        opt_d.zero_grad(set_to_none=True)
+        logit_real = disc(real)
+        logit_fake = disc(fake.detach())
+        loss_d = bce(logit_real, ones) + bce(logit_fake, zeros)
+        loss_d.backward()
+        opt_d.step()
+
+        opt_g.zero_grad(set_to_none=True)
+        loss_g = bce(disc(fake), ones)
+        loss_g.backward()
+        opt_g.step()
+
+        if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
+            raise FloatingPointError(f"non-finite GAN loss at epoch {epoch}: D {loss_d.item()}, G {loss_g.item()}")
+        totals["loss_d"] += loss_d.item()
+        totals["loss_g"] += loss_g.item()
+        totals["d_real"] += torch.sigmoid(logit_real).mean().item()
+        totals["d_fake"] += torch.sigmoid(logit_fake).mean().item()
+        steps += 1
+    if steps == 0:
+        warnings.warn(f"dcgan epoch {epoch}: no batch with at least two readable images", stacklevel=2)
+        return {k: float("nan") for k in totals}
+    return {k: round(v / steps, 6) for k, v in totals.items()}
+
+
+__all__ = [
+    "BLOCK_NAMES",
+    "Discriminator",
+    "Generator",
+    "NOISE_DIM",
+    "discriminator_from_checkpoint",
+    "sample_noise",
+    "train_gan",
+]

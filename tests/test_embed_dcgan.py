@@ -1,0 +1,180 @@
+"""BSLM DCGAN: architecture (C12/C13/C14 wiring, 28672-d feature), training files, checkpoint resume."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sardata.embed import data as edata
+from sardata.embed import dcgan
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models on a shared 2-core machine run ~10× faster on one thread than fighting for two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SMALL = {"image_size": 32, "base_channels": 64, "num_workers": 0, "progress": False}
+
+
+def _write_pngs(folder, n=8, size=40, seed=0):
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        img = (rng.gamma(2.0, 0.15, (size, size)) * 255).clip(0, 255).astype(np.uint8)
+        img[size // 3 : size // 2, size // 3 : size // 2] = 255  # a bright "ship"
+        path = folder / f"img_{i:02d}.png"
+        Image.fromarray(img).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_generator_maps_100d_noise_to_256_image():
+    torch.manual_seed(0)
+    gen = dcgan.Generator().eval()
+    noise = dcgan.sample_noise(2)
+    assert noise.shape == (2, 100) and noise.min() >= -1 and noise.max() <= 1
+    assert noise.min() < 0 < noise.max()  # uniform on [-1, 1], not [0, 1]
+    with torch.inference_mode():
+        out = gen(noise)
+    assert out.shape == (2, 1, 256, 256)
+    assert out.abs().max() <= 1.0  # tanh output
+    assert [name for name, _ in gen.blocks.named_children()] == [f"G{i}" for i in range(1, 8)]
+
+
+def test_discriminator_feature_is_concat_of_pooled_c12_c13_c14():
+    torch.manual_seed(0)
+    disc = dcgan.Discriminator().eval()
+    assert [n for n, _ in disc.named_children()][:7] == list(dcgan.BLOCK_NAMES)
+    maps = {}
+    hooks = [
+        getattr(disc, name).register_forward_hook(lambda m, i, o, name=name: maps.__setitem__(name, o.clone()))
+        for name in ("C12", "C13", "C14")
+    ]
+    x = torch.rand(2, 1, 256, 256) * 2 - 1
+    with torch.inference_mode():
+        feature = disc.features(x)
+        logits = disc(x)
+    for h in hooks:
+        h.remove()
+    assert feature.shape == (2, 28672) == (2, disc.feature_dim)
+    assert maps["C12"].shape == (2, 256, 16, 16)
+    assert maps["C13"].shape == (2, 512, 8, 8)
+    assert maps["C14"].shape == (2, 1024, 4, 4)
+    expected = torch.cat(
+        [maps["C14"], torch.nn.functional.max_pool2d(maps["C13"], 2), torch.nn.functional.max_pool2d(maps["C12"], 4)],
+        dim=1,
+    ).flatten(1)
+    assert torch.equal(feature, expected)
+    assert logits.shape == (2,)
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_small_sizes_keep_c12_c13_c14_geometry(size):
+    disc = dcgan.Discriminator(size, 64).eval()
+    gen = dcgan.Generator(size, 64).eval()
+    with torch.inference_mode():
+        img = gen(dcgan.sample_noise(2))
+        assert img.shape == (2, 1, size, size)
+        assert disc.features(img).shape == (2, 28 * 64)
+
+
+def test_bad_geometry_is_rejected():
+    with pytest.raises(ValueError, match="power of two"):
+        dcgan.Discriminator(100)
+
+
+def test_train_gan_writes_checkpoint_grids_and_curves(tmp_path):
+    paths = _write_pngs(tmp_path / "imgs")
+    ckpt = dcgan.train_gan(paths, tmp_path / "run", epochs=2, batch_size=4, **SMALL)
+    assert ckpt == tmp_path / "run" / "checkpoint.pt"
+    state = torch.load(ckpt, weights_only=True)
+    assert state["kind"] == "dcgan" and state["epoch"] == 2
+    assert set(state) >= {"generator", "discriminator", "opt_g", "opt_d", "config", "rng", "history"}
+    for epoch in (1, 2):
+        grid = Image.open(tmp_path / "run" / "samples" / f"epoch_{epoch:03d}.png")
+        assert grid.size[0] > 32
+    rows = list(csv.DictReader(open(tmp_path / "run" / "losses.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert all(np.isfinite(float(r["loss_d"])) and float(r["loss_d"]) > 0 for r in rows)
+    assert (tmp_path / "run" / "losses.png").stat().st_size > 1000
+    disc = dcgan.discriminator_from_checkpoint(state)
+    assert torch.equal(disc.C14[0].weight, state["discriminator"]["C14.0.weight"])
+
+
+def test_interrupted_training_resumes_at_next_epoch(tmp_path, monkeypatch):
+    paths = _write_pngs(tmp_path / "imgs")
+    real_epoch = dcgan._gan_epoch
+    ran = []
+
+    def interrupt_at_2(*args, **kwargs):
+        epoch = args[6]
+        if epoch == 2:
+            raise KeyboardInterrupt
+        ran.append(epoch)
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(dcgan, "_gan_epoch", interrupt_at_2)
+    with pytest.raises(KeyboardInterrupt):
+        dcgan.train_gan(paths, tmp_path / "run", epochs=3, batch_size=4, **SMALL)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+    def counting(*args, **kwargs):
+        ran.append(args[6])
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(dcgan, "_gan_epoch", counting)
+    ckpt = dcgan.train_gan(paths, tmp_path / "run", epochs=3, batch_size=4, **SMALL)
+    assert ran == [1, 2, 3]  # epoch 1 was not trained again
+    resumed = torch.load(ckpt, weights_only=True)
+    assert resumed["epoch"] == 3 and [row["epoch"] for row in resumed["history"]] == [1, 2, 3]
+
+    # Each epoch is seeded from (seed, epoch): the resumed run equals an uninterrupted one.
+    monkeypatch.setattr(dcgan, "_gan_epoch", real_epoch)
+    straight = torch.load(dcgan.train_gan(paths, tmp_path / "straight", epochs=3, batch_size=4, **SMALL),
+                          weights_only=True)
+    for key, value in straight["discriminator"].items():
+        assert torch.allclose(value.float(), resumed["discriminator"][key].float(), atol=1e-5), key
+
+    # Already complete: nothing to do.
+    ran.clear()
+    monkeypatch.setattr(dcgan, "_gan_epoch", counting)
+    dcgan.train_gan(paths, tmp_path / "run", epochs=3, batch_size=4, **SMALL)
+    assert ran == []
+
+
+def test_resume_with_other_architecture_is_refused(tmp_path):
+    paths = _write_pngs(tmp_path / "imgs", n=4)
+    dcgan.train_gan(paths, tmp_path / "run", epochs=1, batch_size=4, **SMALL)
+    with pytest.raises(ValueError, match="architecture differs"):
+        dcgan.train_gan(paths, tmp_path / "run", epochs=2, batch_size=4, **{**SMALL, "image_size": 64})
+
+
+def test_unreadable_image_is_skipped_with_warning(tmp_path):
+    paths = _write_pngs(tmp_path / "imgs", n=5)
+    broken = tmp_path / "imgs" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.warns(UserWarning, match="broken.png"):
+        ckpt = dcgan.train_gan(paths + [str(broken)], tmp_path / "run", epochs=1, batch_size=6, **SMALL)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+
+
+def test_train_on_fiftyone_dataset_uses_work_dir(tmp_path, fo_dataset_name):
+    import fiftyone as fo
+
+    from sardata.paths import work_dir
+
+    paths = _write_pngs(tmp_path / "imgs", n=4)
+    ds = fo.Dataset(fo_dataset_name)
+    ds.add_samples([fo.Sample(filepath=p) for p in paths])
+    ckpt = dcgan.train_gan(ds, epochs=1, batch_size=4, **SMALL)
+    assert ckpt == edata.checkpoint_path_for(work_dir(fo_dataset_name, "dcgan"))
+    assert ckpt.is_file()
