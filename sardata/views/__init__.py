@@ -15,3 +15,6 @@ from sardata.views.balance import (  # noqa: F401
     load_run,
     replication_counts,
 )
+from sardata.views.merge import MergeReport, merge  # noqa: F401,E402
+from sardata.views.report import BalanceReport, balance_report  # noqa: F401,E402
+from sardata.views.split import LeakageReport, leakage_check, split  # noqa: F401,E402
