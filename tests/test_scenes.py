@@ -1,0 +1,117 @@
+"""Scene clustering: deterministic all-point k-means, the BSLM naming rule, tags/runs round trip, report, 2-D map."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sardata import scenes
+
+
+def _two_clusters(n_small=30, n_large=90, dim=24, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n_small, dim)) + 6.0
+    b = rng.standard_normal((n_large, dim)) - 6.0
+    x = np.concatenate([a, b]).astype(np.float32)
+    truth = ["inshore"] * n_small + ["offshore"] * n_large
+    return x, truth
+
+
+def test_kmeans_deterministic_and_uses_all_points():
+    rng = np.random.default_rng(3)
+    centers = rng.standard_normal((3, 8)) * 4
+    x = (centers[rng.integers(0, 3, 3000)] + rng.standard_normal((3000, 8))).astype(np.float32)
+    labels, centroids, distances = scenes.cluster_embeddings(x, 3, seed=7, n_init=3, niter=30)
+    labels2, centroids2, _ = scenes.cluster_embeddings(x, 3, seed=7, n_init=3, niter=30)
+    np.testing.assert_array_equal(labels, labels2)
+    np.testing.assert_array_equal(centroids, centroids2)
+    assert distances.shape == (3000, 3)
+    np.testing.assert_array_equal(labels, distances.argmin(1))
+    # trained on all 3000 points (faiss alone would subsample to 256·k = 768): each centroid is the exact mean
+    for c in range(3):
+        np.testing.assert_allclose(centroids[c], x[labels == c].mean(0), atol=1e-4)
+    with pytest.raises(ValueError, match="k must be"):
+        scenes.cluster_embeddings(x[:2], 3)
+
+
+def test_naming_and_confidence():
+    assert scenes.name_clusters(np.array([1, 1, 0, 1]), 2) == ["inshore", "offshore"]
+    assert scenes.name_clusters(np.array([0, 0, 0, 1]), 2) == ["offshore", "inshore"]
+    assert scenes.name_clusters(np.array([2, 2, 2, 0, 1, 1]), 3) == ["scene_2", "scene_1", "scene_0"]
+    conf = scenes.margin_confidence(np.array([[1.0, 3.0], [2.0, 2.0], [0.0, 5.0]]))
+    np.testing.assert_allclose(conf, [0.75, 0.5, 1.0])
+
+
+@pytest.fixture
+def image_dataset(fo_dataset_name, tmp_path):
+    import fiftyone as fo
+    from PIL import Image
+
+    x, truth = _two_clusters()
+    samples = []
+    for i, t in enumerate(truth):
+        path = tmp_path / f"img{i:03d}.png"
+        Image.fromarray(np.full((24, 24), 40 if t == "offshore" else 200, np.uint8)).save(path)
+        samples.append(fo.Sample(filepath=str(path), scene_truth=t))
+    ds = fo.Dataset(fo_dataset_name)
+    ds.add_samples(samples)
+    ds.set_values("dcgan_embedding", [v.tolist() for v in x])
+    return ds, x
+
+
+def test_assign_scenes_bslm_rule_tags_and_run(image_dataset):
+    ds, _ = image_dataset
+    run = scenes.assign_scenes(ds, k=2, seed=0, n_init=2, niter=20)
+    assert run.sizes == {"inshore": 30, "offshore": 90}
+    assert run.silhouette is not None and run.silhouette > 0.5
+    assert ds.count_sample_tags() == {"inshore": 30, "offshore": 90}
+    acc = scenes.scene_accuracy(ds, true_field="scene_truth")
+    assert acc["accuracy"] == 1.0 and acc["num_samples"] == 120
+    first = ds.first()
+    assert first.scene.label == "inshore" and 0.5 <= first.scene.confidence <= 1.0
+
+    report_dir = Path(run.report_dir)
+    for name in ("inshore", "offshore"):
+        png = report_dir / f"montage_{name}.png"
+        assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["clusters"]["inshore"]["size"] == 30 and len(report["clusters"]["inshore"]["nearest_ids"]) == 16
+
+    # stored as a custom run: listed, reloaded (also after a reload of the dataset), deleted
+    assert scenes.list_scene_runs(ds) == ["scenes"]
+    ds.reload()
+    loaded = scenes.load_scene_run(ds, "scenes")
+    assert loaded.labels == run.labels and loaded.sizes == run.sizes
+    np.testing.assert_array_equal(loaded.centroids, run.centroids)
+
+    # re-running the same key with k=3 replaces the tags of the previous run
+    scenes.assign_scenes(ds, k=3, seed=0, n_init=1, niter=10, report=False)
+    tags = ds.count_sample_tags()
+    assert "inshore" not in tags and set(tags) == {"scene_0", "scene_1", "scene_2"} and sum(tags.values()) == 120
+
+    scenes.delete_scene_run(ds, "scenes")
+    assert scenes.list_scene_runs(ds) == [] and ds.count_sample_tags() == {}
+    assert not ds.has_sample_field("scene") and not report_dir.exists()
+    with pytest.raises(ValueError, match="no scene run"):
+        scenes.load_scene_run(ds, "scenes")
+
+
+def test_missing_embedding_field_is_a_clear_error(image_dataset):
+    ds, _ = image_dataset
+    with pytest.raises(ValueError, match="cc_embedding.*sardata embed extract"):
+        scenes.assign_scenes(ds, embedding_field="cc_embedding")
+
+
+def test_compute_visualization_pca_png(image_dataset):
+    ds, x = image_dataset
+    scenes.assign_scenes(ds, k=2, n_init=1, niter=10, report=False)
+    results, png = scenes.compute_visualization(ds, method="pca", brain_key="viz")
+    assert "viz" in ds.list_brain_runs() and np.asarray(results.current_points).shape == (120, 2)
+    assert png.exists() and os.path.getsize(png) > 1000
+    # PCA of two well separated clusters: the first axis separates them
+    pts = np.asarray(results.current_points)
+    assert (np.sign(pts[:30, 0]) == np.sign(pts[0, 0])).all() and (np.sign(pts[30:, 0]) != np.sign(pts[0, 0])).all()
+    results2, _ = scenes.compute_visualization(ds, embeddings=x, method="pca", brain_key="viz")  # overwrite
+    assert ds.list_brain_runs() == ["viz"]
