@@ -484,14 +484,18 @@ class WHUOptSarImporter(SarDatasetImporter):
         return arrays
 
     def _report_invalid_labels(self, tile: Tile, lbl: np.ndarray) -> None:
-        """Reports label values outside the 8 classes, once per tile (they are mapped to background)."""
-        if lbl.dtype == np.uint8:
-            counts = np.bincount(np.asarray(lbl).ravel(), minlength=256)
-            values = np.nonzero(counts)[0]
-            counts = counts[values]
-        else:
-            values, counts = np.unique(np.asarray(lbl), return_counts=True)
-        bad = [(int(v), int(c)) for v, c in zip(values, counts) if not (0 <= v < 256 and _VALID_LABEL[int(v)])]
+        """Reports label values outside the 8 classes, once per tile (they are mapped to background).
+
+        Works in row blocks: a whole-tile ``bincount`` would make a 160 MB int64 copy of a 20 MB label tile.
+        """
+        bad_counts: Counter = Counter()
+        for y0 in range(0, lbl.shape[0], 512):
+            block = np.asarray(lbl[y0 : y0 + 512])
+            valid = _valid_labels(block)
+            if not valid.all():
+                values, counts = np.unique(block[~valid], return_counts=True)
+                bad_counts.update(dict(zip(values.tolist(), counts.tolist())))
+        bad = sorted(bad_counts.items())
         if bad:
             listed = ", ".join(f"{v}: {c} px" for v, c in bad)
             self._problem(tile.lbl_path, f"label values outside the 8 classes ({listed}) mapped to background (0)")
@@ -559,12 +563,14 @@ class WHUOptSarImporter(SarDatasetImporter):
 def to_class_mask(raw_label: np.ndarray) -> tuple[np.ndarray, int]:
     """Raw label patch → uint8 mask of the 8 class values (others → 0 background) and the count of such pixels."""
     raw = np.asarray(raw_label)
-    if raw.dtype == np.uint8:
-        valid = _VALID_LABEL[raw]
-    else:
-        valid = np.isin(raw, list(CLASS_VALUES))
+    valid = _valid_labels(raw)
     mask = np.where(valid, raw, 0).astype(np.uint8)
     return mask, int(valid.size - np.count_nonzero(valid))
+
+
+def _valid_labels(raw: np.ndarray) -> np.ndarray:
+    """Boolean array: which pixels hold one of the 8 class values (a table lookup for uint8 labels)."""
+    return _VALID_LABEL[raw] if raw.dtype == np.uint8 else np.isin(raw, list(CLASS_VALUES))
 
 
 def class_fractions(mask: np.ndarray) -> dict[str, float]:
