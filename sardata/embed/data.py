@@ -129,7 +129,8 @@ class SampleImageDataset(torch.utils.data.Dataset):
         try:
             return load_gray(path, self.image_size), True
         except Exception as e:  # noqa: BLE001 - any unreadable file is skipped with its reason
-            warnings.warn(f"skipping {path}: {e}", stacklevel=2)
+            reason = str(e) if str(path) in str(e) else f"{path}: {e}"
+            warnings.warn(f"skipping unreadable image {reason}", stacklevel=2)
             return torch.zeros(1, self.image_size, self.image_size), False
 
     def __getitem__(self, index: int) -> dict:

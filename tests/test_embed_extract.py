@@ -1,0 +1,197 @@
+"""Feature extraction: checkpoint rules, cache/resume, order, PCA, FiftyOne fields, CLI."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sardata.embed import contrastive, dcgan, extract
+from sardata.embed.data import checkpoint_path_for
+
+N_IMAGES = 10
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny models on a shared 2-core machine run much faster on one thread than fighting for two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def image_paths(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("imgs")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(N_IMAGES):
+        img = (rng.gamma(2.0, 0.1 + 0.03 * i, (40, 40)) * 255).clip(0, 255).astype(np.uint8)
+        path = folder / f"img_{i:02d}.png"
+        Image.fromarray(img).save(path)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def gan_ckpt(image_paths, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gan")
+    return dcgan.train_gan(image_paths, out, epochs=1, batch_size=5, image_size=32, base_channels=64,
+                           num_workers=0, progress=False)
+
+
+@pytest.fixture
+def dataset(image_paths, fo_dataset_name):
+    import fiftyone as fo
+
+    ds = fo.Dataset(fo_dataset_name)
+    ds.add_samples([fo.Sample(filepath=p) for p in image_paths])
+    return ds
+
+
+def _count_embedded(monkeypatch):
+    """Counts images that go through the model."""
+    seen = []
+    real = extract._embed_batch
+
+    def counting(embedder, images):
+        seen.append(images.shape[0])
+        return real(embedder, images)
+
+    monkeypatch.setattr(extract, "_embed_batch", counting)
+    return seen
+
+
+def test_no_checkpoint_is_an_error_unless_random_init_is_asked(dataset):
+    with pytest.raises(ValueError, match="no dcgan checkpoint.*train-gan.*allow_random_init"):
+        extract.extract_features(dataset, "dcgan", num_workers=0, progress=False)
+    with pytest.raises(ValueError, match="unknown model"):
+        extract.extract_features(dataset, "vgg", num_workers=0, progress=False)
+    result = extract.extract_features(dataset, "dcgan", allow_random_init=True, batch_size=4, num_workers=2,
+                                      progress=False)
+    assert result.checkpoint_hash == "random-init"
+    assert result.features.shape == (N_IMAGES, 28672) and result.features.dtype == np.float32
+    assert np.isfinite(result.features).all()
+    assert result.sample_ids == dataset.values("id")
+
+
+def test_wrong_kind_of_checkpoint_is_refused(image_paths, gan_ckpt, tmp_path):
+    with pytest.raises(ValueError, match="'dcgan' checkpoint, but model='cc'"):
+        extract.extract_features(image_paths, "cc", checkpoint=gan_ckpt, cache_dir=tmp_path, progress=False)
+
+
+def test_cache_resumes_after_kill_and_keeps_sample_order(dataset, gan_ckpt, tmp_path, monkeypatch):
+    real_write = extract._write_shard
+    written = []
+
+    def killed_after_two(*args, **kwargs):
+        if len(written) == 2:
+            raise KeyboardInterrupt("simulated kill")
+        written.append(real_write(*args, **kwargs))
+        return written[-1]
+
+    monkeypatch.setattr(extract, "_write_shard", killed_after_two)
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        extract.extract_features(dataset, checkpoint=gan_ckpt, batch_size=3, num_workers=0, cache_dir=cache,
+                                 progress=False)
+    monkeypatch.setattr(extract, "_write_shard", real_write)
+    shard_dir = cache / f"dcgan-{extract.file_hash(gan_ckpt)}"
+    assert len(list(shard_dir.glob("shard-*.npz"))) == 2
+    assert not list(shard_dir.glob("*.tmp"))
+
+    seen = _count_embedded(monkeypatch)
+    resumed = extract.extract_features(dataset, checkpoint=gan_ckpt, batch_size=3, num_workers=0, cache_dir=cache,
+                                       progress=False)
+    assert sum(seen) == N_IMAGES - 6  # only the samples of the unfinished batches
+    assert resumed.features.shape == (N_IMAGES, 28 * 64)
+
+    seen.clear()
+    fresh = extract.extract_features(dataset, checkpoint=gan_ckpt, batch_size=4, num_workers=0,
+                                     cache_dir=tmp_path / "fresh", progress=False)
+    assert sum(seen) == N_IMAGES
+    np.testing.assert_allclose(resumed.features, fresh.features, rtol=1e-4, atol=1e-5)
+
+    # A view in another order gets its rows in its own order, all from the cache.
+    seen.clear()
+    view = dataset.sort_by("filepath", reverse=True)
+    reordered = extract.extract_features(view, checkpoint=gan_ckpt, num_workers=0, cache_dir=cache, progress=False)
+    assert sum(seen) == 0
+    assert reordered.sample_ids == view.values("id")
+    row_of = {sid: i for i, sid in enumerate(fresh.sample_ids)}
+    np.testing.assert_allclose(reordered.features, fresh.features[[row_of[s] for s in reordered.sample_ids]],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_default_checkpoint_pca_and_field(dataset, image_paths):
+    import fiftyone as fo
+
+    from sardata.paths import work_dir
+
+    ckpt = dcgan.train_gan(dataset, epochs=1, batch_size=5, image_size=32, base_channels=64, num_workers=0,
+                           progress=False)
+    assert ckpt == checkpoint_path_for(work_dir(dataset.name, "dcgan"))
+    calls = []
+    real_set_values = fo.Dataset.set_values
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(fo.Dataset, "set_values", lambda self, *a, **k: calls.append(k) or real_set_values(self, *a, **k))
+    try:
+        result = extract.extract_features(dataset, "dcgan", pca_dim=4, embedding_field="dcgan_embedding",
+                                          num_workers=0, progress=False)
+    finally:
+        monkey.undo()
+    assert result.checkpoint_hash == extract.file_hash(ckpt)
+    assert (work_dir(dataset.name, "features") / f"dcgan-{result.checkpoint_hash}").is_dir()
+    assert result.features.shape == (N_IMAGES, 4) and result.pca is not None
+    assert len(calls) == 1 and calls[0]["key_field"] == "id"  # one batched write, not per-sample saves
+    stored = dict(zip(*dataset.values(["id", "dcgan_embedding"])))
+    for sid, vec in zip(result.sample_ids, result.features):
+        np.testing.assert_allclose(stored[sid], vec, rtol=1e-6)
+    # The PCA keeps the leading variance of the 1792-d features.
+    assert result.pca.explained_variance_ratio_.sum() > 0.5
+
+
+def test_cc_features_cluster_probs_and_cluster_field(dataset, image_paths, tmp_path):
+    ckpt = contrastive.train_cc(image_paths, tmp_path / "cc", epochs=1, batch_size=5, clusters=3, image_size=32,
+                                num_workers=0, progress=False)
+    result = extract.extract_features(dataset, "cc", checkpoint=ckpt, embedding_field="cc_embedding",
+                                      cluster_field="cc_cluster", num_workers=0, progress=False)
+    assert result.features.shape == (N_IMAGES, 512)
+    assert result.cluster_probs.shape == (N_IMAGES, 3)
+    np.testing.assert_allclose(result.cluster_probs.sum(1), 1.0, rtol=1e-5)
+    clusters = dict(zip(*dataset.values(["id", "cc_cluster"])))
+    assert [clusters[s] for s in result.sample_ids] == result.cluster_probs.argmax(1).tolist()
+    assert len(dataset.values("cc_embedding")[0]) == 512
+
+
+def test_unreadable_image_gets_nan_and_none(dataset, gan_ckpt, tmp_path):
+    import fiftyone as fo
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    bad = fo.Sample(filepath=str(broken))
+    dataset.add_sample(bad)
+    with pytest.warns(UserWarning, match="could not be read"):
+        result = extract.extract_features(dataset, checkpoint=gan_ckpt, embedding_field="dcgan_embedding",
+                                          num_workers=0, progress=False)
+    assert result.failed_ids == [bad.id]
+    row = result.sample_ids.index(bad.id)
+    assert np.isnan(result.features[row]).all()
+    assert np.isfinite(np.delete(result.features, row, axis=0)).all()
+    assert dataset[bad.id]["dcgan_embedding"] is None
+
+
+def test_cli_extract(dataset, gan_ckpt):
+    from typer.testing import CliRunner
+
+    import sardata.cli.embed  # noqa: F401  registers the commands
+    from sardata.cli._app import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["embed", "extract", dataset.name, "--model", "dcgan", "--num-workers", "0"])
+    assert res.exit_code == 1 and "no dcgan checkpoint" in res.output
+    res = runner.invoke(app, ["embed", "extract", dataset.name, "--model", "dcgan", "--checkpoint", str(gan_ckpt),
+                              "--pca-dim", "3", "--num-workers", "0"])
+    assert res.exit_code == 0, res.output
+    vectors = dataset.values("dcgan_embedding")
+    assert len(vectors) == N_IMAGES and all(len(v) == 3 for v in vectors)
