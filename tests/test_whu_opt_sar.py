@@ -220,6 +220,7 @@ def broken_root(tmp_path):
     data = bytearray(lbl.read_bytes())
     data[offset : offset + count] = bytes(count)
     lbl.write_bytes(bytes(data))
+    (root / "sar" / f"._{unlisted}.tif").write_bytes(b"\x00\x05\x16\x07")  # macOS resource fork: not a tile
     split_file = root / SPLIT_FILE_NAME
     split_file.write_bytes(split_file.read_bytes().replace(f"{unlisted}.tif\r\n".encode(), b""))
     return root, tiles

@@ -580,8 +580,11 @@ def class_fractions(mask: np.ndarray) -> dict[str, float]:
 
 
 def _tile_files(folder: Path) -> dict[str, Path]:
+    """Tile id → TIFF in one modality folder; hidden files (macOS ``._X.tif`` resource forks) are not tiles."""
     return {
-        p.stem: p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in TILE_SUFFIXES
+        p.stem: p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix.lower() in TILE_SUFFIXES and not p.name.startswith(".")
     }
 
 
