@@ -1,3 +1,161 @@
-"""Commands of this stage (see sardata/cli/__init__.py)."""
+"""``sardata index``, ``scenes``, ``visualize`` and ``app``: thin wrappers over sardata.index / sardata.scenes."""
 
-from sardata.cli._app import app, embed_app, train_app  # noqa: F401
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sardata.cli._app import app
+
+console = Console()
+
+
+def _load(name: str):
+    import fiftyone as fo
+
+    if not fo.dataset_exists(name):
+        console.print(f"[red]error:[/red] no FiftyOne dataset {name!r}; datasets: {fo.list_datasets()}")
+        raise typer.Exit(code=1)
+    return fo.load_dataset(name)
+
+
+def _fail(e: Exception):
+    console.print(f"[red]error:[/red] {e}")
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def index(
+    dataset: str = typer.Argument(..., help="FiftyOne dataset name"),
+    field: str = typer.Option("dcgan_embedding", "--field", help="sample field holding the embeddings"),
+    brain_key: str = typer.Option("faiss_dcgan", "--brain-key", help="brain key of the similarity run"),
+    metric: str = typer.Option("cosine", "--metric", help="cosine | euclidean"),
+    kind: str = typer.Option("auto", "--kind", help="auto | flat | ivf | ivfpq"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run with the same brain key"),
+) -> None:
+    """Build the FAISS similarity index (a FiftyOne brain run answering "sort by similarity" in the App)."""
+    from sardata.index import compute_index
+
+    ds = _load(dataset)
+    try:
+        result = compute_index(ds, embedding_field=field, brain_key=brain_key, metric=metric, kind=kind,
+                               overwrite=overwrite)
+    except ValueError as e:
+        _fail(e)
+    console.print(
+        f"indexed {result.total_index_size} samples of {dataset!r} ({result.index_kind}, {metric}) as brain key "
+        f"[bold]{brain_key}[/bold] → {result.config.index_path}"
+    )
+
+
+@app.command()
+def scenes(
+    dataset: str = typer.Argument(..., help="FiftyOne dataset name"),
+    model: str = typer.Option("dcgan", "--model", help="embedding model: reads the field <model>_embedding"),
+    k: int = typer.Option(2, "--k", help="clusters (2 = BSLM inshore/offshore)"),
+    seed: int = typer.Option(0, "--seed"),
+    run_key: str = typer.Option("scenes", "--run-key", help="name of the scene run"),
+    field: Optional[str] = typer.Option(None, "--field", help="embedding field (default: <model>_embedding)"),
+    n_init: int = typer.Option(5, "--n-init", help="k-means restarts"),
+    viz: str = typer.Option("pca", "--viz", help="2-D map for the App: pca | umap | tsne | none"),
+) -> None:
+    """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
+    from sardata import scenes as sc
+
+    ds = _load(dataset)
+    field = field or f"{model}_embedding"
+    try:
+        run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init)
+    except ValueError as e:
+        _fail(e)
+    table = Table(title=f"{dataset}: scene run {run_key!r} (k={k}, {field})")
+    table.add_column("scene")
+    table.add_column("samples", justify="right")
+    table.add_column("montage")
+    for name in run.labels:
+        table.add_row(name, str(run.sizes[name]), os.path.join(run.report_dir, f"montage_{name}.png"))
+    console.print(table)
+    silhouette = "n/a" if run.silhouette is None else f"{run.silhouette:.3f}"
+    console.print(f"silhouette {silhouette}; report {os.path.join(run.report_dir, 'report.json')}")
+    if viz != "none":
+        _visualize(ds, field, viz, f"{run_key}_viz")
+
+
+def _visualize(ds, field: str, method: str, brain_key: str) -> None:
+    from sardata import scenes as sc
+
+    try:
+        _, png = sc.compute_visualization(ds, embedding_field=field, method=method, brain_key=brain_key)
+    except ValueError as e:
+        _fail(e)
+    console.print(f"2-D map ({method}) as brain key [bold]{brain_key}[/bold] (App embeddings panel); scatter {png}")
+
+
+@app.command()
+def visualize(
+    dataset: str = typer.Argument(..., help="FiftyOne dataset name"),
+    model: str = typer.Option("dcgan", "--model", help="embedding model: reads the field <model>_embedding"),
+    field: Optional[str] = typer.Option(None, "--field", help="embedding field (default: <model>_embedding)"),
+    method: str = typer.Option("pca", "--method", help="pca | umap | tsne"),
+    brain_key: Optional[str] = typer.Option(None, "--brain-key", help="default: <model>_viz"),
+) -> None:
+    """Compute a 2-D map of the embeddings for the App's embeddings panel, plus a scatter PNG coloured by scene."""
+    ds = _load(dataset)
+    _visualize(ds, field or f"{model}_embedding", method, brain_key or f"{model}_viz")
+
+
+def launch(dataset: str, port: int = 5151, address: Optional[str] = None, remote: bool = False,
+           browser: bool = True):
+    """Launches the FiftyOne App on ``dataset`` with the FAISS backend importable in its server process.
+
+    The App server is a child process started from ``os.environ``; the brain-config variables of
+    :func:`sardata.index.backend_env` make ``"faiss"`` a registered backend there (stored runs reload through their
+    config class path anyway, since sardata is installed).
+
+    Args:
+        dataset: FiftyOne dataset name.
+        port (5151): App port.
+        address (None): bind address; default ``127.0.0.1``, or ``0.0.0.0`` with ``remote``.
+        remote (False): serve for a remote browser (binds all interfaces unless ``address`` is given).
+        browser (True): open a local browser tab (never with ``remote``).
+
+    Returns:
+        the ``fo.Session``.
+    """
+    import sardata.index as sindex
+
+    os.environ.update(sindex.backend_env())
+    import fiftyone as fo
+
+    ds = fo.load_dataset(dataset)
+    address = address or ("0.0.0.0" if remote else "127.0.0.1")
+    return fo.launch_app(ds, port=port, address=address, remote=remote or not browser, auto=False)
+
+
+@app.command("app")
+def app_cmd(
+    dataset: str = typer.Argument(..., help="FiftyOne dataset name"),
+    port: int = typer.Option(5151, "--port"),
+    remote: bool = typer.Option(False, "--remote", help="serve for a remote browser (binds 0.0.0.0)"),
+    address: Optional[str] = typer.Option(None, "--address", help="bind address (default 127.0.0.1)"),
+    browser: bool = typer.Option(True, "--browser/--no-browser", help="open a local browser tab"),
+) -> None:
+    """Launch the FiftyOne App on a dataset (scene tags, embeddings panel, FAISS similarity); Ctrl-C stops it."""
+    _load(dataset)
+    session = launch(dataset, port=port, address=address, remote=remote, browser=browser)
+    bound = address or ("0.0.0.0" if remote else "127.0.0.1")
+    host = "localhost" if bound == "0.0.0.0" else bound
+    console.print(f"FiftyOne App on [bold]http://{host}:{port}/[/bold] (bound to {bound}); Ctrl-C to stop",
+                  highlight=False)
+    if remote and not address:
+        console.print("[yellow]bound to all interfaces; use --address 127.0.0.1 and an SSH tunnel to keep it private")
+    try:
+        session.wait(-1)
+    except KeyboardInterrupt:
+        console.print("stopping the App")
+    finally:
+        session.close()

@@ -61,6 +61,67 @@ def backend_env(environ=None) -> dict:
     }
 
 
+def compute_index(
+    samples,
+    embedding_field: str = "dcgan_embedding",
+    brain_key: str = "faiss_dcgan",
+    metric: str = "cosine",
+    kind: str = "auto",
+    overwrite: bool = False,
+    **config_kwargs,
+):
+    """Builds the FAISS similarity index of ``samples`` from the vectors in ``embedding_field``.
+
+    Samples without a value are left out (with a warning). The vectors are passed as an array, so the field is only
+    read, never rewritten.
+
+    Args:
+        samples: a FiftyOne dataset or view.
+        embedding_field ("dcgan_embedding"): field with one vector per sample (``sardata embed extract``).
+        brain_key ("faiss_dcgan"): brain key of the similarity run.
+        metric ("cosine"): ``cosine`` or ``euclidean``.
+        kind ("auto"): ``auto``, ``flat``, ``ivf`` or ``ivfpq``.
+        overwrite (False): delete an existing run (and its files) with the same key first.
+        **config_kwargs: more :class:`~sardata.index.faiss.FaissSimilarityConfig` arguments (``nprobe``, ...).
+
+    Returns:
+        the :class:`~sardata.index.faiss.FaissSimilarityIndex`.
+    """
+    import warnings
+
+    import numpy as np
+    import fiftyone.brain as fob
+
+    register_backend()
+    dataset = samples._dataset
+    if not samples.has_field(embedding_field):
+        raise ValueError(
+            f"dataset {dataset.name!r} has no field {embedding_field!r}: compute it first "
+            f"(`sardata embed extract {dataset.name} --model {embedding_field.split('_')[0]}`)"
+        )
+    if brain_key in dataset.list_brain_runs():
+        if not overwrite:
+            raise ValueError(f"brain key {brain_key!r} already exists on {dataset.name!r}; use overwrite")
+        dataset.delete_brain_run(brain_key)
+    view = samples.exists(embedding_field)
+    missing = len(samples) - len(view)
+    if missing:
+        warnings.warn(f"{missing} samples have no {embedding_field!r} and are not indexed")
+    if len(view) == 0:
+        raise ValueError(f"no sample of {dataset.name!r} has a value in {embedding_field!r}")
+    vectors = np.stack([np.asarray(v, dtype=np.float32).ravel() for v in view.values(embedding_field)])
+    return fob.compute_similarity(
+        view,
+        embeddings=vectors,
+        backend=BACKEND_NAME,
+        brain_key=brain_key,
+        metric=metric,
+        index_kind=kind,
+        progress=False,
+        **config_kwargs,
+    )
+
+
 def __getattr__(attr):
     # lazy: `import sardata.index` must not import faiss/fiftyone.brain machinery until it is used
     if attr in ("FaissSimilarityConfig", "FaissSimilarity", "FaissSimilarityIndex"):

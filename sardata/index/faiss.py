@@ -155,7 +155,7 @@ class FaissSimilarity(Similarity):
         fou.ensure_import("faiss")
 
     def initialize(self, samples, brain_key):
-        return FaissSimilarityIndex(samples, self.config, brain_key, backend=self)
+        return FaissSimilarityIndex(samples, self.config, brain_key, backend=self, fresh=True)
 
     def cleanup(self, samples, brain_key):
         # delete_brain_run() builds the run from its stored config and calls this, not the index's cleanup()
@@ -170,9 +170,11 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         config: the :class:`FaissSimilarityConfig` used.
         brain_key: the brain key (None: in memory only).
         backend (None): a :class:`FaissSimilarity`.
+        fresh (False): a new index (``initialize``): files left at its path by an earlier run of the same key
+            (e.g. a dataset deleted and re-created under the same name) are deleted instead of loaded.
     """
 
-    def __init__(self, samples, config, brain_key, backend=None):
+    def __init__(self, samples, config, brain_key, backend=None, fresh=False):
         self._dataset = samples._dataset
         self._index = None  # CPU master copy: add/remove/reconstruct and what is written to disk
         self._search_index = None  # GPU clone when one is used, else the master
@@ -191,7 +193,11 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
                 self.save_config()
             except ValueError:  # not registered (initialize() called directly): the path lives in this config only
                 pass
-        if config.index_path is not None and os.path.exists(config.index_path):
+        if fresh:
+            stale = delete_index_files(config.index_path)
+            if stale:
+                logger.warning("Deleted stale FAISS index files of an earlier run: %s", stale)
+        elif config.index_path is not None and os.path.exists(config.index_path):
             self._load()
 
     # -- properties ------------------------------------------------------------------------------------------
