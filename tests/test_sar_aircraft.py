@@ -183,7 +183,8 @@ def test_cli_synth_and_ingest(tmp_path, fo_dataset_name):
     result = runner.invoke(app, ["synth", "sar_aircraft", str(tmp_path), "--n", "3", "--seed", "2"])
     assert result.exit_code == 0, result.output
     root = tmp_path / synth_air.ROOT_NAME
-    result = runner.invoke(app, ["ingest", "sar_aircraft", str(root), "--name", fo_dataset_name], terminal_width=200)
+    # the folder holding SAR-AIRcraft-1.0 is accepted as the root
+    result = runner.invoke(app, ["ingest", "sar_aircraft", str(tmp_path), "--name", fo_dataset_name], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "samples" in result.output and "skipped files" in result.output
     truth = json.loads((root / "synth_truth.json").read_text())["images"]

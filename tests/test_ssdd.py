@@ -255,3 +255,20 @@ def test_cli_ingest_prints_summary(synth_root, fo_dataset_name):
     assert "samples" in result.output and "14" in result.output
     assert "class ship" in result.output and "split test" in result.output
     assert fo.load_dataset(fo_dataset_name).count("ground_truth.detections") > 0
+
+
+def test_flat_layout_uses_official_rule_and_parent_folder(synth_root, tmp_path):
+    """Pre-official flat JPEGImages/Annotations: split by the id rule; the folder holding Official-SSDD is accepted."""
+    root = tmp_path / "Official-SSDD"
+    voc = root / "BBox_SSDD" / "voc_style"
+    voc.mkdir(parents=True)
+    for kind in ("JPEGImages", "Annotations"):
+        shutil.copytree(synth_root / "BBox_SSDD" / "voc_style" / f"{kind}_train", voc / kind)
+        for path in (synth_root / "BBox_SSDD" / "voc_style" / f"{kind}_test").iterdir():
+            shutil.copy(path, voc / kind / path.name)
+    importer = SSDDImporter(tmp_path)
+    importer.setup()
+    assert not importer.problems and len(importer) == 14 and importer.dataset_dir == str(root)
+    splits = {r.image_id: r.split for r in importer._records}
+    assert splits == {f"{i:06d}": ("test" if i % 10 in (1, 9) else "train") for i in range(1, 15)}
+    assert importer.get_dataset_info()["label_fields"] == ["ground_truth"]

@@ -59,7 +59,7 @@ class SARAircraftImporter(SarDatasetImporter):
     """Importer for SAR-AIRcraft-1.0 (VOC layout).
 
     Args:
-        dataset_dir: the root holding ``JPEGImages`` and ``Annotations``.
+        dataset_dir: the root holding ``JPEGImages`` and ``Annotations`` (or the folder holding ``SAR-AIRcraft-1.0``).
         test_fraction (0.2): share of test images of the seeded split (used only without ``ImageSets/Main``).
         split_seed (0): seed of the seeded split.
         strict (False): raise on the first problem instead of reporting it and going on.
@@ -98,6 +98,9 @@ class SARAircraftImporter(SarDatasetImporter):
 
     def _verify(self) -> None:
         super()._verify()
+        nested = Path(self.dataset_dir) / "SAR-AIRcraft-1.0"
+        if not (Path(self.dataset_dir) / "Annotations").is_dir() and nested.is_dir():
+            self.dataset_dir = str(nested)  # the folder holding the release was given
         for sub in ("JPEGImages", "Annotations"):
             if not (Path(self.dataset_dir) / sub).is_dir():
                 raise DatasetNotFoundError(self.NAME, self.dataset_dir, f"{sub}/")

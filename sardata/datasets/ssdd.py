@@ -77,7 +77,7 @@ class SSDDImporter(SarDatasetImporter):
     """Importer for Official-SSDD (VOC-style or COCO-style annotations).
 
     Args:
-        dataset_dir: the Official-SSDD root (holding ``BBox_SSDD``).
+        dataset_dir: the Official-SSDD root (holding ``BBox_SSDD``), or the folder holding ``Official-SSDD``.
         annotation_source ("voc"): ``"voc"`` reads ``*_SSDD/voc_style``; ``"coco"`` reads the ``coco_style`` JSONs
             (boxes from ``BBox_SSDD``, else ``PSeg_SSDD``; polygons from ``PSeg_SSDD``).
         load_rboxes (True): fill ``rboxes`` from ``RBox_SSDD/voc_style`` when present.
@@ -144,6 +144,9 @@ class SSDDImporter(SarDatasetImporter):
 
     def _verify(self) -> None:
         super()._verify()
+        nested = self.root / "Official-SSDD"
+        if not any((self.root / v).is_dir() for v in ("BBox_SSDD", "RBox_SSDD", "PSeg_SSDD")) and nested.is_dir():
+            self.dataset_dir = str(nested)  # the folder holding the release was given
         if self.annotation_source == "voc" and not self._voc_dirs("BBox_SSDD"):
             raise DatasetNotFoundError(
                 self.NAME, self.dataset_dir, "BBox_SSDD/voc_style/Annotations_{train,test} (or Annotations)"
