@@ -258,16 +258,53 @@ def test_bad_input_strict_raises(broken_root, fo_dataset_name):
         sds.load("whu_opt_sar", root, name=fo_dataset_name, strict=True)
 
 
+# --------------------------------------------------------------------------------------------- tile memory
+
+
+def test_tile_cache_reads_each_tile_once_and_bounds_memory():
+    from collections import Counter
+
+    from sardata.datasets.whu_opt_sar import PatchRecord, Tile, _TileCache
+
+    tiles = [Tile(f"T{i}", Path("s"), Path("o"), Path("l"), 512, 512, "train") for i in range(4)]
+    records = [PatchRecord(t, x, y, 256) for t in tiles for x in (0, 256) for y in (0, 256)]
+    loads = []
+    largest = [0]
+
+    def run(order, max_tiles):
+        loads.clear()
+        cache = _TileCache(lambda tile: loads.append(tile.tile_id) or tile.tile_id,
+                           Counter(r.tile.tile_id for r in order), max_tiles=max_tiles)
+        for record in order:
+            assert cache.acquire(record.tile) == record.tile.tile_id
+            largest[0] = max(largest[0], len(cache))
+            cache.release(record.tile)
+        return cache
+
+    cache = run(records, max_tiles=2)
+    assert loads == ["T0", "T1", "T2", "T3"] and len(cache) == 0 and largest[0] == 1
+    shuffled = [records[i] for i in np.random.default_rng(0).permutation(len(records))]
+    largest[0] = 0
+    cache = run(shuffled, max_tiles=2)
+    # tiles evicted while idle are read again when more of their patches come: memory stays bounded
+    assert largest[0] <= 2 and len(cache) == 0 and set(loads) == {"T0", "T1", "T2", "T3"} and len(loads) > 4
+
+
 # --------------------------------------------------------------------------------------------- CLI
 
 
-def test_cli_ingest_prints_summary(synth_root, fo_dataset_name):
+def test_cli_synth_and_ingest_print_summary(tmp_path, fo_dataset_name):
     from typer.testing import CliRunner
 
     from sardata.cli import app
 
-    result = CliRunner().invoke(app, ["ingest", "whu_opt_sar", str(synth_root), "--name", fo_dataset_name],
-                                env={"COLUMNS": "200"})
+    runner = CliRunner()
+    result = runner.invoke(app, ["synth", "whu_opt_sar", str(tmp_path), "--n", "2"])
     assert result.exit_code == 0, result.output
-    assert "samples" in result.output and "12" in result.output
-    assert "split train" in result.output and "mask_targets" in result.output
+    root = tmp_path / "whu-opt-sar"
+    assert sorted(p.name for p in (root / "lbl").iterdir()) == ["NH49E001001.tif", "NH49E001002.tif"]
+    result = runner.invoke(app, ["ingest", "whu_opt_sar", str(tmp_path), "--name", fo_dataset_name],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "samples" in result.output and "12" in result.output  # 2 tiles × 3 × 2 patches of the 768 × 512 default
+    assert "split train" in result.output and "split test" in result.output and "mask_targets" in result.output

@@ -290,6 +290,7 @@ class _TileCache:
             entry = self._entries.setdefault(tile.tile_id, _CacheEntry())
             self._entries.move_to_end(tile.tile_id)
             entry.users += 1
+            self._evict_idle()
         with entry.lock:
             if entry.arrays is None and entry.error is None:
                 try:
@@ -310,9 +311,13 @@ class _TileCache:
             self._pending[tile.tile_id] -= 1
             if self._pending[tile.tile_id] <= 0 and entry.users <= 0:
                 del self._entries[tile.tile_id]
-            idle = [key for key, e in self._entries.items() if e.users <= 0]
-            while len(self._entries) > self._max_tiles and idle:
-                del self._entries[idle.pop(0)]
+            self._evict_idle()
+
+    def _evict_idle(self) -> None:
+        """Drops least recently used tiles nobody is reading until at most ``max_tiles`` remain (lock held)."""
+        idle = [key for key, e in self._entries.items() if e.users <= 0]
+        while len(self._entries) > self._max_tiles and idle:
+            del self._entries[idle.pop(0)]
 
     def __len__(self) -> int:
         return len(self._entries)
