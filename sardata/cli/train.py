@@ -1,3 +1,155 @@
-"""Commands of this stage (see sardata/cli/__init__.py)."""
+"""``sardata train detector``, ``sardata train classifier`` and ``sardata evaluate``: options → config → library."""
 
-from sardata.cli._app import app, embed_app, train_app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sardata.cli._app import app, train_app
+
+console = Console()
+
+
+def _fail(error: Exception) -> None:
+    console.print(f"[red]error:[/red] {error}")
+    raise typer.Exit(code=1)
+
+
+@train_app.command("detector")
+def detector(
+    data: Path = typer.Option(..., "--data", help="COCO export root (annotations/<split>.json, images/<split>/)"),
+    arch: str = typer.Option("faster_rcnn", help="faster_rcnn | cascade_rcnn | retinanet | fcos | ssd"),
+    backbone: Optional[str] = typer.Option(None, help="resnet50 | resnet18 | mobilenet_v2 | mobilenet_v3 (ssd: vgg16)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output dir (default $SARDATA_HOME/<data>/detector_...)"),
+    epochs: int = typer.Option(12),
+    batch_size: int = typer.Option(4, "--batch-size"),
+    lr: Optional[float] = typer.Option(None, help="default 0.02 × batch/16 (SSD 0.002 × batch/16)"),
+    momentum: float = typer.Option(0.9),
+    weight_decay: float = typer.Option(1e-3, "--weight-decay"),
+    lr_steps: str = typer.Option("8,11", "--lr-steps", help="epochs at which lr is multiplied by --lr-gamma"),
+    lr_gamma: float = typer.Option(0.1, "--lr-gamma"),
+    warmup_iters: int = typer.Option(500, "--warmup-iters"),
+    image_size: int = typer.Option(512, "--image-size"),
+    backbone_weights: Optional[str] = typer.Option(None, "--backbone-weights",
+                                                   help="ImageNet weights: file or torchvision name"),
+    trainable_layers: int = typer.Option(3, "--trainable-layers"),
+    normalization: str = typer.Option("auto", help="auto | data | sar | imagenet"),
+    train_split: str = typer.Option("train", "--train-split"),
+    test_split: str = typer.Option("test", "--test-split"),
+    workers: int = typer.Option(2),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)"),
+    amp: bool = typer.Option(True, "--amp/--no-amp", help="mixed precision on CUDA"),
+    resume: Optional[Path] = typer.Option(None, help="checkpoint to continue from"),
+    test_only: bool = typer.Option(False, "--test-only", help="evaluate --resume on the test split only"),
+    eval_every: int = typer.Option(1, "--eval-every"),
+    max_images: Optional[int] = typer.Option(None, "--max-images", help="read only N images per split"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train a detector on a COCO export (BSLM defaults); checkpoints, metrics curves and predictions."""
+    from sardata.train.detector import DetectorConfig, train
+
+    try:
+        steps = tuple(int(s) for s in lr_steps.split(",") if s.strip())
+        cfg = DetectorConfig(
+            data=data, arch=arch, backbone=backbone, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
+            momentum=momentum, weight_decay=weight_decay, lr_steps=steps, lr_gamma=lr_gamma,
+            warmup_iters=warmup_iters, image_size=image_size, backbone_weights=backbone_weights,
+            trainable_layers=trainable_layers, normalization=normalization, train_split=train_split,
+            test_split=test_split, workers=workers, device=device, amp=amp, resume=resume, test_only=test_only,
+            eval_every=eval_every, max_images=max_images, seed=seed,
+        )
+        result = train(cfg)
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        _fail(e)
+    table = Table(title=f"{cfg.arch} / {cfg.backbone}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("mAP", "AP50", "AP75"):
+        if key in result["metrics"]:
+            table.add_row(key, f"{100 * result['metrics'][key]:.2f}")
+    console.print(table)
+    console.print(f"outputs in [bold]{result['out_dir']}[/bold]")
+    if result["predictions"]:
+        console.print(f"predictions: {result['predictions']}  (→ sardata evaluate DATASET --predictions ...)")
+
+
+@train_app.command("classifier")
+def classifier(
+    data: Path = typer.Option(..., "--data", help="ImageFolder export root (<split>/<class>/<file>)"),
+    model: str = typer.Option("cnn", "--model", help="cnn | vgg16 | resnet50 | f-vgg16 | f-resnet50"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output dir (default $SARDATA_HOME/<data>/classifier_...)"),
+    weights: Optional[str] = typer.Option(None, help="backbone ImageNet weights: file or torchvision name"),
+    epochs: int = typer.Option(10),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    lr: float = typer.Option(1e-3),
+    weight_decay: float = typer.Option(0.0, "--weight-decay"),
+    image_size: int = typer.Option(224, "--image-size"),
+    val_fraction: float = typer.Option(0.15, "--val-fraction", help="held out of train/ when there is no val/"),
+    balance: str = typer.Option("none", help="none | sampler (WeightedRandomSampler) | weights (loss weights)"),
+    monitor: str = typer.Option("f1_macro", help="f1_macro | f1_weighted: early stopping and best model"),
+    patience: int = typer.Option(3, help="epochs without improvement before stopping (0: off)"),
+    normalization: str = typer.Option("auto", help="auto | data | sar | imagenet"),
+    gradcam: int = typer.Option(8, help="Grad-CAM overlays for the first N test images"),
+    workers: int = typer.Option(2),
+    device: Optional[str] = typer.Option(None),
+    amp: bool = typer.Option(True, "--amp/--no-amp"),
+    resume: Optional[Path] = typer.Option(None),
+    test_only: bool = typer.Option(False, "--test-only"),
+    max_images: Optional[int] = typer.Option(None, "--max-images"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train a ship classifier; prints accuracy/F1 beside the majority-class baseline."""
+    from sardata.train.classifier import ClassifierConfig, train
+
+    try:
+        cfg = ClassifierConfig(
+            data=data, model=model, out_dir=out, weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
+            weight_decay=weight_decay, image_size=image_size, val_fraction=val_fraction, balance=balance,
+            monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam, workers=workers,
+            device=device, amp=amp, resume=resume, test_only=test_only, max_images=max_images, seed=seed,
+        )
+        result = train(cfg)
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        _fail(e)
+    if result["report"]:
+        console.print(result["report"], markup=False, highlight=False)
+    console.print(f"outputs in [bold]{result['out_dir']}[/bold]")
+
+
+def _model_name(path: Path) -> str:
+    """``.../detector_faster_rcnn_resnet50/predictions_test.json`` → ``detector_faster_rcnn_resnet50``."""
+    return path.parent.name if path.stem.startswith("predictions") else path.stem
+
+
+@app.command("evaluate")
+def evaluate(
+    dataset: str = typer.Argument(..., help="FiftyOne dataset name"),
+    predictions: List[Path] = typer.Option(..., "--predictions", help="COCO results JSON with sample_id (repeat)"),
+    gt_field: str = typer.Option("ground_truth", "--gt-field"),
+    split: Optional[str] = typer.Option(None, help="evaluate the samples of this split (default: those predicted)"),
+    annotations: Optional[Path] = typer.Option(None, help="COCO JSON whose categories the results use"),
+    scene_field: str = typer.Option("scene", "--scene-field"),
+    iou: float = typer.Option(0.5),
+    out: Optional[Path] = typer.Option(None, "--out", help="table dir (default $SARDATA_HOME/<dataset>/evaluate)"),
+) -> None:
+    """Detection metrics by scene (all / inshore / offshore / scene_i) and class; predictions into FiftyOne."""
+    import json
+
+    from sardata.evaluate import evaluate_dataset, read_results, scene_table_markdown
+
+    try:
+        runs = {}
+        for path in predictions:
+            name = _model_name(path)
+            runs[name if name not in runs else f"{name}_{len(runs)}"] = read_results(path)
+        categories = json.loads(annotations.read_text())["categories"] if annotations else None
+        result = evaluate_dataset(dataset, runs, categories, gt_field=gt_field, split=split,
+                                  scene_field=scene_field, iou=iou, out_dir=out)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        _fail(e)
+    console.print(scene_table_markdown(result["rows"], "AP50"), markup=False, highlight=False)
+    console.print(f"tables: {result['markdown']}  {result['json']}")

@@ -1,0 +1,382 @@
+"""Detection metrics by scene tag and class; predictions loaded back into FiftyOne next to the ground truth.
+
+Two engines, both standard: pycocotools' ``COCOeval`` (COCO mAP@[.5:.95] and AP50, the numbers papers report) and
+FiftyOne's ``evaluate_detections`` (an evaluation run under ``eval_key``, so the App colours TP/FP/FN boxes and
+filters them by scene). Scenes are the values of the sample field ``scene`` (a string or a ``fo.Classification``)
+and scene-like sample tags (``inshore``, ``offshore``, ``scene_<i>``); ``all`` is every evaluated sample.
+
+The scene table has the layout of BSLM Table I: one row per model, one column per scene, AP at IoU 0.5 (the paper's
+"mAP"), written as Markdown and JSON beside a COCO-mAP table and per-class AP50.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+#: Sample tags that name a scene (as written by ``sardata scenes``).
+SCENE_TAG = re.compile(r"^(inshore|offshore|scene_\d+)$")
+METRIC_KEYS = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR100")
+
+
+# --------------------------------------------------------------------------------------------- pycocotools
+
+
+def _coco_gt(gt: dict):
+    """A pycocotools ``COCO`` from a dict, filling the fields COCOeval needs (id, area, iscrowd)."""
+    from pycocotools.coco import COCO
+
+    annotations = []
+    for index, ann in enumerate(gt.get("annotations", []), start=1):
+        ann = dict(ann)
+        ann.setdefault("id", index)
+        ann.setdefault("iscrowd", 0)
+        ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
+        annotations.append(ann)
+    coco = COCO()
+    coco.dataset = {"images": [{"id": im["id"], **{k: v for k, v in im.items() if k != "id"}} for im in gt["images"]],
+                    "annotations": annotations, "categories": gt["categories"]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def coco_metrics(gt: dict | str | os.PathLike, results: list[dict], image_ids: Iterable[int] | None = None) -> dict:
+    """COCO box metrics with pycocotools.
+
+    Args:
+        gt: a COCO dict (or its JSON path): ``images``, ``annotations`` (absolute xywh), ``categories``.
+        results: COCO result dicts (``image_id``, ``category_id``, ``bbox``, ``score``); extra keys are ignored.
+        image_ids (None): evaluate on these images only (default: all of ``gt``).
+
+    Returns:
+        ``mAP`` (IoU .5:.95), ``AP50``, ``AP75``, ``AP_small/medium/large``, ``AR100`` (0–1; NaN when there is no
+        ground truth box), ``per_class`` ``{name: {"AP", "AP50", "n_gt"}}``, ``n_images``, ``n_gt``, ``n_pred``.
+    """
+    from pycocotools.cocoeval import COCOeval
+
+    if not isinstance(gt, dict):
+        gt = json.loads(Path(gt).read_text())
+    coco_gt = _coco_gt(gt)
+    ids = sorted(coco_gt.getImgIds()) if image_ids is None else sorted(set(image_ids) & set(coco_gt.getImgIds()))
+    id_set = set(ids)
+    dets = [dict(r) for r in results if r["image_id"] in id_set]
+    n_gt = sum(1 for a in coco_gt.dataset["annotations"] if a["image_id"] in id_set and not a.get("iscrowd", 0))
+    out = {"n_images": len(ids), "n_gt": n_gt, "n_pred": len(dets)}
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    if n_gt == 0 or not ids:
+        out.update({k: float("nan") for k in METRIC_KEYS})
+        out["per_class"] = {}
+        return out
+    if not dets:
+        out.update({k: 0.0 for k in METRIC_KEYS})
+        out["per_class"] = {names[c]: {"AP": 0.0, "AP50": 0.0} for c in names}
+        return out
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_dt = coco_gt.loadRes(dets)
+        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
+        evaluator.params.imgIds = ids
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    stats = evaluator.stats
+    out.update({"mAP": stats[0], "AP50": stats[1], "AP75": stats[2], "AP_small": stats[3], "AP_medium": stats[4],
+                "AP_large": stats[5], "AR100": stats[8]})
+    out = {k: (float(v) if not isinstance(v, int) else v) for k, v in out.items()}
+    precision = evaluator.eval["precision"]  # [iou, recall, class, area, max_dets]
+    per_class = {}
+    for k, cat_id in enumerate(evaluator.params.catIds):
+        p_all = precision[:, :, k, 0, -1]
+        p_50 = precision[0, :, k, 0, -1]
+        n_cls = len(coco_gt.getAnnIds(imgIds=ids, catIds=[cat_id], iscrowd=False))
+        per_class[names.get(cat_id, str(cat_id))] = {
+            "AP": float(np.mean(p_all[p_all > -1])) if (p_all > -1).any() else float("nan"),
+            "AP50": float(np.mean(p_50[p_50 > -1])) if (p_50 > -1).any() else float("nan"),
+            "n_gt": n_cls,
+        }
+    out["per_class"] = per_class
+    return out
+
+
+# --------------------------------------------------------------------------------------------- FiftyOne side
+
+
+def _get_dataset(dataset):
+    import fiftyone as fo
+
+    if isinstance(dataset, str):
+        if not fo.dataset_exists(dataset):
+            raise ValueError(f"FiftyOne dataset {dataset!r} not found (have: {fo.list_datasets()})")
+        return fo.load_dataset(dataset)
+    return dataset
+
+
+def scene_of(value) -> str | None:
+    """A ``scene`` field value (string or label) → its name."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return getattr(value, "label", None)
+
+
+def scene_groups(samples, scene_field: str = "scene") -> dict[str, list[str]]:
+    """``{"all": ids, <scene>: ids, ...}`` from the ``scene`` field and scene-like sample tags."""
+    ids = samples.values("id")
+    tags = samples.values("tags")
+    scenes = samples.values(scene_field) if samples.has_field(scene_field) else [None] * len(ids)
+    groups: dict[str, list[str]] = {"all": list(ids)}
+    for sample_id, sample_tags, scene in zip(ids, tags, scenes):
+        names = {scene_of(scene)} | {t for t in (sample_tags or []) if SCENE_TAG.match(t)}
+        for name in sorted(n for n in names if n):
+            groups.setdefault(name, []).append(sample_id)
+    ordered = {"all": groups.pop("all")}
+    for name in ("inshore", "offshore"):
+        if name in groups:
+            ordered[name] = groups.pop(name)
+    ordered.update(dict(sorted(groups.items())))
+    return ordered
+
+
+def category_names(categories, results: list[dict] = ()) -> dict[int, str]:
+    """``{category_id: name}`` from COCO categories (list of dicts, or dict id→name), completed from the results'
+    ``category_name`` keys."""
+    names: dict[int, str] = {}
+    if isinstance(categories, dict):
+        names.update({int(k): str(v) for k, v in categories.items()})
+    elif categories:
+        names.update({int(c["id"]): str(c["name"]) for c in categories})
+    for r in results:
+        if int(r["category_id"]) not in names and r.get("category_name"):
+            names[int(r["category_id"])] = str(r["category_name"])
+    return names
+
+
+def _ensure_metadata(samples) -> None:
+    if None in samples.values("metadata.width") or None in samples.values("metadata.height"):
+        samples.compute_metadata()
+
+
+def load_predictions(dataset, coco_results: list[dict], categories=None, field: str = "predictions",
+                     sample_ids: Iterable[str] | None = None, gt_field: str = "ground_truth",
+                     eval_key: str | None = "auto", iou: float = 0.5, batch_size: int = 500):
+    """Loads COCO results back into FiftyOne as a ``fo.Detections`` field, matched by ``sample_id``.
+
+    Args:
+        dataset: a FiftyOne dataset or its name.
+        coco_results: COCO result dicts with ``sample_id`` (as written by :func:`sardata.train.detector.predict`).
+        categories (None): COCO categories (``[{"id", "name"}]`` or ``{id: name}``); default: the results'
+            ``category_name`` keys.
+        field ("predictions"): the label field to write.
+        sample_ids (None): samples to write (those without a result get an empty ``Detections``, so evaluation
+            counts their ground truth as missed). Default: the samples named in the results.
+        gt_field ("ground_truth"): ground truth for the evaluation run.
+        eval_key ("auto"): run ``evaluate_detections`` under this key (``"auto"``: ``eval_<field>``; ``None``: skip),
+            so the App shows TP/FP/FN.
+        iou (0.5): IoU threshold of the evaluation run.
+        batch_size (500): samples per ``set_values`` call.
+
+    Returns:
+        the view of the written samples.
+    """
+    import fiftyone as fo
+
+    dataset = _get_dataset(dataset)
+    missing_ids = [i for i, r in enumerate(coco_results) if "sample_id" not in r]
+    if missing_ids:
+        raise ValueError(f"{len(missing_ids)} results have no 'sample_id' (e.g. result #{missing_ids[0]}); "
+                         "predict on a sardata COCO export, whose images carry sample ids")
+    names = category_names(categories, coco_results)
+    by_sample: dict[str, list[dict]] = defaultdict(list)
+    for r in coco_results:
+        by_sample[str(r["sample_id"])].append(r)
+    ids = list(dict.fromkeys(list(sample_ids) if sample_ids is not None else list(by_sample)))
+    view = dataset.select(ids)
+    unknown = set(by_sample) - set(view.values("id"))
+    if unknown:
+        raise ValueError(f"{len(unknown)} sample_ids of the results are not in dataset {dataset.name!r} "
+                         f"(e.g. {sorted(unknown)[:3]})")
+    _ensure_metadata(view)
+    sizes = dict(zip(view.values("id"), zip(view.values("metadata.width"), view.values("metadata.height"))))
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        values = {}
+        for sample_id in chunk:
+            width, height = sizes[sample_id]
+            values[sample_id] = fo.Detections(detections=[
+                fo.Detection(label=names.get(int(r["category_id"]), str(r["category_id"])),
+                             bounding_box=[r["bbox"][0] / width, r["bbox"][1] / height,
+                                           r["bbox"][2] / width, r["bbox"][3] / height],
+                             confidence=float(r["score"]))
+                for r in by_sample.get(sample_id, [])
+            ])
+        dataset.set_values(field, values, key_field="id")
+    view = dataset.select(ids)
+    if eval_key is not None and dataset.has_field(gt_field):
+        key = f"eval_{field}" if eval_key == "auto" else eval_key
+        if key in dataset.list_evaluations():
+            dataset.delete_evaluation(key)
+        view.evaluate_detections(field, gt_field=gt_field, eval_key=key, iou=iou, compute_mAP=True)
+    return view
+
+
+def coco_gt_from_fiftyone(samples, gt_field: str = "ground_truth", categories=None) -> tuple[dict, dict[str, int]]:
+    """The ground truth of FiftyOne samples as a COCO dict (absolute xywh) and ``{sample_id: image_id}``."""
+    _ensure_metadata(samples)
+    names = category_names(categories)
+    name_to_id = {v: k for k, v in names.items()}
+    images, annotations = [], []
+    image_ids: dict[str, int] = {}
+    rows = zip(samples.values("id"), samples.values("metadata.width"), samples.values("metadata.height"),
+               samples.values(gt_field) if samples.has_field(gt_field) else [None] * len(samples))
+    for image_id, (sample_id, width, height, labels) in enumerate(rows, start=1):
+        image_ids[sample_id] = image_id
+        images.append({"id": image_id, "width": width, "height": height, "sample_id": sample_id})
+        for det in (labels.detections if labels is not None else []):
+            if det.label not in name_to_id:
+                name_to_id[det.label] = max(name_to_id.values(), default=0) + 1
+            x, y, w, h = det.bounding_box
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                "category_id": name_to_id[det.label],
+                                "bbox": [x * width, y * height, w * width, h * height],
+                                "area": w * width * h * height, "iscrowd": 0})
+    categories = [{"id": i, "name": n} for n, i in sorted(name_to_id.items(), key=lambda kv: kv[1])]
+    return {"images": images, "annotations": annotations, "categories": categories}, image_ids
+
+
+def scene_metrics(samples, coco_results: list[dict], categories=None, gt_field: str = "ground_truth",
+                  pred_field: str | None = None, scene_field: str = "scene", iou: float = 0.5) -> dict[str, dict]:
+    """Metrics per scene: ``{scene: coco_metrics(...) [+ "fo_mAP" from FiftyOne when pred_field is given]}``."""
+    names = category_names(categories, coco_results)
+    gt, image_ids = coco_gt_from_fiftyone(samples, gt_field, names)
+    gt_name_to_id = {c["name"]: c["id"] for c in gt["categories"]}
+    results = []
+    for r in coco_results:
+        if str(r.get("sample_id")) not in image_ids:
+            continue
+        name = names.get(int(r["category_id"]), str(r["category_id"]))
+        if name not in gt_name_to_id:  # a class absent from the ground truth: keep it as its own category
+            gt_name_to_id[name] = max(gt_name_to_id.values(), default=0) + 1
+            gt["categories"].append({"id": gt_name_to_id[name], "name": name})
+        results.append({**r, "image_id": image_ids[str(r["sample_id"])], "category_id": gt_name_to_id[name]})
+    out = {}
+    for scene, ids in scene_groups(samples, scene_field).items():
+        metrics = coco_metrics(gt, results, [image_ids[i] for i in ids])
+        if pred_field is not None and samples.has_field(pred_field):
+            fo_results = samples.select(ids).evaluate_detections(pred_field, gt_field=gt_field, iou=iou,
+                                                                 compute_mAP=True, progress=False)
+            metrics["fo_mAP"] = float(fo_results.mAP())
+        out[scene] = metrics
+    return out
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+
+def _pct(value) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
+
+
+def scene_table_markdown(rows: dict[str, dict[str, dict]], metric: str = "AP50") -> str:
+    """BSLM Table I layout: rows = models, columns = scenes (``all``, ``inshore``, ``offshore``, ...), in %."""
+    scenes: list[str] = []
+    for per_scene in rows.values():
+        scenes += [s for s in per_scene if s not in scenes]
+    lines = ["| model | " + " | ".join(scenes) + " |", "|---|" + "---:|" * len(scenes)]
+    for model, per_scene in rows.items():
+        lines.append(f"| {model} | " + " | ".join(_pct(per_scene.get(s, {}).get(metric)) for s in scenes) + " |")
+    return "\n".join(lines)
+
+
+def class_table_markdown(rows: dict[str, dict[str, dict]], scene: str = "all", metric: str = "AP50") -> str:
+    classes: list[str] = []
+    for per_scene in rows.values():
+        classes += [c for c in per_scene.get(scene, {}).get("per_class", {}) if c not in classes]
+    lines = ["| model | " + " | ".join(classes) + " |", "|---|" + "---:|" * len(classes)]
+    for model, per_scene in rows.items():
+        per_class = per_scene.get(scene, {}).get("per_class", {})
+        lines.append(f"| {model} | " + " | ".join(_pct(per_class.get(c, {}).get(metric)) for c in classes) + " |")
+    return "\n".join(lines)
+
+
+def write_tables(rows: dict[str, dict[str, dict]], out_dir: str | os.PathLike, name: str = "scene_eval") -> dict:
+    """``<name>.md`` (AP50 by scene — BSLM Table I —, COCO mAP by scene, per-class AP50) and ``<name>.json``."""
+    from sardata.train.common import atomic_write_text
+
+    out_dir = Path(out_dir)
+    text = "\n\n".join([
+        "## AP at IoU 0.5 by scene (%; BSLM Table I layout)", scene_table_markdown(rows, "AP50"),
+        "## COCO mAP@[.5:.95] by scene (%)", scene_table_markdown(rows, "mAP"),
+        "## AP50 by class, all scenes (%)", class_table_markdown(rows),
+    ]) + "\n"
+    return {"markdown": atomic_write_text(out_dir / f"{name}.md", text),
+            "json": atomic_write_text(out_dir / f"{name}.json", json.dumps(rows, indent=2, default=float))}
+
+
+def read_results(path: str | os.PathLike) -> list[dict]:
+    """A COCO results JSON (a list, or ``{"results": [...]}``); the error names the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read predictions ({e})") from e
+    data = data.get("results", data) if isinstance(data, dict) else data
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of COCO result dicts")
+    return data
+
+
+def evaluate_dataset(dataset, predictions: dict[str, list[dict]] | list[dict], categories=None,
+                     gt_field: str = "ground_truth", split: str | None = None, scene_field: str = "scene",
+                     iou: float = 0.5, out_dir: str | os.PathLike | None = None) -> dict:
+    """Loads each model's predictions into FiftyOne and tabulates metrics by scene and class.
+
+    Args:
+        dataset: FiftyOne dataset or name.
+        predictions: ``{model_name: coco_results}`` (or one list, named ``predictions``). Each model's results go
+            to the field ``predictions`` (one model) or ``predictions_<model>`` with an evaluation run.
+        categories (None): COCO categories of the results (default: their ``category_name`` keys).
+        gt_field ("ground_truth"), scene_field ("scene"), iou (0.5).
+        split (None): evaluate the samples whose ``split`` field (or tag) equals this; default: the samples named
+            in the results.
+        out_dir (None): where to write the tables (default ``work_dir(<dataset>, "evaluate")``).
+
+    Returns:
+        ``{"rows": {model: {scene: metrics}}, "markdown": path, "json": path}``.
+    """
+    from fiftyone import ViewField as F
+
+    dataset = _get_dataset(dataset)
+    if isinstance(predictions, list):
+        predictions = {"predictions": predictions}
+    if split is not None:
+        if dataset.has_field("split"):
+            view = dataset.match((F("split") == split) | F("tags").contains(split))
+        else:
+            view = dataset.match_tags(split)
+        if len(view) == 0:
+            raise ValueError(f"dataset {dataset.name!r} has no samples of split {split!r}")
+        sample_ids = view.values("id")
+    else:
+        sample_ids = list(dict.fromkeys(str(r["sample_id"]) for rs in predictions.values() for r in rs
+                                        if "sample_id" in r))
+    rows = {}
+    for model, results in predictions.items():
+        field = "predictions" if len(predictions) == 1 else "predictions_" + re.sub(r"\W+", "_", model).strip("_")
+        view = load_predictions(dataset, results, categories, field=field, sample_ids=sample_ids,
+                                gt_field=gt_field, iou=iou)
+        rows[model] = scene_metrics(view, results, categories, gt_field, field, scene_field, iou)
+    if out_dir is None:
+        from sardata.paths import work_dir
+
+        out_dir = work_dir(dataset.name, "evaluate")
+    return {"rows": rows, **write_tables(rows, out_dir)}

@@ -1,0 +1,164 @@
+"""COCO-export reader for the detectors: ``annotations/<split>.json`` + ``images/<split>/<file_name>``.
+
+Any COCO detection export works. sardata's own exports add two keys to each image entry: ``sample_id`` (the
+FiftyOne sample) and ``replica`` (0 for the original, >0 for the copies written by ``balance --mode replicate``).
+Training reads every entry, copies included; evaluation and prediction read one entry per ``sample_id``.
+
+Targets follow torchvision's ``references/detection/coco_utils.py``: absolute ``xyxy`` float boxes, int64 ``labels``
+(the COCO ``category_id``; R-CNN models reserve 0 for background, so 1-based ids fit as they are), ``image_id``,
+``area``, ``iscrowd``. Degenerate boxes are dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sardata.train.common import to_chw_tensor
+
+
+def annotations_path(data_dir: str | os.PathLike, split: str) -> Path:
+    return Path(data_dir) / "annotations" / f"{split}.json"
+
+
+def read_coco(data_dir: str | os.PathLike, split: str) -> dict:
+    """The COCO dict of one split; the error names the file and the reason."""
+    path = annotations_path(data_dir, split)
+    if not path.is_file():
+        available = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
+        raise FileNotFoundError(f"{path}: no COCO annotations for split {split!r} (available: {available})")
+    try:
+        coco = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    for key in ("images", "categories"):
+        if key not in coco:
+            raise ValueError(f"{path}: not a COCO detection file (missing {key!r})")
+    coco.setdefault("annotations", [])
+    return coco
+
+
+def has_split(data_dir: str | os.PathLike, split: str) -> bool:
+    return annotations_path(data_dir, split).is_file()
+
+
+def categories_of(data_dir: str | os.PathLike, split: str = "train") -> list[dict]:
+    """``[{"id", "name"}, ...]`` sorted by id."""
+    return sorted(read_coco(data_dir, split)["categories"], key=lambda c: c["id"])
+
+
+def read_pixels(path: str | os.PathLike) -> np.ndarray:
+    """An image file (PNG/JPEG/TIFF, float or integer) or a ``.npy`` array."""
+    if str(path).endswith(".npy"):
+        return np.load(path, allow_pickle=False)
+    from sardata.sarimage import read_image
+
+    return read_image(path)
+
+
+def unique_per_sample(images: list[dict]) -> list[dict]:
+    """One image entry per ``sample_id`` (the original, ``replica == 0``, when present); plain COCO passes through."""
+    chosen: dict = {}
+    for image in images:
+        key = image.get("sample_id", image["id"])
+        best = chosen.get(key)
+        if best is None or (image.get("replica", 0) < best.get("replica", 0)):
+            chosen[key] = image
+    order = {id(img): i for i, img in enumerate(images)}
+    return sorted(chosen.values(), key=lambda img: order[id(img)])
+
+
+class CocoDetection(torch.utils.data.Dataset):
+    """A COCO export split as ``(image, target)`` pairs for torchvision detection models.
+
+    Args:
+        data_dir: the export root (holding ``annotations/`` and ``images/``).
+        split: ``train``, ``val``, ``test`` or any split with an annotations file.
+        train (False): apply the training augmentation (random horizontal and vertical flips: SAR scenes have
+            no preferred orientation).
+        dedup (False): keep one entry per ``sample_id`` (evaluation and prediction).
+        max_images (None): read only the first N entries (quick runs).
+
+    Image entries whose file is missing are skipped with a warning naming the file.
+    """
+
+    def __init__(self, data_dir, split: str, train: bool = False, dedup: bool = False, max_images: int | None = None):
+        self.data_dir = Path(data_dir)
+        self.split = split
+        self.train = train
+        self.coco = read_coco(data_dir, split)
+        images = unique_per_sample(self.coco["images"]) if dedup else list(self.coco["images"])
+        kept = []
+        for image in images:
+            path = self.image_path(image)
+            if not path.is_file():
+                warnings.warn(f"{path}: image listed in {annotations_path(data_dir, split)} is missing; skipped")
+                continue
+            kept.append(image)
+        self.images = kept[:max_images] if max_images else kept
+        self.annotations: dict[int, list[dict]] = {}
+        for ann in self.coco["annotations"]:
+            self.annotations.setdefault(ann["image_id"], []).append(ann)
+
+    def image_path(self, image: dict) -> Path:
+        return self.data_dir / "images" / self.split / image["file_name"]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load_image(self, index: int) -> torch.Tensor:
+        return to_chw_tensor(read_pixels(self.image_path(self.images[index])))
+
+    def __getitem__(self, index: int):
+        entry = self.images[index]
+        image = self.load_image(index)
+        height, width = image.shape[-2:]
+        boxes, labels, areas, crowd = [], [], [], []
+        for ann in self.annotations.get(entry["id"], []):
+            x, y, w, h = ann["bbox"]
+            x0, y0 = max(0.0, float(x)), max(0.0, float(y))
+            x1, y1 = min(float(width), float(x) + float(w)), min(float(height), float(y) + float(h))
+            if x1 - x0 < 1e-3 or y1 - y0 < 1e-3:  # degenerate boxes break the box coder's log(w)
+                continue
+            boxes.append([x0, y0, x1, y1])
+            labels.append(int(ann["category_id"]))
+            areas.append(float(ann.get("area", (x1 - x0) * (y1 - y0))))
+            crowd.append(int(ann.get("iscrowd", 0)))
+        target = {
+            "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "labels": torch.tensor(labels, dtype=torch.int64),
+            "image_id": int(entry["id"]),
+            "area": torch.tensor(areas, dtype=torch.float32),
+            "iscrowd": torch.tensor(crowd, dtype=torch.int64),
+        }
+        if self.train:
+            image, target = random_flips(image, target)
+        return image, target
+
+
+def random_flips(image: torch.Tensor, target: dict, p: float = 0.5):
+    """Horizontal and vertical flips of an image and its xyxy boxes, each with probability ``p``."""
+    height, width = image.shape[-2:]
+    boxes = target["boxes"].clone()
+    if random.random() < p:
+        image = image.flip(-1)
+        boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
+    if random.random() < p:
+        image = image.flip(-2)
+        boxes[:, [1, 3]] = height - boxes[:, [3, 1]]
+    return image, {**target, "boxes": boxes}
+
+
+def collate(batch):
+    """Detection batches are lists (images differ in size): ``(images, targets)``."""
+    return tuple(zip(*batch))
+
+
+def targets_to(targets, device: torch.device) -> list[dict]:
+    return [{k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in t.items()} for t in targets]

@@ -1,0 +1,245 @@
+"""Detector trainer: every architecture trains, checkpoints reload exactly, resume continues, torchrun path runs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sardata.train import common
+from sardata.train.coco_data import CocoDetection, collate
+from sardata.train.detector import (
+    DetectorConfig,
+    build_detector,
+    load_detector,
+    predict,
+    train,
+    train_one_epoch,
+    warmup_step_lambda,
+)
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine two OpenMP threads per process spin against each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def make_coco(root: Path, size: int = 64, splits=(("train", 4, 2), ("test", 2, 1)), seed: int = 0) -> Path:
+    """Bright rectangles (ships) on gamma speckle; ``(split, n_images, n_replicas_of_first)`` per split.
+
+    Replicated copies share a ``sample_id`` and differ in ``replica``, as sardata's exporter writes them.
+    """
+    rng = np.random.default_rng(seed)
+    for split, n, replicas in splits:
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        images, annotations = [], []
+        for i in range(n):
+            sea = rng.gamma(1.0, 0.15, (size, size))
+            boxes = []
+            for _ in range(2):
+                w, h = rng.integers(8, 16, 2)
+                x, y = rng.integers(2, size - 18, 2)
+                sea[y:y + h, x:x + w] = 0.9 + 0.1 * rng.random((h, w))
+                boxes.append([int(x), int(y), int(w), int(h)])
+            pixels = (np.clip(sea, 0, 1) * 255).astype(np.uint8)
+            name = f"{split}_{i}.png"
+            Image.fromarray(pixels).save(root / "images" / split / name)
+            copies = 1 + (replicas if i == 0 else 0)
+            for replica in range(copies):
+                image_id = len(images) + 1
+                images.append({"id": image_id, "file_name": name, "width": size, "height": size,
+                               "sample_id": f"{split}{i:022d}", "replica": replica})
+                for b in boxes:
+                    annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                        "bbox": b, "area": b[2] * b[3], "iscrowd": 0})
+        coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "ship"}]}
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / f"{split}.json").write_text(json.dumps(coco))
+    return root
+
+
+@pytest.fixture(scope="module")
+def coco_dir(tmp_path_factory):
+    return make_coco(tmp_path_factory.mktemp("coco"))
+
+
+def _batch(coco_dir, n=2):
+    dataset = CocoDetection(coco_dir, "train")
+    return collate([dataset[i] for i in range(n)])
+
+
+@pytest.mark.parametrize(
+    "arch,backbone,size,batch",
+    [
+        ("faster_rcnn", "resnet18", 64, 2),
+        ("cascade_rcnn", "resnet18", 64, 2),
+        ("retinanet", "mobilenet_v3", 64, 2),
+        ("fcos", "mobilenet_v2", 64, 2),
+        ("ssd", "vgg16", 300, 1),  # VGG16-SSD needs ≥ 300 px for its last 3×3 maps
+    ],
+)
+def test_each_arch_trains_two_steps_and_predicts(coco_dir, arch, backbone, size, batch):
+    torch.manual_seed(0)
+    model = build_detector(arch, backbone, num_classes=2, image_size=size)
+    dataset = CocoDetection(coco_dir, "train", train=True)
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(2 * batch)), batch_size=batch,
+                                         collate_fn=collate)
+    params = [p for p in model.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in params]
+    optimizer = torch.optim.SGD(params, lr=0.001, momentum=0.9)
+    losses = train_one_epoch(model, optimizer, loader, torch.device("cpu"), 0, progress=False)
+    assert np.isfinite(losses["loss"]) and losses["loss"] > 0
+    changed = sum(not torch.equal(b, p) for b, p in zip(before, params))
+    assert changed > len(params) // 2, f"only {changed} of {len(params)} parameter tensors were updated"
+    model.eval()
+    with torch.no_grad():
+        out = model([dataset[0][0]])
+    assert set(out[0]) >= {"boxes", "scores", "labels"} and out[0]["boxes"].shape[1] == 4
+    if arch != "ssd":  # torchvision's structure kept: the FPN's dict of levels
+        features = model.backbone(torch.zeros(1, 3, 64, 64))
+        assert isinstance(features, dict) and all(f.shape[1] == 256 for f in features.values())
+
+
+def test_resnet50_default_builds_at_512():
+    model = build_detector("faster_rcnn", "resnet50", num_classes=2)
+    assert model.transform.min_size == (512,) and model.transform.max_size == 512
+    assert list(model.transform.image_mean) == list(common.SAR_MEAN)  # not ImageNet's when training from scratch
+    assert list(model.backbone(torch.zeros(1, 3, 64, 64))) == ["0", "1", "2", "3", "pool"]
+    # From scratch every backbone layer trains and batch norm is a real BatchNorm2d.
+    assert all(p.requires_grad for p in model.backbone.body.parameters())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.body.modules())
+
+
+def test_backbone_weights_from_file_are_loaded_and_frozen(tmp_path):
+    import torchvision
+
+    net = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "r18.pth"
+    torch.save(net.state_dict(), path)
+    model = build_detector("retinanet", "resnet18", 2, image_size=64, backbone_weights=str(path), trainable_layers=2)
+    assert torch.equal(model.backbone.body.conv1.weight, net.conv1.weight)
+    assert not model.backbone.body.layer2[0].conv1.weight.requires_grad
+    assert model.backbone.body.layer4[0].conv1.weight.requires_grad
+    with pytest.raises(ValueError, match="neither an existing file"):
+        build_detector("retinanet", "resnet18", 2, backbone_weights="no/such/file.pth")
+
+
+def test_overfit_one_batch_loss_falls(coco_dir):
+    torch.manual_seed(0)
+    model = build_detector("faster_rcnn", "resnet18", num_classes=2, image_size=64)
+    images, targets = _batch(coco_dir)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    model.train()
+    losses = []
+    for _ in range(10):
+        loss = sum(model(list(images), list(targets)).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0], losses
+
+
+def test_checkpoint_reloads_to_identical_outputs(tmp_path, coco_dir):
+    torch.manual_seed(0)
+    kwargs = dict(arch="cascade_rcnn", backbone="resnet18", num_classes=2, image_size=64,
+                  image_mean=[0.2] * 3, image_std=[0.1] * 3)
+    model = build_detector(**kwargs).eval()
+    # Low threshold so the untrained model returns boxes to compare.
+    model.roi_heads.stages[-1].score_thresh = 0.0
+    image = CocoDetection(coco_dir, "test")[0][0]
+    common.save_checkpoint(tmp_path, 0, model, args={"model_kwargs": kwargs})
+    reloaded, args = load_detector(tmp_path / "checkpoint.pth", device="cpu")
+    reloaded.roi_heads.stages[-1].score_thresh = 0.0
+    assert args["model_kwargs"]["arch"] == "cascade_rcnn"
+    with torch.no_grad():
+        a, b = model([image])[0], reloaded([image])[0]
+    assert len(a["boxes"]) > 0
+    assert torch.equal(a["boxes"], b["boxes"]) and torch.equal(a["scores"], b["scores"])
+
+
+def test_non_finite_loss_stops_training():
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, images, targets):
+            return {"loss": self.w * float("nan")}
+
+    model = Broken()
+    loader = [([torch.zeros(3, 8, 8)], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}])]
+    with pytest.raises(FloatingPointError, match="nan"):
+        train_one_epoch(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, torch.device("cpu"), 0,
+                        progress=False)
+
+
+def test_schedule_warms_up_then_steps():
+    factor = warmup_step_lambda(iters_per_epoch=10, warmup_iters=5, warmup_factor=0.001, lr_steps=(2, 3), gamma=0.1)
+    assert factor(0) == pytest.approx(0.001)
+    assert factor(5) == 1.0 and factor(19) == 1.0
+    assert factor(20) == pytest.approx(0.1) and factor(30) == pytest.approx(0.01)
+
+
+def test_config_rejects_bad_combinations(coco_dir):
+    with pytest.raises(ValueError, match="ssd"):
+        DetectorConfig(data=coco_dir, arch="ssd", backbone="resnet50").validate()
+    with pytest.raises(ValueError, match="resume"):
+        DetectorConfig(data=coco_dir, test_only=True).validate()
+    with pytest.raises(ValueError, match="unknown arch"):
+        DetectorConfig(data=coco_dir, arch="yolo").validate()
+
+
+def test_dataset_reads_replicas_for_training_and_dedups_for_eval(coco_dir):
+    assert len(CocoDetection(coco_dir, "train")) == 6  # 4 images + 2 replicated copies
+    unique = CocoDetection(coco_dir, "train", dedup=True)
+    assert len(unique) == 4 and all(im["replica"] == 0 for im in unique.images)
+    image, target = unique[0]
+    assert image.shape == (3, 64, 64) and 0 <= image.min() and image.max() <= 1
+    assert target["boxes"].shape == (2, 4) and target["labels"].tolist() == [1, 1]
+    assert (target["boxes"][:, 2:] > target["boxes"][:, :2]).all()
+
+
+def test_train_under_torchrun_then_resume_and_test_only(tmp_path, coco_dir, monkeypatch):
+    out = tmp_path / "run"
+    # A one-process torchrun world on gloo: exercises DistributedDataParallel + DistributedSampler on CPU.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for key, value in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(key, value)
+    cfg = dict(data=coco_dir, arch="faster_rcnn", backbone="mobilenet_v3", out_dir=out, image_size=64, batch_size=2,
+               workers=0, progress=False, warmup_iters=2)
+    first = train(DetectorConfig(epochs=1, **cfg))
+    assert torch.distributed.is_available() and not torch.distributed.is_initialized()  # cleaned up
+    for name in ("model_0.pth", "checkpoint.pth", "metrics.csv", "metrics.json", "metrics.png", "config.json"):
+        assert (out / name).is_file(), name
+    assert [r["epoch"] for r in first["history"]] == [0]
+    assert {"loss", "lr", "mAP", "AP50"} <= set(first["history"][0])
+    preds = json.loads(first["predictions"].read_text())
+    assert all("sample_id" in p and len(p["bbox"]) == 4 for p in preds)
+    assert len({p["image_id"] for p in preds}) <= 2  # one test image per sample, the replica is not predicted
+
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(key)
+    second = train(DetectorConfig(epochs=2, resume=out / "checkpoint.pth", **cfg))
+    assert [r["epoch"] for r in second["history"]] == [0, 1]
+    assert (out / "model_1.pth").is_file()
+    ckpt = common.load_checkpoint(out / "checkpoint.pth")
+    assert ckpt["epoch"] == 1 and set(ckpt) >= {"model", "optimizer", "lr_scheduler", "args", "epoch"}
+    assert ckpt["lr_scheduler"]["last_epoch"] > common.load_checkpoint(out / "model_0.pth")["lr_scheduler"]["last_epoch"]
+
+    only = train(DetectorConfig(epochs=2, resume=out / "checkpoint.pth", test_only=True, **cfg))
+    assert only["history"] == [] and set(only["metrics"]) >= {"mAP", "AP50"}
+    model, _ = load_detector(out / "checkpoint.pth", device="cpu")
+    assert len(predict(model, coco_dir, "test", progress=False)) == len(json.loads(only["predictions"].read_text()))
