@@ -163,8 +163,9 @@ def test_rerun_reuses_patch_files_and_patch_size_option(synth_root, fo_dataset_n
         (x, y, 128, 128) for x in range(0, 512, 128) for y in range(0, 512, 128)
     }
     small.delete()
-    from_dir = fo.Dataset.from_dir(dataset_dir=str(synth_root), dataset_type=sardata.types.WHUOptSar)
-    assert len(from_dir) == 12 and from_dir.mask_targets["ground_truth"] == CLASS_VALUES
+    # importer options pass through from_dir (FiftyOne filters kwargs by the importer's signature)
+    from_dir = fo.Dataset.from_dir(dataset_dir=str(synth_root), dataset_type=sardata.types.WHUOptSar, patch_size=512)
+    assert len(from_dir) == 3 and from_dir.mask_targets["ground_truth"] == CLASS_VALUES
     from_dir.delete()
 
 
