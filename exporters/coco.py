@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from exporters._common import ExportPlan, UniqueNames, place_replicas, write_json
+from exporters._common import ExportPlan, UniqueNames, label_kind, place_replicas, write_json
 
 EXTRA_FIELDS = ("polygons", "rboxes")
 NEEDS_SIZE = True
@@ -23,18 +23,16 @@ MATCH_IOU = 0.3
 
 def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> dict:
     """Writes the COCO files of ``plan`` under ``root``; returns the category list for the manifest."""
-    import fiftyone as fo
-
     classes = plan.classes()
     category_ids = {name: i + 1 for i, name in enumerate(classes)}
     categories = [{"id": i, "name": name, "supercategory": "none"} for name, i in category_ids.items()]
     per_split: dict[str, dict] = {}
     names = UniqueNames()
     for item in tqdm(plan.items, desc="coco export", unit="img", disable=None):
-        if item.label is not None and not isinstance(item.label, fo.Detections):
+        if item.label is not None and label_kind(item.label) != "Detections":
             raise ValueError(
                 f"COCO export needs Detections in {plan.label_field!r}; sample {item.sample_id} has "
-                f"{type(item.label).__name__} (use --format imagefolder/hf for classification, masks for segmentation)"
+                f"{label_kind(item.label)} (use --format imagefolder/hf for classification, masks for segmentation)"
             )
         coco = per_split.setdefault(item.split, {"images": [], "annotations": []})
         src = Path(item.image_path)

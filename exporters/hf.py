@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from exporters._common import ExportPlan
+from exporters._common import ExportPlan, label_kind
 
 EXTRA_FIELDS = ("source", "scene", "mmsi", "tile_id")
 NEEDS_SIZE = True
@@ -30,11 +30,10 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> d
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import datasets as hfd
-    import fiftyone as fo
 
-    kinds = {type(it.label) for it in plan.items if it.label is not None}
+    kinds = {label_kind(it.label) for it in plan.items if it.label is not None}
     if len(kinds) > 1:
-        raise ValueError(f"mixed label types in {plan.label_field!r}: {sorted(k.__name__ for k in kinds)}")
+        raise ValueError(f"mixed label types in {plan.label_field!r}: {sorted(kinds)}")
     kind = kinds.pop() if kinds else None
     classes = plan.classes()
     class_ids = {c: i for i, c in enumerate(classes)}
@@ -43,15 +42,15 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> d
                 "split": hfd.Value("string")}
     for f in meta_cols:
         features[f] = hfd.Value("int64") if f == "mmsi" else hfd.Value("string")
-    if kind is fo.Classification:
+    if kind == "Classification":
         features["label"] = hfd.ClassLabel(names=classes)
-    elif kind is fo.Detections:
+    elif kind == "Detections":
         features["objects"] = hfd.Sequence({"bbox": hfd.Sequence(hfd.Value("float32"), length=4),
                                             "category": hfd.ClassLabel(names=classes)})
-    elif kind is fo.Segmentation:
+    elif kind == "Segmentation":
         features["mask"] = hfd.Image()
     elif kind is not None:
-        raise ValueError(f"HF export supports Classification, Detections, Segmentation; got {kind.__name__}")
+        raise ValueError(f"HF export supports Classification, Detections, Segmentation; got {kind}")
     features = hfd.Features(features)
     rows: dict[str, dict[str, list]] = {}
     for item in tqdm(plan.items, desc="hf export", unit="img", disable=None):
@@ -61,9 +60,9 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> d
         for f in meta_cols:
             value = _meta(item.extra.get(f))
             row[f] = int(value) if f == "mmsi" and value is not None else (None if value is None else str(value))
-        if kind is fo.Classification:
+        if kind == "Classification":
             row["label"] = class_ids[item.label.label] if item.label is not None and item.label.label else None
-        elif kind is fo.Detections:
+        elif kind == "Detections":
             dets = [d for d in (item.label.detections if item.label is not None else []) if d.label]
             w, h = item.width, item.height
             row["objects"] = {
@@ -71,7 +70,7 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> d
                          for d in dets],
                 "category": [class_ids[d.label] for d in dets],
             }
-        elif kind is fo.Segmentation:
+        elif kind == "Segmentation":
             row["mask"] = _mask_image(item)
         columns = rows.setdefault(item.split, {k: [] for k in features})
         for replica in range(item.count):

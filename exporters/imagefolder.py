@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from exporters._common import ExportPlan, UniqueNames, link, place_replicas
+from exporters._common import ExportPlan, UniqueNames, label_kind, link, place_replicas
 
 ORIGINAL_FORMATS = ("tiff", "npy")
 
@@ -28,8 +28,6 @@ def class_dir(label: str) -> str:
 
 def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, original_format: str = "tiff", **_) -> dict:
     """Writes ``<split>/<class>/<file>`` under ``root``; returns ``{"class_dirs": {dir: label}}``."""
-    import fiftyone as fo
-
     from sardata import sarimage
 
     if original_format not in ORIGINAL_FORMATS:
@@ -39,10 +37,10 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, original_
     skipped = 0
     for item in tqdm(plan.items, desc="imagefolder export", unit="img", disable=None):
         label = item.label
-        if label is not None and not isinstance(label, fo.Classification):
+        if label is not None and label_kind(label) != "Classification":
             raise ValueError(
                 f"ImageFolder export needs a Classification in {plan.label_field!r}; sample {item.sample_id} has "
-                f"{type(label).__name__} (use coco/yolo for detection, masks for segmentation)"
+                f"{label_kind(label)} (use coco/yolo for detection, masks for segmentation)"
             )
         if label is None or label.label is None:
             skipped += 1

@@ -12,25 +12,23 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from exporters._common import ExportPlan, UniqueNames, link, place_replicas
+from exporters._common import ExportPlan, UniqueNames, label_kind, link, place_replicas
 
 EXTRA_FIELDS = ("optical_path",)
 
 
 def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> dict:
     """Writes the image/optical/mask triplets of ``plan`` under ``root`` and ``class_map.json``."""
-    import fiftyone as fo
-
     from sardata import sarimage
 
     names = UniqueNames()
     seen_values: set = set()
     for item in tqdm(plan.items, desc="masks export", unit="img", disable=None):
         label = item.label
-        if not isinstance(label, fo.Segmentation):
+        if label_kind(label) != "Segmentation":
             raise ValueError(
                 f"masks export needs a Segmentation in {plan.label_field!r}; sample {item.sample_id} has "
-                f"{type(label).__name__}"
+                f"{label_kind(label)}"
             )
         mask = _mask_array(label, item.sample_id)
         seen_values.update(np.unique(mask).tolist())

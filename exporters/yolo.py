@@ -14,15 +14,13 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from exporters._common import ExportPlan, UniqueNames, link, place_replicas
+from exporters._common import ExportPlan, UniqueNames, label_kind, link, place_replicas
 
 EXTRA_FIELDS = ("rboxes",)
 
 
 def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, obb: bool = False, **_) -> dict:
     """Writes the YOLO files of ``plan`` under ``root``; ``final_dir`` is the ``path`` written in ``data.yaml``."""
-    import fiftyone as fo
-
     classes = plan.classes()
     if obb:
         for item in plan.items:
@@ -30,10 +28,10 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, obb: bool
     class_ids = {name: i for i, name in enumerate(classes)}
     names = UniqueNames()
     for item in tqdm(plan.items, desc="yolo export", unit="img", disable=None):
-        if item.label is not None and not isinstance(item.label, fo.Detections):
+        if item.label is not None and label_kind(item.label) != "Detections":
             raise ValueError(
                 f"YOLO export needs Detections in {plan.label_field!r}; sample {item.sample_id} has "
-                f"{type(item.label).__name__}"
+                f"{label_kind(item.label)}"
             )
         src = Path(item.image_path)
         stem = names.stem(item.split, src.stem)
