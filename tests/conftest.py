@@ -28,14 +28,41 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
 
 
+def _our_mongods():
+    """mongod processes serving this session's database directory."""
+    try:
+        import psutil
+    except ImportError:
+        return []
+    db_dir = os.environ["FIFTYONE_DATABASE_DIR"]
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.info.get("name") == "mongod" and db_dir in cmdline:
+            found.append(proc)
+    return found
+
+
 def pytest_sessionfinish(session, exitstatus):
+    # FiftyOne attaches to ANY running FiftyOne mongod, so another test session (or the App) may still be using the
+    # one this session started: delete its database directory only once that mongod has exited by itself.
     try:
         import fiftyone.core.odm.database as fod
 
         fod._disconnect()
     except Exception:
         pass
-    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+    try:
+        import psutil
+
+        _, alive = psutil.wait_procs(_our_mongods(), timeout=10)
+    except Exception:
+        alive = []
+    if alive:
+        shutil.rmtree(_SESSION_DIR / "cache", ignore_errors=True)
+        shutil.rmtree(_SESSION_DIR / "home", ignore_errors=True)
+    else:
+        shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
