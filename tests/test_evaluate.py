@@ -1,0 +1,147 @@
+"""Scene-aware detection evaluation: pycocotools metrics, scene breakdown, predictions back into FiftyOne."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sardata.evaluate import (
+    coco_metrics,
+    evaluate_dataset,
+    load_predictions,
+    scene_groups,
+    scene_table_markdown,
+)
+
+W, H = 100, 80
+
+
+def _gt():
+    images = [{"id": i, "width": W, "height": H} for i in (1, 2)]
+    boxes = {1: [[10, 10, 20, 15], [50, 40, 30, 20]], 2: [[5, 50, 25, 10]]}
+    anns = [{"id": k + 10 * i, "image_id": i, "category_id": 1, "bbox": b, "area": b[2] * b[3], "iscrowd": 0}
+            for i, bs in boxes.items() for k, b in enumerate(bs)]
+    return {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "ship"}]}
+
+
+def test_perfect_predictions_score_one_and_shifted_ones_lower():
+    gt = _gt()
+    perfect = [{"image_id": a["image_id"], "category_id": 1, "bbox": a["bbox"], "score": 0.9}
+               for a in gt["annotations"]]
+    metrics = coco_metrics(gt, perfect)
+    assert metrics["mAP"] == pytest.approx(1.0) and metrics["AP50"] == pytest.approx(1.0)
+    assert metrics["per_class"]["ship"]["AP50"] == pytest.approx(1.0) and metrics["n_gt"] == 3
+    shifted = [{**p, "bbox": [p["bbox"][0] + 4, p["bbox"][1] + 3, p["bbox"][2], p["bbox"][3]]} for p in perfect]
+    worse = coco_metrics(gt, shifted)
+    assert worse["mAP"] < 0.7 and worse["AP50"] <= 1.0
+    assert coco_metrics(gt, [])["mAP"] == 0.0
+    assert coco_metrics(gt, perfect, image_ids=[2])["n_gt"] == 1
+
+
+@pytest.fixture
+def scene_dataset(tmp_path, fo_dataset_name):
+    """Four images: two inshore (``scene`` label), two offshore (one via the ``scene`` label, one via a tag)."""
+    import fiftyone as fo
+
+    dataset = fo.Dataset(fo_dataset_name)
+    samples = []
+    for i in range(4):
+        path = tmp_path / f"img{i}.png"
+        Image.fromarray(np.zeros((H, W), np.uint8)).save(path)
+        box = [0.1 + 0.1 * i, 0.2, 0.2, 0.25]
+        sample = fo.Sample(filepath=str(path), metadata=fo.ImageMetadata(width=W, height=H),
+                           ground_truth=fo.Detections(detections=[fo.Detection(label="ship", bounding_box=box)]),
+                           split="test")
+        if i < 3:
+            sample["scene"] = fo.Classification(label="inshore" if i < 2 else "offshore")
+        else:
+            sample.tags.append("offshore")
+        samples.append(sample)
+    dataset.add_samples(samples)
+    return dataset
+
+
+def _results(dataset, inshore_shift: float):
+    """Perfect offshore predictions; inshore ones shifted by ``inshore_shift`` of the image width."""
+    results = []
+    for sample in dataset:
+        for det in sample.ground_truth.detections:
+            x, y, w, h = det.bounding_box
+            if sample.scene is not None and sample.scene.label == "inshore":
+                x += inshore_shift
+            results.append({"sample_id": sample.id, "image_id": 0, "category_id": 1, "category_name": "ship",
+                            "bbox": [x * W, y * H, w * W, h * H], "score": 0.8})
+    return results
+
+
+def test_scene_groups_read_field_and_tags(scene_dataset):
+    import fiftyone as fo
+
+    from sardata.evaluate import scene_of
+
+    assert scene_of("offshore") == "offshore" and scene_of(fo.Classification(label="inshore")) == "inshore"
+    assert scene_of(None) is None
+    groups = scene_groups(scene_dataset)
+    assert list(groups) == ["all", "inshore", "offshore"]
+    assert len(groups["all"]) == 4 and len(groups["inshore"]) == 2 and len(groups["offshore"]) == 2
+
+
+def test_scene_breakdown_on_planted_example(scene_dataset, tmp_path):
+    results = _results(scene_dataset, inshore_shift=0.15)  # inshore boxes miss their ships entirely
+    out = evaluate_dataset(scene_dataset, {"faster_rcnn": results}, split="test", out_dir=tmp_path / "eval")
+    row = out["rows"]["faster_rcnn"]
+    assert row["offshore"]["AP50"] == pytest.approx(1.0)
+    assert row["inshore"]["AP50"] == pytest.approx(0.0)
+    assert 0.0 < row["all"]["AP50"] < 1.0
+    assert row["offshore"]["fo_mAP"] == pytest.approx(1.0) and row["inshore"]["fo_mAP"] == pytest.approx(0.0)
+    markdown = out["markdown"].read_text()
+    assert "| model | all | inshore | offshore |" in markdown
+    assert "| faster_rcnn |" in markdown and "100.00" in markdown
+    saved = json.loads(out["json"].read_text())
+    assert saved["faster_rcnn"]["offshore"]["per_class"]["ship"]["AP50"] == pytest.approx(1.0)
+    # Predictions are in FiftyOne beside the ground truth, with an evaluation run the App can filter.
+    assert "eval_predictions" in scene_dataset.list_evaluations()
+    sample = scene_dataset.first()
+    assert len(sample.predictions.detections) == 1 and sample.predictions.detections[0].label == "ship"
+    assert scene_dataset.count_values("predictions.detections.eval_predictions")["tp"] == 2
+
+
+def test_load_predictions_matches_sample_ids_and_fills_empty(scene_dataset):
+    results = _results(scene_dataset, 0.0)
+    ids = scene_dataset.values("id")
+    view = load_predictions(scene_dataset, [r for r in results if r["sample_id"] != ids[3]], sample_ids=ids,
+                            eval_key=None)
+    assert len(view) == 4
+    counts = [len(d.detections) for d in scene_dataset.values("predictions")]
+    assert counts == [1, 1, 1, 0]
+    np.testing.assert_allclose(scene_dataset.first().predictions.detections[0].bounding_box,
+                               scene_dataset.first().ground_truth.detections[0].bounding_box, atol=1e-6)
+    with pytest.raises(ValueError, match="sample_id"):
+        load_predictions(scene_dataset, [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1.0}])
+
+
+def test_table_layout_rows_models_columns_scenes():
+    rows = {"faster": {"all": {"AP50": 0.8826}, "inshore": {"AP50": 0.6622}, "offshore": {"AP50": 0.9768}},
+            "ssd": {"all": {"AP50": 0.6893}, "inshore": {"AP50": float("nan")}}}
+    lines = scene_table_markdown(rows).splitlines()
+    assert lines[0] == "| model | all | inshore | offshore |"
+    assert lines[2] == "| faster | 88.26 | 66.22 | 97.68 |"
+    assert lines[3] == "| ssd | 68.93 | – | – |"
+
+
+def test_cli_evaluate(scene_dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from sardata.cli import app
+
+    run_dir = tmp_path / "detector_faster_rcnn_resnet50"
+    run_dir.mkdir()
+    (run_dir / "predictions_test.json").write_text(json.dumps(_results(scene_dataset, 0.0)))
+    result = CliRunner().invoke(app, ["evaluate", scene_dataset.name, "--predictions",
+                                      str(run_dir / "predictions_test.json"), "--out", str(tmp_path / "tables")])
+    assert result.exit_code == 0, result.output
+    assert "detector_faster_rcnn_resnet50" in result.output
+    assert (tmp_path / "tables" / "scene_eval.md").is_file()
+    bad = CliRunner().invoke(app, ["evaluate", "no-such-dataset", "--predictions", str(run_dir / "predictions_test.json")])
+    assert bad.exit_code == 1 and "not found" in bad.output
