@@ -50,6 +50,8 @@ def pytest_sessionfinish(session, exitstatus):
         import fiftyone.core.odm.database as fod
 
         fod._disconnect()
+        if fod._db_service is not None:
+            fod._db_service.stop()  # tells the service this client is gone; it stops mongod if no client is left
     except Exception:
         pass
     try:
