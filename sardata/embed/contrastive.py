@@ -241,7 +241,7 @@ def train_cc(
     history: list[dict] = []
     start_epoch = 0
     if resume and ckpt_path.exists():
-        state = edata.load_checkpoint(ckpt_path, map_location=device)
+        state = edata.load_checkpoint(ckpt_path)  # CPU: the RNG state must stay there
         if state.get("kind") != "cc":
             raise ValueError(f"{ckpt_path}: not a contrastive-clustering checkpoint; use another out_dir")
         diff = {k: (state["config"].get(k), config[k]) for k in ("image_size", "clusters", "feature_dim")

@@ -66,8 +66,8 @@ def resolve_samples(samples_or_dataset) -> SampleSource:
     return source
 
 
-def load_gray(path: str | os.PathLike, image_size: int) -> torch.Tensor:
-    """Reads one image as a ``(1, image_size, image_size)`` float tensor in ``[0, 1]``.
+def load_gray(path: str | os.PathLike, image_size: int, uint8: bool = False) -> torch.Tensor:
+    """Reads one image as a ``(1, image_size, image_size)`` float tensor in ``[0, 1]`` (uint8 ``0..255`` if asked).
 
     8-bit PNG/JPEG are read with Pillow; anything else (float/16-bit TIFF) goes through
     :func:`sardata.sarimage.read_image` and the same dB display remap as the App's images.
@@ -89,6 +89,8 @@ def load_gray(path: str | os.PathLike, image_size: int) -> torch.Tensor:
         im = Image.fromarray(sarimage.display_uint8(sarimage.read_image(path)))
     if im.size != (image_size, image_size):
         im = im.resize((image_size, image_size), Image.BILINEAR)
+    if uint8:
+        return torch.from_numpy(np.array(im, dtype=np.uint8)).unsqueeze(0)
     return torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).unsqueeze(0)
 
 
@@ -102,6 +104,8 @@ class SampleImageDataset(torch.utils.data.Dataset):
         views (1): number of transformed views per item (2 for contrastive pairs).
         pair_index (None): callable ``index -> index`` choosing the image of the second view (nearest-neighbour
             positives); None uses the same image.
+        uint8 (False): return ``uint8`` images (0..255) instead of floats, 4× less to move between processes and
+            to the GPU (extraction converts on the device); only without ``transform``.
 
     Items are dicts ``{"index": int, "ok": bool, "image": tensor}`` with ``image`` of shape ``(views, 1, H, W)``
     when ``views > 1``.
@@ -114,7 +118,11 @@ class SampleImageDataset(torch.utils.data.Dataset):
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         views: int = 1,
         pair_index: Callable[[int], int] | None = None,
+        uint8: bool = False,
     ):
+        if uint8 and transform is not None:
+            raise ValueError("uint8 images cannot go through a transform")
+        self.uint8 = uint8
         self.filepaths = list(filepaths)
         self.image_size = int(image_size)
         self.transform = transform
@@ -127,11 +135,12 @@ class SampleImageDataset(torch.utils.data.Dataset):
     def _load(self, index: int) -> tuple[torch.Tensor, bool]:
         path = self.filepaths[index]
         try:
-            return load_gray(path, self.image_size), True
+            return load_gray(path, self.image_size, self.uint8), True
         except Exception as e:  # noqa: BLE001 - any unreadable file is skipped with its reason
             reason = str(e) if str(path) in str(e) else f"{path}: {e}"
             warnings.warn(f"skipping unreadable image {reason}", stacklevel=2)
-            return torch.zeros(1, self.image_size, self.image_size), False
+            dtype = torch.uint8 if self.uint8 else torch.float32
+            return torch.zeros(1, self.image_size, self.image_size, dtype=dtype), False
 
     def __getitem__(self, index: int) -> dict:
         image, ok = self._load(index)
@@ -180,7 +189,10 @@ def default_num_workers() -> int:
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """``[0, 1]`` images to the ``[-1, 1]`` range the models see (the GAN generator's tanh range)."""
+    """``[0, 1]`` float (or ``0..255`` uint8) images to the ``[-1, 1]`` range the models see (the generator's tanh
+    range)."""
+    if images.dtype == torch.uint8:
+        return images.float().mul_(2.0 / 255.0).sub_(1.0)
     return images * 2.0 - 1.0
 
 

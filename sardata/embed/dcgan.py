@@ -221,7 +221,7 @@ def train_gan(
     start_epoch = 0
 
     if resume and ckpt_path.exists():
-        state = edata.load_checkpoint(ckpt_path, map_location=device)
+        state = edata.load_checkpoint(ckpt_path)  # CPU: the RNG state must stay there
         _check_resume_config(state, config, ckpt_path)
         gen.load_state_dict(state["generator"])
         disc.load_state_dict(state["discriminator"])

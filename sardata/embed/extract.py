@@ -214,7 +214,7 @@ def _scan_shards(shard_dir: Path) -> dict[str, tuple[Path, str]]:
 
 
 def _embed_batch(embedder: Embedder, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-    """Forward pass of one batch of ``[0, 1]`` images already on the model's device."""
+    """Forward pass of one batch of images (uint8 or ``[0, 1]`` float) already on the model's device."""
     feats, probs = embedder(edata.to_model_range(images))
     return feats.float().cpu().numpy(), (probs.float().cpu().numpy() if probs is not None else None)
 
@@ -243,7 +243,7 @@ def _compute(embedder, source, todo, image_size, shard_dir, batch_size, num_work
 
     if not todo:
         return []
-    dataset = edata.SampleImageDataset([source.filepaths[i] for i in todo], image_size)
+    dataset = edata.SampleImageDataset([source.filepaths[i] for i in todo], image_size, uint8=True)
     loader = edata.make_loader(dataset, batch_size, False, num_workers, device)
     embedder.to(device).eval()
     failed: list[str] = []
