@@ -49,7 +49,9 @@ _CHIP_NAME = re.compile(
     r"^(?:Visual_)?(?P<type>.+?)_x(?P<x>\d+)_y(?P<y>\d+)(?:_(?P<pol>vh|vv|hh|hv))?\.(?:tiff?|png)$", re.IGNORECASE
 )
 #: Sentinel-1 product name: mission, mode, product type, resolution, polarisation (``1SDV`` = dual VH+VV).
-_PRODUCT_NAME = re.compile(r"S1[ABCD]_(?P<mode>[A-Z0-9]{2})_(?P<type>GRD|SLC|RAW|OCN)(?P<res>[FHM_])?_1S(?P<pol>SH|SV|DH|DV|HH|VV|HV|VH)")
+_PRODUCT_NAME = re.compile(
+    r"S1[ABCD]_(?P<mode>[A-Z0-9]{2})_(?P<type>GRD|SLC|RAW|OCN)(?P<res>[FHM_])?_1S(?P<pol>SH|SV|DH|DV|HH|VV|HV|VH)"
+)
 _POLARISATIONS = {"SV": ["VV"], "DV": ["VH", "VV"], "SH": ["HH"], "DH": ["HV", "HH"],
                   "VV": ["VV"], "HH": ["HH"], "VH": ["VH"], "HV": ["HV"]}
 #: Closing tags written with a backslash (``<\ShipList>``) by the v2.0 GRD export.
@@ -395,8 +397,8 @@ class OpenSARShipImporter(SarDatasetImporter):
                 types = variants.pop("_types")
                 if primary not in variants:
                     some_file = next(iter(next(iter(variants.values())).values()))
-                    self._problem(some_file, f"chip {key} has no {primary}/ file (found {', '.join(sorted(variants))}); "
-                                  "skipped")
+                    found = ", ".join(sorted(variants))
+                    self._problem(some_file, f"chip {key} has no {primary}/ file (found {found}); skipped")
                     continue
                 pixel_files = list(variants[primary].values())
                 # the full type name: Patch/ and Patch_Uint8/ keep it, Patch_Cal/ and Patch_RGB/ may truncate it

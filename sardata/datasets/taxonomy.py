@@ -184,15 +184,16 @@ def _read_mapping_file(path: Path) -> dict:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as e:
         raise ValueError(f"{path}: cannot read ({e.strerror})") from e
+    is_yaml = path.suffix.lower() in (".yaml", ".yml")
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
+        if is_yaml:
             import yaml
 
             data = yaml.safe_load(text)
         else:
             data = json.loads(text)
     except Exception as e:  # json.JSONDecodeError / yaml.YAMLError
-        raise ValueError(f"{path}: not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'} ({e})") from e
+        raise ValueError(f"{path}: not valid {'YAML' if is_yaml else 'JSON'} ({e})") from e
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

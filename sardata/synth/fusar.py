@@ -24,7 +24,9 @@ import numpy as np
 from PIL import Image
 
 from sardata.datasets.taxonomy import FUSAR_CATEGORIES
-from sardata.synth._common import atomic_write_bytes, paste_target, sea_clutter, speckle, to_uint8_amplitude, write_truth
+from sardata.synth._common import (
+    atomic_write_bytes, paste_target, sea_clutter, speckle, to_uint8_amplitude, write_truth,
+)
 from sardata.synth.opensarship import ship_mask
 
 ROOT_NAME = "FUSAR_Ship1.0"

@@ -348,7 +348,8 @@ def _write_scene(rng, root: Path, spec: SceneSpec, vessels: list[Vessel], truth:
                 patch_bands.append(dn)
                 cal_bands.append((dn / GRD_GAIN) ** 2)
             else:
-                z = np.sqrt(refl[pol] / 2) * (rng.standard_normal(refl[pol].shape) + 1j * rng.standard_normal(refl[pol].shape))
+                shape = refl[pol].shape  # circular Gaussian: single-look complex speckle
+                z = np.sqrt(refl[pol] / 2) * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
                 re, im = np.round(z.real * SLC_GAIN), np.round(z.imag * SLC_GAIN)
                 if i == 0:  # a burst edge: zero-filled lines, as found in the real SLC chips
                     re[:3], im[:3] = 0.0, 0.0
