@@ -1,0 +1,180 @@
+"""Classifier trainer: models, frozen fine-tuning, metrics beside the majority baseline, Grad-CAM, train/resume."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sardata.train.classifier import (
+    ChipTransform,
+    ClassifierConfig,
+    FineTuned,
+    build_classifier,
+    classification_metrics,
+    format_report,
+    load_classifier,
+    train,
+)
+from sardata.train.gradcam import GradCAM, add_heatmaps_to_fiftyone, save_overlays
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def make_imagefolder(root: Path, size: int = 32, per_class=(("Cargo", 10, 3), ("Tanker", 6, 2), ("Fishing", 4, 2))):
+    """Ships whose length depends on the class, on speckle; 8-bit PNG for Cargo/Tanker, float .npy for Fishing."""
+    rng = np.random.default_rng(0)
+    lengths = {"Cargo": 20, "Tanker": 12, "Fishing": 5}
+    for name, n_train, n_test in per_class:
+        for split, n in (("train", n_train), ("test", n_test)):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                chip = rng.gamma(1.0, 0.1, (size, size)).astype(np.float32)
+                c = size // 2
+                half = lengths[name] // 2
+                chip[c - 2:c + 2, c - half:c + half] = 1.5
+                if name == "Fishing":
+                    np.save(folder / f"{i}.npy", chip)  # float amplitude chip
+                else:
+                    Image.fromarray((np.clip(chip, 0, 1) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return make_imagefolder(tmp_path_factory.mktemp("imagefolder"))
+
+
+@pytest.mark.parametrize("name", ["cnn", "vgg16", "resnet50", "f-vgg16", "f-resnet50"])
+def test_models_output_one_logit_per_class(name):
+    with pytest.warns(UserWarning, match="random") if name.startswith("f-") else _no_warning():
+        model = build_classifier(name, 3)
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, 3, 64, 64)).shape == (2, 3)
+
+
+class _no_warning:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("name", ["f-resnet50", "f-vgg16"])
+def test_fine_tuning_trains_the_head_only(name):
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning):
+        model = build_classifier(name, 3)
+    assert isinstance(model, FineTuned)
+    backbone_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}  # weights and BN statistics
+    head_before = {k: v.clone() for k, v in model.head.state_dict().items()}
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    assert not model.backbone.training and model.head.training
+    for _ in range(2):
+        loss = torch.nn.functional.cross_entropy(model(torch.rand(4, 3, 64, 64)), torch.tensor([0, 1, 2, 0]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert all(torch.equal(v, model.backbone.state_dict()[k]) for k, v in backbone_before.items())
+    assert all(not torch.equal(v, model.head.state_dict()[k]) for k, v in head_before.items())
+
+
+def test_metrics_put_majority_baseline_beside_and_flag_collapse():
+    names = ["Cargo", "Tanker", "Fishing"]
+    y_true = [0, 0, 0, 1, 2]
+    collapsed = classification_metrics(y_true, [0, 0, 0, 0, 0], names)
+    assert collapsed["collapsed"] and collapsed["accuracy"] == pytest.approx(0.6)
+    assert collapsed["majority_accuracy"] == pytest.approx(0.6) and collapsed["majority_class"] == "Cargo"
+    assert collapsed["per_class"]["Tanker"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    report = format_report(collapsed)
+    assert "majority" in report and "WARNING" in report and "single class" in report
+    good = classification_metrics(y_true, [0, 0, 1, 1, 2], names, train_labels=[1, 1, 1, 0])
+    assert not good["collapsed"] and good["accuracy"] == pytest.approx(0.8)
+    assert good["majority_class"] == "Tanker" and good["majority_accuracy"] == pytest.approx(0.2)
+    assert good["per_class"]["Cargo"]["recall"] == pytest.approx(2 / 3)
+    assert good["confusion_matrix"][0] == [2, 1, 0]
+    assert 0 < good["f1_macro"] < good["f1_weighted"] + 1 and "WARNING" not in format_report(good)
+
+
+@pytest.mark.parametrize("name", ["cnn", "f-resnet50"])
+def test_gradcam_shape_and_range(name, tmp_path):
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning) if name.startswith("f-") else _no_warning():
+        model = build_classifier(name, 3)
+    images = torch.rand(2, 3, 64, 64)
+    with GradCAM(model) as cam:
+        maps = cam(images)
+        fixed = cam(images, class_idx=1)
+    assert maps.shape == (2, 64, 64) and fixed.shape == (2, 64, 64)
+    assert maps.dtype == np.float32 and maps.min() >= 0.0 and maps.max() <= 1.0
+    assert np.allclose(maps.reshape(2, -1).max(axis=1), 1.0)
+    paths = save_overlays(images, maps, tmp_path, ["a", "b"])
+    cam_png = np.asarray(Image.open(paths[0][0]))
+    assert cam_png.shape == (64, 64) and cam_png.max() == 255
+    assert np.asarray(Image.open(paths[0][1])).shape == (64, 64, 3)
+
+
+def test_gradcam_heatmaps_into_fiftyone(tmp_path, fo_dataset_name):
+    import fiftyone as fo
+
+    image = tmp_path / "chip.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(image)
+    dataset = fo.Dataset(fo_dataset_name)
+    dataset.add_samples([fo.Sample(filepath=str(image)) for _ in range(2)])
+    paths = save_overlays(np.zeros((2, 16, 16)), np.random.rand(2, 16, 16).astype(np.float32), tmp_path, ["x", "y"])
+    ids = dataset.values("id")
+    add_heatmaps_to_fiftyone(dataset, ids, [p[0] for p in paths])
+    heatmaps = dataset.values("gradcam")
+    assert all(isinstance(h, fo.Heatmap) for h in heatmaps)
+    assert heatmaps[1].map_path == str(paths[1][0].resolve())
+    with pytest.raises(ValueError, match="map paths"):
+        add_heatmaps_to_fiftyone(dataset, ids, [paths[0][0]])
+
+
+def test_test_transform_has_no_augmentation():
+    pixels = np.random.default_rng(1).random((40, 30)).astype(np.float32)
+    test_tf = ChipTransform(32, [0.5] * 3, [0.25] * 3, train=False)
+    assert torch.equal(test_tf(pixels), test_tf(pixels))
+    train_tf = ChipTransform(32, [0.5] * 3, [0.25] * 3, train=True)
+    torch.manual_seed(0)
+    assert any(not torch.equal(train_tf(pixels), train_tf(pixels)) for _ in range(5))
+
+
+def test_train_resume_and_reload(folder, tmp_path):
+    out = tmp_path / "cnn"
+    cfg = dict(data=folder, model="cnn", out_dir=out, image_size=32, batch_size=8, workers=0, progress=False,
+               balance="sampler", gradcam=2, patience=0)
+    first = train(ClassifierConfig(epochs=2, **cfg))
+    for name in ("model_0.pth", "model_1.pth", "checkpoint.pth", "best.pth", "metrics.csv", "metrics.png",
+                 "test_metrics.json", "confusion_matrix_test.png", "report_test.txt"):
+        assert (out / name).is_file(), name
+    assert [r["epoch"] for r in first["history"]] == [0, 1]
+    assert {"loss", "val_f1_macro", "val_accuracy"} <= set(first["history"][0])
+    test = first["test"]
+    assert test["n"] == 7 and set(test["per_class"]) == {"Cargo", "Tanker", "Fishing"}
+    assert "majority_accuracy" in test and "majority" in first["report"]
+    assert len(list((out / "gradcam").glob("*_overlay.png"))) == 2
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model_kwargs"]["classes"] == ["Cargo", "Fishing", "Tanker"]
+
+    second = train(ClassifierConfig(epochs=3, resume=out / "checkpoint.pth", **cfg))
+    assert [r["epoch"] for r in second["history"]] == [0, 1, 2] and (out / "model_2.pth").is_file()
+
+    model, args = load_classifier(out / "best.pth", device="cpu")
+    assert args["model_kwargs"]["name"] == "cnn" and not model.training
+    with pytest.raises(ValueError, match="resume"):
+        ClassifierConfig(data=folder, test_only=True).validate()
+    with pytest.raises(ValueError, match="unknown model"):
+        ClassifierConfig(data=folder, model="alexnet").validate()
