@@ -103,7 +103,12 @@ def test_real_hand_checked_chips(real_dataset):
                                                                            "Ro-Ro/Passenger Ship")
     s = chip(S36F7, "x10351_y13644")  # AIS code 0 although MarineTraffic says Fishing: the AIS code decides
     assert (s.mmsi, s.ais_type_code, s.elaborated_type, s.ground_truth.label) == (412446641, 0, "Fishing", "Other")
-    assert s.true_heading is not None and s.length is None  # AIS Length 0 = not available
+    assert s.length is None and s.true_heading is None  # AIS Length 0 and True_Head 511 = not available
+    assert s.ship_name == "MIN DONG YU 61526"  # padded with spaces in the file
+    s = chip(S2DC9, "x24622_y4443")
+    assert (s.true_heading, s.gross_tonnage, s.ship_name) == (4.0, 39737, "KM IMABARI")  # "<True_Head> 4.00"
+    assert chip(S2DC9, "x24650_y4176").gross_tonnage is None  # "NA"
+    assert s.location.point == [pytest.approx(s.center_longitude), pytest.approx(s.center_latitude)]
     s = chip(SE792, "x10115_y8785")
     assert (s.mmsi, s.ais_type_code, s.ground_truth.label, s.polarisations) == (431000253, 89, "Tanker", ["VV"])
     s = chip(S3FF3, "x25277_y9768")

@@ -188,6 +188,7 @@ def ship_fields(ship: dict[str, dict[str, str]]) -> dict[str, Any]:
         # "UpperLeft" holds the larger coordinates in the release: sort instead of trusting the names
         window = [min(ul_x, lr_x), min(ul_y, lr_y), max(ul_x, lr_x), max(ul_y, lr_y)]
     positive = lambda v: v if v else None  # noqa: E731  AIS writes 0 for "not available"
+    available = lambda v, sentinel: None if v == sentinel else v  # noqa: E731  AIS "not available" codes
     fields = {
         "mmsi": _int(ais.get("MMSI")),
         "ais_type_code": _int(ais.get("Ship_Type")),
@@ -202,9 +203,9 @@ def ship_fields(ship: dict[str, dict[str, str]]) -> dict[str, Any]:
         "longitude": _float(ais.get("Longitude")),
         "center_latitude": _float(sar.get("Center_latitude")),
         "center_longitude": _float(sar.get("Center_longitude")),
-        "sog": _float(ais.get("Sog")),
-        "cog": _float(ais.get("Cog")),  # 0.1° units, as in the AIS message
-        "true_heading": _float(ais.get("True_Head")),
+        "sog": available(_float(ais.get("Sog")), 1023),  # 0.1 knot units
+        "cog": available(_float(ais.get("Cog")), 3600),  # 0.1° units, as in the AIS message
+        "true_heading": available(_float(ais.get("True_Head")), 511),
         "nav_status": _int(ais.get("Nav_Status")),
         "ais_time": _int(ais.get("Time")),
         "time_utc": _time_utc(sar.get("Time_UTC")),

@@ -226,11 +226,11 @@ def _ship_entry(rng, spec: SceneSpec, vessel: Vessel, cx: int, cy: int, half: in
     ais_length = 0 if rng.random() < 0.08 else int(vessel.length)
     ais_width = 0 if ais_length == 0 else int(vessel.width)
     manual_length = int(vessel.length + rng.normal(0, 15))
-    heading = float(rng.uniform(0, 360))
+    heading = 511.0 if rng.random() < 0.1 else float(rng.uniform(0, 360))  # 511: AIS "not available"
     v1 = spec.release == "1.0"
     name = vessel.name.ljust(20) if rng.random() < 0.1 else vessel.name
     callsign = vessel.callsign.ljust(7) if rng.random() < 0.1 else vessel.callsign
-    nan_or = lambda value: "NaN" if rng.random() < 0.2 else value  # noqa: E731  MarineTraffic gaps
+    nan_or = lambda value: str(rng.choice(["NaN", "NaN", "NA"])) if rng.random() < 0.2 else value  # noqa: E731
     sar = [
         ("Time_UTC", time_utc), ("Head_x", int(cx - hx)), ("Head_y", int(cy - hy)), ("Tail_x", int(cx + hx)),
         ("Tail_y", int(cy + hy)), ("UpperLeft_x", cx + half), ("UpperLeft_y", cy + half),
