@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from sardata.datasets.taxonomy import FUSAR_CATEGORIES
 from sardata.synth._common import (
@@ -99,8 +100,9 @@ def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = Fa
     truth: dict = {"dataset": "fusar", "seed": seed, "chips": {}, "meta_rows_without_chip": []}
     rows: list[tuple[str, list[str]]] = []
     vessels: list[tuple[str, int, float, float]] = []  # (category, mmsi, length, width) seen so far
+    progress = tqdm(total=n_chips, desc="FUSAR-Ship chips", unit="chip", disable=None, leave=False)
     try:
-        for c_index, (category, count) in enumerate(category_counts(n_chips).items()):
+        for category, count in category_counts(n_chips).items():
             c_number = FUSAR_CATEGORIES.index(category) + 1
             subcategories = SUBCATEGORIES.get(category, [category])
             per_sub = np.bincount(rng.integers(0, len(subcategories), count), minlength=len(subcategories))
@@ -117,6 +119,7 @@ def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = Fa
                         mmsi = int(rng.integers(100_000_000, 800_000_000))
                         vessels.append((category, mmsi, length, width))
                     atomic_write_bytes(tmp / category / subcategory / f"{chip_id}.tiff", _tiff_bytes(chip))
+                    progress.update()
                     has_row = rng.random() >= MISSING_ROW_FRACTION
                     row = [str(mmsi), str(round(length)), str(round(width)), polar_mode,
                            f"{rng.uniform(20, 45):.2f}", f"{spacing[1]:.6g}", f"{spacing[0]:.6g}",
@@ -143,4 +146,6 @@ def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = Fa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        progress.close()
     return root

@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image
+from scipy.ndimage import gaussian_filter
+from tqdm import tqdm
 
 from sardata.datasets.taxonomy import AisClassMap, ais_type_name
 from sardata.synth._common import atomic_write_bytes, paste_target, sea_clutter, write_truth
@@ -167,15 +169,18 @@ def _chip_reflectivity(rng, side, spacing, vessel: Vessel, angle, pols) -> dict[
         co = pol in ("VV", "HH")
         refl = sea_clutter(rng, (side, side), level=0.02 if co else 0.004)
         paste_target(refl, mask, side / 2, side / 2, vv_brightness * (1.0 if co else 0.25), rng)
-        out[pol] = refl
+        out[pol] = gaussian_filter(refl, sigma=0.8)  # the system point-spread function blurs the scatterers
     return out
 
 
-def _jet(values: np.ndarray) -> np.ndarray:
-    """Matlab-style jet colormap of values in [0, 1] → uint8 RGB."""
-    t = np.clip(values, 0, 1)[..., None]
+def _jet_lut() -> np.ndarray:
+    """Matlab-style jet colormap as a 256 × 3 uint8 lookup table."""
+    t = np.linspace(0, 1, 256)[:, None]
     rgb = np.clip(1.5 - np.abs(4 * t - np.array([3.0, 2.0, 1.0])), 0, 1)
     return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+_JET = _jet_lut()
 
 
 def _figure_png(intensity: np.ndarray, size: tuple[int, int]) -> bytes:
@@ -186,10 +191,10 @@ def _figure_png(intensity: np.ndarray, size: tuple[int, int]) -> bytes:
     h, w = intensity.shape
     rows = np.arange(y1 - y0) * h // (y1 - y0)
     cols = np.arange(x1 - x0) * w // (x1 - x0)
-    scaled = intensity / max(float(intensity.max()), 1e-12)
-    canvas[y0:y1, x0:x1] = _jet(scaled[rows][:, cols])
+    levels = np.round(np.clip(intensity / max(float(intensity.max()), 1e-12), 0, 1) * 255).astype(np.uint8)
+    canvas[y0:y1, x0:x1] = _JET[levels[rows][:, cols]]  # nearest-neighbour upscaling, like imagesc
     bar_x0, bar_x1 = int(width * 0.822), int(width * 0.867)
-    canvas[y0:y1, bar_x0:bar_x1] = _jet(np.linspace(1, 0, y1 - y0))[:, None, :]
+    canvas[y0:y1, bar_x0:bar_x1] = _JET[np.linspace(255, 0, y1 - y0).astype(np.uint8)][:, None, :]
     buffer = io.BytesIO()
     Image.fromarray(canvas).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
@@ -410,7 +415,7 @@ def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = Fa
         sar_scene = next((i for i, s in enumerate(specs) if s.release == "2.0" and s.product == "GRD"), None)
         # every class appears in the first scene (a small default must still have all four)
         forced = ["Tanker", "Fishing", "Other", "Cargo"]
-        for i, spec in enumerate(specs):
+        for i, spec in enumerate(tqdm(specs, desc="OpenSARShip scenes", unit="scene", disable=None, leave=False)):
             vessels = [_new_vessel(rng, used_mmsi, forced.pop(0) if forced and i == 0 and j > 0 else None)
                        for j in range(spec.n_chips + spec.n_extra)]
             if i == sar_scene and spec.n_chips:
