@@ -300,7 +300,7 @@ def test_cli_ingest_prints_summary(synth_root, fo_dataset_name):
 # --------------------------------------------------------------------------------------------- taxonomy
 
 
-def test_ais_class_map():
+def test_ais_class_map(tmp_path):
     default = AisClassMap()
     assert [default(c) for c in (70, 79, 80, 89, 30, 0, 52, None)] == [
         "Cargo", "Cargo", "Tanker", "Tanker", "Fishing", "Other", "Other", "Other"]
@@ -311,6 +311,10 @@ def test_ais_class_map():
     with pytest.raises(ValueError, match="bad AIS code"):
         AisClassMap({"A": ["seventy"]})
     assert ais_type_name(51) == "Search and Rescue vessel" and ais_type_name(0) == "Other Type"
+    (tmp_path / "ais.yaml").write_text("classes:\n  Cargo: ['70-79']\n  Fishing: [30]\nother: Misc\n")
+    from_file = AisClassMap.from_option(tmp_path / "ais.yaml")
+    assert (from_file(71), from_file(30), from_file(80), from_file.labels) == ("Cargo", "Fishing", "Misc",
+                                                                               ["Cargo", "Fishing", "Misc"])
 
 
 def test_load_taxonomy_builtin_and_files(tmp_path):

@@ -20,6 +20,15 @@ and the Ship.xml entry are joined on the ``x<Cx>_y<Cy>`` key (= Ship.xml ``Cente
 
 Dataset classes: the AIS code mapped by :class:`sardata.datasets.taxonomy.AisClassMap` (default Cargo 70–79,
 Tanker 80–89, Fishing 30, Other). There is no official split (``split`` is None); group splits by ``mmsi``.
+
+Sample fields: ``ground_truth`` (Classification), ``chip_id`` (``<scene folder>/x<Cx>_y<Cy>``), ``chip_type`` (the
+file type name, e.g. "Other Type"), ``ais_type_code``, ``elaborated_type`` (MarineTraffic), ``mmsi``, ``imo``,
+``ship_name``, ``length``/``width`` (AIS, m; 0 → None), ``latitude``/``longitude`` (AIS), ``center_latitude``/
+``center_longitude`` and ``location`` (chip centre), ``time_utc``, ``scene_window`` ([xmin, ymin, xmax, ymax] in the
+scene), ``scene_id``, ``product_type`` ("GRD"/"SLC"), ``polarisations`` (band order, e.g. ["VH", "VV"]),
+``display_polarisation``, ``release`` ("1.0"/"2.0"), ``has_ais``, ``pixel_source``, the variant paths
+``patch_path``, ``patch_cal_path``, ``patch_uint8_paths``/``patch_rgb_paths`` (``{pol: path}``, key "" for
+single-pol), plus the remaining Ship.xml values (``sog``, ``cog``, ``true_heading``, ``incidence_angle``, …).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
 from sardata.datasets.taxonomy import FUSAR_CATEGORIES
@@ -70,6 +71,7 @@ def _chip(rng: np.random.Generator, category: str, spacing: tuple[float, float])
     mask = ship_mask(side, spacing, length, width, float(rng.uniform(0, 180)))
     brightness = {"Fishing": 3.0, "Cargo": 10.0, "Tanker": 10.0}.get(category, 5.0) * float(rng.uniform(0.5, 2.0))
     paste_target(refl, mask, CHIP_SIZE / 2, CHIP_SIZE / 2, brightness, rng)
+    refl = gaussian_filter(refl, sigma=1.0)  # the system point-spread function blurs the scatterers
     intensity = refl * speckle(rng, refl.shape, looks=1.0)
     return to_uint8_amplitude(intensity, low_db=-35.0, high_db=25.0), length, width
 
