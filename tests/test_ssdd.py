@@ -107,6 +107,10 @@ def test_uint8_stats_match_generic_path(real_data):
     assert fast == pytest.approx(generic, rel=1e-9)
 
 
+def test_writer_and_parser_agree_on_rbox_keys():
+    assert synth_ssdd.ROTATED_KEYS == _voc.ROTATED_KEYS
+
+
 def test_box_conversion_round_trip():
     for box, size in (((0, 0, 9, 4), (10, 5)), ((101, 136, 183, 180), (501, 357))):
         assert _voc.relative_to_voc_box(_voc.voc_box_to_relative(box, *size), *size) == box

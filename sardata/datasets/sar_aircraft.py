@@ -13,7 +13,8 @@ Dataset format::
     Annotations/<7-digit id>.xml
     ImageSets/Main/{train,val,trainval,test}.txt     (one id per line)
 
-Split: from ``ImageSets/Main`` when present (test > val > train; ``trainval`` alone counts as train). Without split
+Split: from ``ImageSets/Main`` when present (test > val > train; ``trainval`` alone counts as train; an id in no
+list gets ``None``). Without split
 files (the public sample has none), a seeded split: an image is test when a hash of ``(split_seed, id)`` falls below
 ``test_fraction``. Hashing per id keeps an image's split stable when images are added or removed, which a shuffled
 list would not. ``dataset.info["split_source"]`` records which rule was used.
