@@ -74,6 +74,13 @@ def test_real_band_counts_and_products(real_dataset):
         S54D0: {("GRD", ("VH", "VV"), 2)}, S2D00: {("GRD", ("VH", "VV"), 2)}, S36F7: {("GRD", ("VH", "VV"), 2)},
         SE792: {("GRD", ("VV",), 1)}, S3FF3: {("SLC", ("VH", "VV"), 4)}, S2DC9: {("SLC", ("VV",), 2)},
     }
+    # chips are square and as large as the (UL/LR-swapped) window in Ship.xml, for all 96
+    for window, width, height in zip(*real_dataset.values(["scene_window", "metadata.width", "metadata.height"])):
+        assert width == height == window[2] - window[0] + 1 == window[3] - window[1] + 1
+    # one Patch_Uint8 and one Patch_RGB file per polarisation ("" key for single-pol)
+    for pols, uint8, rgb in zip(*real_dataset.values(["polarisations", "patch_uint8_paths", "patch_rgb_paths"])):
+        expected = {p.lower() for p in pols} if len(pols) == 2 else {""}
+        assert set(uint8) == set(rgb) == expected
     # display PNGs exist and are 8-bit renderings of the VV band, SLC converted to amplitude (stats positive)
     sample = real_dataset.match({"scene_id": S3FF3}).first()
     assert sample.display_polarisation == "VV" and sample.filepath.endswith(".png")
