@@ -84,6 +84,14 @@ def test_hf_classification_and_detection_round_trip(ships, tmp_path, fo_dataset_
     assert dd["train"]["sample_id"] == ships.select_by("split", ["train"]).values("id")
     assert dd["test"][0]["image"].size == (32, 24) and dd["test"][0]["mmsi"] == 5
 
+    from sardata.views.balance import balance
+
+    balance(ships, by="ground_truth.label", run_key="cls")  # Cargo 2, Tanker 1 → 2, Fishing 1 → 2
+    export_view(ships, tmp_path / "hfrep", "hf", balance_run="cls")
+    train = datasets.load_from_disk(str(tmp_path / "hfrep"))["train"]
+    assert train.num_rows == 6 and sorted(train["replica"]) == [0, 0, 0, 0, 1, 1]
+    assert datasets.load_from_disk(str(tmp_path / "hfrep"))["test"].num_rows == 1
+
     det = make_detection_dataset(tmp_path / "src2", fo_dataset_name + "-det", inshore=1, offshore=2, test=1)
     try:
         export_view(det, tmp_path / "hfdet", "hf")

@@ -33,6 +33,9 @@ def test_report_counts_objects_for_detections_and_defaults_to_reports_dir(tmp_pa
     ds = make_detection_dataset(tmp_path, fo_dataset_name, inshore=1, offshore=2, test=1, classes=("ship", "boat"))
     report = balance_report(ds, console=False)
     objects = ds.count("ground_truth.detections")
-    assert sum(b for b, _ in report.marginals["ground_truth.label"].values()) == objects
+    assert sum(b for b, _ in report.object_rows.values()) == objects
+    # images count once per class they contain: 4 images, the 2 with two boxes hold both classes (boat, ship)
+    assert report.marginals["ground_truth.label"] == {"boat": (2, 2), "ship": (4, 4)}
+    assert sum(b for _, b, _ in report.rows) == 6
     assert report.paths["png"].startswith(str(work_dir(ds.name, "reports")))
     assert "missing" not in report.fields

@@ -74,7 +74,8 @@ def resolve_label_path(samples, path: str) -> str:
     root, _, rest = path.partition(".")
     schema = samples.get_field_schema()
     if root not in schema:
-        raise ValueError(f"field {root!r} not found on {samples._dataset.name!r}; fields: {sorted(schema)}")
+        hint = " (scene tags come from `sardata scenes`)" if root == "scene" else ""
+        raise ValueError(f"field {root!r} not found on {samples._dataset.name!r}{hint}; fields: {sorted(schema)}")
     doc_type = getattr(schema[root], "document_type", None)
     list_types = {fo.Detections: "detections", fo.Polylines: "polylines", fo.Keypoints: "keypoints", fo.Classifications: "classifications"}
     if doc_type in list_types:

@@ -222,6 +222,11 @@ def _map_labels(merged, mapping, label_field: str, report: MergeReport) -> None:
     if any(o is not None for o in originals):
         merged.set_values("original_label", originals)
     report.label_counts = dict(sorted(counts.items()))
+    if counts and all(key.endswith("→ None") for key in counts):
+        import warnings
+
+        warnings.warn(f"the taxonomy maps every label to None ({sorted(counts)[:5]}...): nothing is left; "
+                      "pass taxonomy=None (--taxonomy none) to keep the labels")
     if drop_ids:
         merged.delete_samples(drop_ids)
         report.dropped_samples = len(drop_ids)
