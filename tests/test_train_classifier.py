@@ -178,3 +178,17 @@ def test_train_resume_and_reload(folder, tmp_path):
         ClassifierConfig(data=folder, test_only=True).validate()
     with pytest.raises(ValueError, match="unknown model"):
         ClassifierConfig(data=folder, model="alexnet").validate()
+
+
+def test_cli_classifier(folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from sardata.cli import app
+
+    result = CliRunner().invoke(app, ["train", "classifier", "--data", str(folder), "--model", "cnn", "--epochs", "1",
+                                      "--image-size", "32", "--batch-size", "16", "--workers", "0", "--gradcam", "0",
+                                      "--balance", "weights", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "majority" in result.output and "macro F1" in result.output
+    bad = CliRunner().invoke(app, ["train", "classifier", "--data", str(tmp_path / "none")])
+    assert bad.exit_code == 1 and "train/" in bad.output

@@ -70,6 +70,11 @@ def coco_dir(tmp_path_factory):
     return make_coco(tmp_path_factory.mktemp("coco"))
 
 
+#: Fewer proposals and sampled RoIs: the R-CNN box head on 512 RoIs/image dominates CPU time at test sizes.
+SMALL_RCNN = dict(rpn_pre_nms_top_n_train=200, rpn_post_nms_top_n_train=100, rpn_pre_nms_top_n_test=100,
+                  rpn_post_nms_top_n_test=50, box_batch_size_per_image=64)
+
+
 def _batch(coco_dir, n=2):
     dataset = CocoDetection(coco_dir, "train")
     return collate([dataset[i] for i in range(n)])
@@ -87,7 +92,8 @@ def _batch(coco_dir, n=2):
 )
 def test_each_arch_trains_two_steps_and_predicts(coco_dir, arch, backbone, size, batch):
     torch.manual_seed(0)
-    model = build_detector(arch, backbone, num_classes=2, image_size=size)
+    options = SMALL_RCNN if arch.endswith("rcnn") else {}
+    model = build_detector(arch, backbone, num_classes=2, image_size=size, **options)
     dataset = CocoDetection(coco_dir, "train", train=True)
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(2 * batch)), batch_size=batch,
                                          collate_fn=collate)
@@ -133,24 +139,24 @@ def test_backbone_weights_from_file_are_loaded_and_frozen(tmp_path):
 
 def test_overfit_one_batch_loss_falls(coco_dir):
     torch.manual_seed(0)
-    model = build_detector("faster_rcnn", "resnet18", num_classes=2, image_size=64)
+    model = build_detector("faster_rcnn", "mobilenet_v3", num_classes=2, image_size=64, **SMALL_RCNN)
     images, targets = _batch(coco_dir)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     model.train()
     losses = []
-    for _ in range(10):
+    for _ in range(12):
         loss = sum(model(list(images), list(targets)).values())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.6 * losses[0], losses
+    assert np.mean(losses[-3:]) < 0.6 * losses[0], losses
 
 
 def test_checkpoint_reloads_to_identical_outputs(tmp_path, coco_dir):
     torch.manual_seed(0)
     kwargs = dict(arch="cascade_rcnn", backbone="resnet18", num_classes=2, image_size=64,
-                  image_mean=[0.2] * 3, image_std=[0.1] * 3)
+                  image_mean=[0.2] * 3, image_std=[0.1] * 3, **SMALL_RCNN)
     model = build_detector(**kwargs).eval()
     # Low threshold so the untrained model returns boxes to compare.
     model.roi_heads.stages[-1].score_thresh = 0.0
@@ -219,7 +225,7 @@ def test_train_under_torchrun_then_resume_and_test_only(tmp_path, coco_dir, monk
                        "MASTER_PORT": str(port)}.items():
         monkeypatch.setenv(key, value)
     cfg = dict(data=coco_dir, arch="faster_rcnn", backbone="mobilenet_v3", out_dir=out, image_size=64, batch_size=2,
-               workers=0, progress=False, warmup_iters=2)
+               workers=0, progress=False, warmup_iters=2, model_options=SMALL_RCNN)
     first = train(DetectorConfig(epochs=1, **cfg))
     assert torch.distributed.is_available() and not torch.distributed.is_initialized()  # cleaned up
     for name in ("model_0.pth", "checkpoint.pth", "metrics.csv", "metrics.json", "metrics.png", "config.json"):
@@ -243,3 +249,16 @@ def test_train_under_torchrun_then_resume_and_test_only(tmp_path, coco_dir, monk
     assert only["history"] == [] and set(only["metrics"]) >= {"mAP", "AP50"}
     model, _ = load_detector(out / "checkpoint.pth", device="cpu")
     assert len(predict(model, coco_dir, "test", progress=False)) == len(json.loads(only["predictions"].read_text()))
+
+    from typer.testing import CliRunner
+
+    from sardata.cli import app
+
+    base = ["train", "detector", "--data", str(coco_dir), "--arch", "faster_rcnn", "--backbone", "mobilenet_v3",
+            "--out", str(out), "--image-size", "64", "--workers", "0"]
+    (out / "predictions_test.json").unlink()
+    result = CliRunner().invoke(app, base + ["--test-only", "--resume", str(out / "checkpoint.pth")])
+    assert result.exit_code == 0, result.output
+    assert "AP50" in result.output and (out / "predictions_test.json").is_file()
+    bad = CliRunner().invoke(app, base + ["--test-only"])
+    assert bad.exit_code == 1 and "--resume" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -47,6 +48,8 @@ def detector(
     test_only: bool = typer.Option(False, "--test-only", help="evaluate --resume on the test split only"),
     eval_every: int = typer.Option(1, "--eval-every"),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="read only N images per split"),
+    model_option: Optional[List[str]] = typer.Option(
+        None, "--model-option", help="KEY=VALUE passed to the torchvision model (repeat), e.g. detections_per_img=300"),
     seed: int = typer.Option(0),
 ) -> None:
     """Train a detector on a COCO export (BSLM defaults); checkpoints, metrics curves and predictions."""
@@ -54,13 +57,22 @@ def detector(
 
     try:
         steps = tuple(int(s) for s in lr_steps.split(",") if s.strip())
+        options = {}
+        for item in model_option or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--model-option {item!r}: expected KEY=VALUE")
+            try:
+                options[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                options[key.strip()] = value
         cfg = DetectorConfig(
             data=data, arch=arch, backbone=backbone, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
             momentum=momentum, weight_decay=weight_decay, lr_steps=steps, lr_gamma=lr_gamma,
             warmup_iters=warmup_iters, image_size=image_size, backbone_weights=backbone_weights,
             trainable_layers=trainable_layers, normalization=normalization, train_split=train_split,
             test_split=test_split, workers=workers, device=device, amp=amp, resume=resume, test_only=test_only,
-            eval_every=eval_every, max_images=max_images, seed=seed,
+            eval_every=eval_every, max_images=max_images, model_options=options or None, seed=seed,
         )
         result = train(cfg)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
@@ -72,9 +84,10 @@ def detector(
         if key in result["metrics"]:
             table.add_row(key, f"{100 * result['metrics'][key]:.2f}")
     console.print(table)
-    console.print(f"outputs in [bold]{result['out_dir']}[/bold]")
+    console.print(f"outputs in [bold]{result['out_dir']}[/bold]", soft_wrap=True)
     if result["predictions"]:
-        console.print(f"predictions: {result['predictions']}  (→ sardata evaluate DATASET --predictions ...)")
+        console.print(f"predictions: {result['predictions']}  (→ sardata evaluate DATASET --predictions ...)",
+                      soft_wrap=True)
 
 
 @train_app.command("classifier")
@@ -117,7 +130,7 @@ def classifier(
         _fail(e)
     if result["report"]:
         console.print(result["report"], markup=False, highlight=False)
-    console.print(f"outputs in [bold]{result['out_dir']}[/bold]")
+    console.print(f"outputs in [bold]{result['out_dir']}[/bold]", soft_wrap=True)
 
 
 def _model_name(path: Path) -> str:
@@ -137,8 +150,6 @@ def evaluate(
     out: Optional[Path] = typer.Option(None, "--out", help="table dir (default $SARDATA_HOME/<dataset>/evaluate)"),
 ) -> None:
     """Detection metrics by scene (all / inshore / offshore / scene_i) and class; predictions into FiftyOne."""
-    import json
-
     from sardata.evaluate import evaluate_dataset, read_results, scene_table_markdown
 
     try:
@@ -152,4 +163,4 @@ def evaluate(
     except (ValueError, FileNotFoundError, KeyError) as e:
         _fail(e)
     console.print(scene_table_markdown(result["rows"], "AP50"), markup=False, highlight=False)
-    console.print(f"tables: {result['markdown']}  {result['json']}")
+    console.print(f"tables: {result['markdown']}  {result['json']}", soft_wrap=True)

@@ -227,6 +227,8 @@ class DetectorConfig:
         test_only (False): evaluate ``resume`` on the test split and write predictions; no training.
         eval_every (1): evaluate every N epochs (and always after the last).
         max_images (None): read only the first N images per split (smoke runs).
+        model_options (None): extra :func:`build_detector` keyword arguments for the torchvision model, e.g.
+            ``{"box_batch_size_per_image": 256, "detections_per_img": 300}``; stored in the checkpoint.
         seed (0): random seed.
         progress (True): progress bars.
     """
@@ -257,6 +259,7 @@ class DetectorConfig:
     test_only: bool = False
     eval_every: int = 1
     max_images: int | None = None
+    model_options: dict | None = None
     seed: int = 0
     progress: bool = True
 
@@ -467,7 +470,7 @@ def train(cfg: DetectorConfig) -> dict:
         mean, std = _normalisation(cfg, train_set)
         model_kwargs = dict(arch=cfg.arch, backbone=cfg.backbone, num_classes=max(c["id"] for c in categories) + 1,
                             image_size=cfg.image_size, trainable_layers=cfg.trainable_layers, image_mean=mean,
-                            image_std=std, frozen_bn=cfg.backbone_weights is not None)
+                            image_std=std, frozen_bn=cfg.backbone_weights is not None, **(cfg.model_options or {}))
     model = build_detector(backbone_weights=None if checkpoint else cfg.backbone_weights, **model_kwargs)
     model.to(device)
     args = {**common.plain(dataclasses.asdict(cfg)), "model_kwargs": common.plain(model_kwargs),
