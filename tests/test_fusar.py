@@ -163,6 +163,8 @@ def test_bad_input_reported_rest_ingested(tmp_path):
     moved = bad / "Tanker" / "Elsewhere" / chips[2].name
     moved.parent.mkdir(parents=True)
     chips[2].rename(moved)
+    # hidden files are not chips (macOS sidecar)
+    (chips[3].parent / f"._{chips[3].name}").write_bytes(b"\x00\x05\x16\x07")
     # 4. a chip outside any category folder
     loose = bad / "Ship_C99S01N0001.tiff"
     _chip(loose)

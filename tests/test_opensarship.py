@@ -257,6 +257,9 @@ def test_bad_input_reported_rest_ingested(tmp_path):
     # 6. a stray file whose name is not a chip name
     stray = scenes[4] / "Patch" / "notes.tif"
     stray.write_bytes(b"II*\x00")
+    # hidden files and folders are ignored (macOS sidecar, a half-written copy)
+    (scenes[4] / "Patch" / f"._{sorted((scenes[4] / 'Patch').iterdir())[0].name}").write_bytes(b"\x00\x05")
+    shutil.copytree(scenes[0], bad_root / ".partial" / scenes[0].name)
 
     importer, samples = _importer_samples(bad_root)
     problems = {Path(p.path).name: p.reason for p in importer.problems}

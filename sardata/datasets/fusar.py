@@ -191,6 +191,8 @@ class FUSARShipImporter(SarDatasetImporter):
         seen_ids: set[str] = set()
         for path in iter_files(root, (".tif", ".tiff")):
             parts = path.relative_to(root).parts
+            if any(part.startswith(".") for part in parts):  # hidden: OS sidecars, half-written output
+                continue
             if len(parts) < 2:
                 self._problem(path, "chip is not inside a <Category>/ folder; skipped")
                 continue

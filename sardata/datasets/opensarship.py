@@ -318,8 +318,8 @@ class OpenSARShipImporter(SarDatasetImporter):
             if "Ship.xml" in filenames or "Patch" in dirnames:
                 scenes.append(Path(dirpath))
                 dirnames[:] = []  # a scene's subfolders are its variants
-            else:
-                dirnames.sort()
+            else:  # hidden folders: half-written synthetic output, OS metadata
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         return sorted(scenes)
 
     def _verify(self) -> None:
@@ -361,7 +361,7 @@ class OpenSARShipImporter(SarDatasetImporter):
             if not folder.is_dir():
                 continue
             for path in sorted(folder.iterdir()):
-                if not path.is_file():
+                if not path.is_file() or path.name.startswith("."):  # e.g. macOS "._Cargo_x1_y2.tif" sidecars
                     continue
                 match = _CHIP_NAME.match(path.name)
                 if not match:
