@@ -216,7 +216,7 @@ def train_gan(
     disc = Discriminator(image_size, base_channels).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=tuple(betas))
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas))
-    fixed_noise = sample_noise(64, generator=torch.Generator().manual_seed(seed)).to(device)
+    fixed_noise = sample_noise(16, generator=torch.Generator().manual_seed(seed)).to(device)
     history: list[dict] = []
     start_epoch = 0
 
@@ -243,9 +243,9 @@ def train_gan(
         started = time.perf_counter()
         stats = _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch, epochs, progress)
         history.append({"epoch": epoch, **stats, "seconds": round(time.perf_counter() - started, 3)})
-        gen.eval()
-        with torch.inference_mode():
-            edata.write_grid(gen(fixed_noise), out_dir / "samples" / f"epoch_{epoch:03d}.png")
+        # Sampled with batch statistics, as during training: early running statistics are far off.
+        with torch.no_grad():
+            edata.write_grid(gen(fixed_noise), out_dir / "samples" / f"epoch_{epoch:03d}.png", nrow=4)
         edata.write_curves(
             [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir, title="BSLM DCGAN"
         )

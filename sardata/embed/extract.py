@@ -189,9 +189,8 @@ def extract_features(
     if embedding_field:
         _write_field(source.collection, embedding_field, result.sample_ids, result.features)
     if cluster_field:
-        labels = np.where(np.isfinite(result.cluster_probs[:, 0]), np.nanargmax(
-            np.nan_to_num(result.cluster_probs, nan=-1.0), axis=1), -1)
-        _write_field(source.collection, cluster_field, result.sample_ids, [int(v) if v >= 0 else None for v in labels])
+        labels = [int(np.argmax(row)) if np.isfinite(row).all() else None for row in result.cluster_probs]
+        _write_field(source.collection, cluster_field, result.sample_ids, labels)
     return result
 
 
