@@ -69,7 +69,6 @@ def run(images: int = 400, repeats: int = 2) -> dict:
     import fiftyone as fo
 
     from exporters import export_view
-    from sardata.views.balance import balance
 
     tmp = Path(tempfile.mkdtemp(prefix="sardata-bench-export-"))
     dataset = None

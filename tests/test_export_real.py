@@ -31,8 +31,6 @@ def test_real_ssdd_to_coco_keeps_rboxes_and_polygons(real_data, tmp_path, fo_dat
 
 
 def test_real_opensarship_grouped_split_and_lossless_imagefolder(real_data, tmp_path, fo_dataset_name):
-    import tifffile
-
     import sardata.datasets as sds
     from exporters import export_view
     from sardata.views.split import leakage_check, split

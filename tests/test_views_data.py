@@ -7,6 +7,24 @@ import pytest
 from PIL import Image
 
 
+def fresh_dataset(name):
+    """A new empty dataset called ``name``, replacing a leftover of an earlier run (FiftyOne may share one database
+    service between processes, so leftovers can outlive their session)."""
+    import fiftyone as fo
+
+    if fo.dataset_exists(name):
+        fo.delete_dataset(name)
+    return fo.Dataset(name)
+
+
+def delete_datasets(*names):
+    import fiftyone as fo
+
+    for name in names:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)
+
+
 def _png(path, seed, size=(32, 24)):
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 255, size=(size[1], size[0]), dtype=np.uint8)
@@ -28,7 +46,7 @@ def make_detection_dataset(tmp_path, name, inshore=2, offshore=6, test=3, classe
     """SSDD-like: train images split into inshore/offshore scenes, test images, 1-2 boxes each, rboxes + polygons."""
     import fiftyone as fo
 
-    ds = fo.Dataset(name)
+    ds = fresh_dataset(name)
     samples = []
     specs = [("train", "inshore")] * inshore + [("train", "offshore")] * offshore + [("test", "offshore")] * test
     for i, (split, scene) in enumerate(specs):
@@ -56,7 +74,7 @@ def make_classification_dataset(tmp_path, name, labels, mmsis=None, splits=None,
     """OpenSARShip/FUSAR-like chips: float TIFF sar_path, PNG filepath, Classification, mmsi."""
     import fiftyone as fo
 
-    ds = fo.Dataset(name)
+    ds = fresh_dataset(name)
     samples = []
     for i, label in enumerate(labels):
         png = _png(tmp_path / name / "display" / f"chip{i:04d}.png", seed + i)
@@ -75,7 +93,7 @@ def make_segmentation_dataset(tmp_path, name, n=4, seed=0):
     """WHU-OPT-SAR-like patches: SAR PNG, optical PNG, uint8 mask with values 0/10/40, tile_id, split."""
     import fiftyone as fo
 
-    ds = fo.Dataset(name)
+    ds = fresh_dataset(name)
     samples = []
     rng = np.random.default_rng(seed)
     for i in range(n):

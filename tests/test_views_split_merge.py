@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from test_views_data import make_classification_dataset, make_detection_dataset
+from test_views_data import delete_datasets, make_classification_dataset, make_detection_dataset
 
 
 def test_official_split_kept_and_missing_split_named(tmp_path, fo_dataset_name):
@@ -101,13 +101,10 @@ def test_merge_maps_taxonomy_catches_duplicates_and_shared_mmsi(tmp_path, fo_dat
         assert len(set(merged.select_by("mmsi", [2]).values("split"))) == 1
         assert leakage_check(merged, "mmsi").ok
     finally:
-        if fo.dataset_exists(name):
-            fo.delete_dataset(name)
+        delete_datasets(name, a.name, b.name)
 
 
 def test_merge_near_duplicates_policies_and_builtin_taxonomy(tmp_path, fo_dataset_name):
-    import fiftyone as fo
-
     from sardata.views.merge import DUPLICATE_TAG, merge
 
     a = _ships(tmp_path, fo_dataset_name + "-a", ["Cargo", "Tanker"], [1, 2], "opensarship", 0)
@@ -127,6 +124,19 @@ def test_merge_near_duplicates_policies_and_builtin_taxonomy(tmp_path, fo_datase
         with pytest.raises(ValueError, match="embedding_field"):
             merge([a, b], name + "2", dedup="near")
     finally:
-        for n in (name, name + "2"):
-            if fo.dataset_exists(n):
-                fo.delete_dataset(n)
+        delete_datasets(name, name + "2", a.name, b.name)
+
+
+def test_merge_refuses_mixed_label_types(tmp_path, fo_dataset_name):
+    import fiftyone as fo
+
+    from sardata.views.merge import merge
+
+    det = make_detection_dataset(tmp_path, fo_dataset_name + "-det", inshore=1, offshore=1, test=0)
+    cls = make_classification_dataset(tmp_path, fo_dataset_name + "-cls", ["Cargo"], tiff=False)
+    try:
+        with pytest.raises(ValueError, match="same label type"):
+            merge([det, cls], fo_dataset_name + "-mix", taxonomy=None)
+        assert not fo.dataset_exists(fo_dataset_name + "-mix")
+    finally:
+        delete_datasets(det.name, cls.name)

@@ -139,12 +139,10 @@ def merge(
         if d._dataset.name in seen:
             raise ValueError(f"dataset {d._dataset.name!r} is listed twice")
         seen.add(d._dataset.name)
-    label_types = {type(d.get_field(label_field)).__name__ if label_field in d.get_field_schema() else None
-                   for d in inputs}
-    doc_types = {getattr(d.get_field_schema().get(label_field), "document_type", None) for d in inputs}
-    if None in label_types or len(doc_types) > 1:
-        raise ValueError(f"every input needs the same label type in {label_field!r}; found "
-                         f"{[(d._dataset.name, getattr(d.get_field_schema().get(label_field), 'document_type', None)) for d in inputs]}")
+    doc_types = {d._dataset.name: getattr(d.get_field_schema().get(label_field), "document_type", None) for d in inputs}
+    if None in doc_types.values() or len(set(doc_types.values())) > 1:
+        found = {name: getattr(t, "__name__", None) for name, t in doc_types.items()}
+        raise ValueError(f"every input needs the same label type in {label_field!r}; found {found}")
     if fo.dataset_exists(name):
         if not overwrite:
             raise ValueError(f"dataset {name!r} exists; pass overwrite=True (--overwrite) to replace it")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
