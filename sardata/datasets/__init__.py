@@ -5,24 +5,27 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-import fiftyone as fo
+from typing import TYPE_CHECKING
 
-from sardata import types as sartypes
+if TYPE_CHECKING:  # importing fiftyone takes seconds: modules like taxonomy must stay cheap to import
+    import fiftyone as fo
 
-#: CLI/dataset key → FiftyOne dataset type.
-DATASET_TYPES: dict[str, type] = {
-    "ssdd": sartypes.SSDD,
-    "opensarship": sartypes.OpenSARShip,
-    "fusar": sartypes.FUSARShip,
-    "whu_opt_sar": sartypes.WHUOptSar,
-    "sar_aircraft": sartypes.SARAircraft,
+#: CLI/dataset key → name of its FiftyOne dataset type in :mod:`sardata.types`.
+DATASET_TYPES: dict[str, str] = {
+    "ssdd": "SSDD",
+    "opensarship": "OpenSARShip",
+    "fusar": "FUSARShip",
+    "whu_opt_sar": "WHUOptSar",
+    "sar_aircraft": "SARAircraft",
 }
 
 
 def dataset_type(key: str) -> type:
     """The FiftyOne dataset type for a dataset key (``ssdd``, ``opensarship``, ``fusar``, ``whu_opt_sar``, ``sar_aircraft``)."""
+    from sardata import types as sartypes
+
     try:
-        return DATASET_TYPES[key]
+        return getattr(sartypes, DATASET_TYPES[key])
     except KeyError:
         raise ValueError(f"unknown dataset {key!r}; expected one of {sorted(DATASET_TYPES)}") from None
 
@@ -35,7 +38,7 @@ def load(
     strict: bool = False,
     progress: bool | None = None,
     **importer_kwargs,
-) -> fo.Dataset:
+) -> "fo.Dataset":
     """Ingests a dataset from its on-disk layout into a persistent FiftyOne dataset.
 
     Args:
@@ -50,6 +53,8 @@ def load(
     Returns:
         the dataset; ``dataset.info["ingest_problems"]`` lists skipped files with reasons.
     """
+    import fiftyone as fo
+
     importer_cls = dataset_type(key)().get_dataset_importer_cls()
     name = name or key
     if fo.dataset_exists(name):
@@ -63,14 +68,18 @@ def load(
     except BaseException:
         dataset.delete()
         raise
+    if not dataset.has_field("split"):  # loaders without an official split set None, which FiftyOne doesn't declare
+        dataset.add_sample_field("split", fo.StringField)
     dataset.info["sardata_dataset"] = key
     dataset.info["ingest_problems"] = importer.report()["problems"]
     dataset.save()
     return dataset
 
 
-def summarize(dataset: fo.Dataset, label_field: str = "ground_truth") -> dict:
+def summarize(dataset: "fo.Dataset", label_field: str = "ground_truth") -> dict:
     """Counts for an ingest summary: samples, labels per class, samples per split, skipped files."""
+    import fiftyone as fo
+
     summary: dict = {"samples": len(dataset), "splits": {}, "classes": {}, "skipped": dataset.info.get("ingest_problems", [])}
     if "split" in dataset.get_field_schema():
         summary["splits"] = dict(sorted(dataset.count_values("split").items(), key=lambda kv: str(kv[0])))

@@ -109,7 +109,8 @@ def ship_footprint(length: float, width: float, angle_deg: float, size: int | No
     v = -xx * np.sin(th) + yy * np.cos(th)
     half_w = (width / 2) * np.sqrt(np.clip(1 - (u / (length / 2)) ** 2, 0, 1))
     half_w = np.where(u > length / 4, half_w * (1 - (u - length / 4) / (length / 4 + 1e-6) * 0.6), half_w)
-    return (np.abs(v) <= half_w + 0.5).astype(np.float64)
+    # half_w is 0 beyond the ends; the length test keeps the +0.5 tolerance from drawing a line past bow and stern
+    return ((np.abs(v) <= half_w + 0.5) & (np.abs(u) <= length / 2)).astype(np.float64)
 
 
 def paste_target(
