@@ -24,6 +24,7 @@ def test_report_counts_and_files(tmp_path, fo_dataset_name):
     assert png.startswith(b"\x89PNG")
     assert "<table>" in open(report.paths["html"]).read()
     assert json.load(open(report.paths["json"]))["run_key"] == "bslm"
+    assert report.html_path == report.paths["html"] and "scene 3.0 → 1.0" in str(report)
 
 
 def test_report_counts_objects_for_detections_and_defaults_to_reports_dir(tmp_path, fo_dataset_name):

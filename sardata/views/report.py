@@ -47,6 +47,19 @@ class BalanceReport:
     imbalance: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
 
+    @property
+    def html_path(self) -> str | None:
+        return self.paths.get("html")
+
+    @property
+    def png_path(self) -> str | None:
+        return self.paths.get("png")
+
+    def __str__(self) -> str:
+        parts = [f"{name} {scopes.get('train', scopes['all'])[0]} → {scopes.get('train', scopes['all'])[1]}"
+                 for name, scopes in self.imbalance.items()]
+        return f"{self.dataset} balance run {self.run_key!r}: max/min image count " + ", ".join(parts)
+
     def to_dict(self) -> dict:
         return {
             "dataset": self.dataset,
