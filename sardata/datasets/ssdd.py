@@ -17,6 +17,10 @@ Sample fields: ``ground_truth`` (:class:`fiftyone.Detections`), ``rboxes`` (clos
 ("000001"), ``source`` ("ssdd"), the SAR fields of :func:`sar_sample_fields`, and the tags ``test_inshore`` /
 ``test_offshore`` for images in those folders.
 
+Checks: an object of an unknown class or whose box is degenerate or reaches outside the image is dropped and reported
+(the image is kept); rotated boxes and polygons are not bounds-checked (the rotated rectangle of a ship at the edge
+legitimately pokes out of the image).
+
 Split: the folder an image is in; for a flat ``JPEGImages``/``Annotations`` layout the official rule (image ids
 ending in 1 or 9 are test: 232 test, 928 train). Pixel convention: see :mod:`sardata.datasets._voc` (VOC integers
 are inclusive 0-based pixel indices; COCO floats are continuous coordinates).
