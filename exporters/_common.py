@@ -53,17 +53,20 @@ class ExportPlan:
     image_source: str
     seed: int
     mask_targets: dict = field(default_factory=dict)
+    dataset_classes: list = field(default_factory=list)
 
     @property
     def splits(self) -> list[str]:
         return sorted({item.split for item in self.items})
 
     def classes(self) -> list[str]:
-        """Sorted class names found in the labels of the plan (detections, classifications, polylines)."""
+        """Class names: the dataset's (declared, else every label in the whole dataset, sorted), then any other label
+        found in the plan. Dataset-wide, so class ids agree between exports of different views of one dataset."""
         names = set()
         for item in self.items:
             names.update(label_names(item.label))
-        return sorted(names)
+        known = set(self.dataset_classes)
+        return list(self.dataset_classes) + sorted(names - known)
 
 
 #: Label classes read as raw documents (attribute views), which is several times faster than building FiftyOne Label
@@ -199,6 +202,7 @@ def build_plan(
     dataset = samples._dataset
     mask_targets = dict(dataset.mask_targets.get(label_field) or dataset.default_mask_targets or {})
     return ExportPlan(
+        dataset_classes=dataset_classes(samples, label_field),
         items=items,
         dataset_name=dataset.name,
         view_repr=_view_repr(samples),
@@ -209,6 +213,24 @@ def build_plan(
         seed=seed,
         mask_targets={str(k): v for k, v in mask_targets.items()},
     )
+
+
+def dataset_classes(samples, label_field: str) -> list[str]:
+    """The classes of ``label_field`` over the whole dataset: declared (``classes``/``default_classes``), else the
+    sorted distinct labels of every sample (not just the view)."""
+    from sardata.views.balance import resolve_label_path
+
+    dataset = samples._dataset
+    declared = dataset.classes.get(label_field) or dataset.default_classes
+    if declared:
+        return [str(c) for c in declared]
+    path = resolve_label_path(dataset, label_field)
+    if not path.endswith(".label"):
+        return []
+    try:
+        return sorted(str(v) for v in dataset.distinct(path) if v is not None)
+    except ValueError:  # labels without a ``label`` attribute (segmentation masks)
+        return []
 
 
 def _view_repr(samples) -> str:

@@ -56,3 +56,15 @@ def test_yolo_obb_export(tmp_path, fo_dataset_name):
     import numpy as np
 
     assert len(test) == 1 and np.asarray(test.labels[0]["segments"]).shape == (2, 4, 2)
+
+
+def test_class_ids_agree_between_exports_of_different_views(tmp_path, fo_dataset_name):
+    from exporters import export_view
+
+    ds = make_detection_dataset(tmp_path / "src", fo_dataset_name, inshore=0, offshore=1, test=2, classes=("ship", "boat"))
+    # the train split holds one image with one "ship" box only; the dataset also has "boat"
+    export_view(ds.select_by("split", ["train"]), tmp_path / "train", "yolo")
+    export_view(ds.select_by("split", ["test"]), tmp_path / "test", "yolo")
+    names = [yaml.safe_load((tmp_path / d / "data.yaml").read_text())["names"] for d in ("train", "test")]
+    assert names[0] == names[1] == {0: "boat", 1: "ship"}
+    assert (tmp_path / "train" / "labels" / "train" / "000000.txt").read_text().startswith("1 ")
