@@ -101,3 +101,18 @@ def test_hf_classification_and_detection_round_trip(ships, tmp_path, fo_dataset_
         assert row["scene"] == "offshore"
     finally:
         det.delete()
+
+
+def test_masks_export_replicates_image_optical_and_mask_together(tmp_path, fo_dataset_name):
+    from exporters import export_view
+    from sardata.views.balance import balance
+
+    ds = make_segmentation_dataset(tmp_path / "src", fo_dataset_name, n=4)  # train: tile0 ×2, tile1 ×1
+    balance(ds, by="tile_id", run_key="tiles")
+    out = tmp_path / "masks"
+    manifest = export_view(ds, out, "masks", balance_run="tiles")
+    assert manifest["counts"]["images"] == {"test": 1, "train": 4}
+    for sub in ("images", "optical", "masks"):
+        rep = out / "train" / sub / "p2__rep1.png"
+        assert rep.stat().st_ino == (out / "train" / sub / "p2.png").stat().st_ino
+    assert not list((out / "test").rglob("*__rep*"))
