@@ -204,9 +204,10 @@ def test_load_segmentation_predictions(tmp_path, fo_dataset_name):
         Image.fromarray(np.full((8, 8), 10, np.uint8)).save(pred_dir / f"{stem}.png")
         samples.append(fo.Sample(filepath=str(tmp_path / f"{stem}.png")))
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(pred_dir / "orphan.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(pred_dir / "a__rep1.png")  # a replica: skipped, not orphaned
     dataset = fo.Dataset(fo_dataset_name)
     dataset.add_samples(samples)
-    with pytest.warns(UserWarning, match="match no sample"):
+    with pytest.warns(UserWarning, match="1 predictions match no sample"):
         assert load_segmentation_predictions(dataset, pred_dir) == 2
     sample = dataset.first()
     assert isinstance(sample["predictions"], fo.Segmentation)

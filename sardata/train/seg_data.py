@@ -3,7 +3,7 @@
 Layout (written by ``sardata export --format masks``)::
 
     class_map.json                      {"0": "background", "10": "farmland", ..., "70": "others"}
-    <split>/images/<stem>.png           SAR, 1 band
+    <split>/images/<stem>.png|.tif      SAR, 1 band (display PNG, or the original float TIFF)
     <split>/optical/<stem>.tif|.npy     optical, 4 bands (optional)
     <split>/masks/<stem>.png            raw label values (0, 10, ..., 70)
 
@@ -28,6 +28,8 @@ from sardata.train.common import to_unit_range
 IGNORE_INDEX = 255
 INPUTS = ("sar", "optical", "both")
 OPTICAL_EXTENSIONS = (".tif", ".tiff", ".npy")
+#: The export writes display PNGs, or the original file (float TIFF) when asked for original SAR values.
+SAR_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 
 
 def read_class_map(root: str | os.PathLike) -> dict[int, str]:
@@ -119,9 +121,11 @@ class MasksExportDataset(torch.utils.data.Dataset):
         stem = mask_path.stem
         sample = {"stem": stem, "mask": mask_path}
         if self.input in ("sar", "both"):
-            sar = self.root / self.split / "images" / f"{stem}.png"
-            if not sar.is_file():
-                warnings.warn(f"{sar}: SAR image for mask {mask_path} is missing; sample skipped")
+            sar = next((p for ext in SAR_EXTENSIONS if (p := self.root / self.split / "images" /
+                                                         f"{stem}{ext}").is_file()), None)
+            if sar is None:
+                warnings.warn(f"{self.root / self.split / 'images' / stem}.(png|tif|jpg): SAR image for "
+                              f"{mask_path} is missing; sample skipped")
                 return None
             sample["sar"] = sar
         if self.input in ("optical", "both"):

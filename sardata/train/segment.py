@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from sardata.train.seg_data import IGNORE_INDEX, MasksExportDataset
 
 log = logging.getLogger(__name__)
 
+_REPLICA = re.compile(r"__rep\d+$")
 #: Class names left out of the mean scores, as in the seed paper.
 EXCLUDED_CLASSES = ("others",)
 
@@ -381,7 +383,8 @@ def load_segmentation_predictions(dataset, pred_dir: str | os.PathLike, field: s
 
     Samples are matched by the stem of ``sample[stem_field]`` (default their ``filepath``), or explicitly by
     ``sample_ids``: a ``{stem: sample_id}`` dict, or a list of sample ids aligned with the sorted prediction stems.
-    ``dataset.mask_targets[field]`` is set from ``<pred_dir>/class_map.json`` when present.
+    ``dataset.mask_targets[field]`` is set from ``<pred_dir>/class_map.json`` when present. Replica files of a
+    balanced export (``<stem>__rep<k>.png``) are skipped.
 
     Args:
         dataset: a FiftyOne dataset (or view).
@@ -398,7 +401,9 @@ def load_segmentation_predictions(dataset, pred_dir: str | os.PathLike, field: s
     import fiftyone as fo
 
     pred_dir = Path(pred_dir)
-    masks = {p.stem: p.resolve() for p in sorted(pred_dir.glob("*.png")) if not p.name.startswith(".")}
+    # Replicas written by a balanced export (``<stem>__rep<k>``) repeat their original: keep one per sample.
+    masks = {p.stem: p.resolve() for p in sorted(pred_dir.glob("*.png"))
+             if not p.name.startswith(".") and not _REPLICA.search(p.stem)}
     if not masks:
         raise FileNotFoundError(f"{pred_dir}: no predicted mask PNGs")
     if sample_ids is None:
