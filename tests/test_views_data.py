@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 
 
@@ -119,8 +118,3 @@ def test_builders_make_the_fields_the_views_rely_on(tmp_path, fo_dataset_name):
     assert ds.count_values("scene.label") == {"inshore": 2, "offshore": 9}
     assert ds.count("ground_truth.detections") == sum(1 + i % 2 for i in range(11))
     assert ds.first().metadata.width == 32
-
-
-@pytest.fixture
-def det_ds(tmp_path, fo_dataset_name):
-    return make_detection_dataset(tmp_path, fo_dataset_name)
