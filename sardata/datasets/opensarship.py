@@ -43,6 +43,7 @@ from xml.etree.ElementTree import ParseError
 
 import fiftyone as fo
 import numpy as np
+from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
 from sardata import sarimage
@@ -153,6 +154,8 @@ def read_ship_xml(path: str | os.PathLike) -> tuple[list[dict[str, dict[str, str
     try:
         root = SafeET.fromstring(repaired)
         return [_ship_dict(ship) for ship in root.iter("ship")], None, was_repaired
+    except DefusedXmlException as e:  # entity/DTD declarations (billion laughs): refuse the file, recover nothing
+        return [], f"refused: XML declares entities or a DTD ({type(e).__name__}: {e})", was_repaired
     except ParseError as e:
         error = f"not well-formed XML ({e}); recovered the complete <ship> entries"
     ships, bad_blocks = [], 0

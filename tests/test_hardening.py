@@ -1,0 +1,238 @@
+"""Hardening: every loader against the malformed-input corpus of :mod:`malformed`, plus safe archive extraction.
+
+For each dataset: the broken copy ingests without crashing, every broken file is reported by path with a reason, the
+intact samples are all there, and ``strict=True`` raises on the first problem.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import malformed  # noqa: E402
+
+from sardata.archive import UnsafeArchiveError, safe_extract  # noqa: E402
+
+WHU_PATCH = 128
+#: dataset key → (synthetic n, importer kwargs)
+SETUPS = {
+    "ssdd": (6, {}),
+    "sar_aircraft": (4, {}),
+    "opensarship": (6, {}),
+    "fusar": (6, {}),
+    "whu_opt_sar": (3, {"patch_size": WHU_PATCH}),
+}
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory):
+    """One synthetic copy of each dataset, shared by the tests of this module (each test corrupts its own copy)."""
+    from sardata.synth import synthesize
+
+    base = tmp_path_factory.mktemp("pristine")
+    return {key: synthesize(key, base / key, n=n) for key, (n, _) in SETUPS.items()}
+
+
+def build_corpus(key: str, pristine_root: Path, tmp: Path) -> malformed.Corpus:
+    if key == "whu_opt_sar":
+        return malformed.whu_opt_sar(pristine_root, tmp, WHU_PATCH)
+    return getattr(malformed, key)(pristine_root, tmp)
+
+
+def importer_for(key: str, root: Path, **kwargs):
+    from sardata.datasets import dataset_type
+
+    cls = dataset_type(key)().get_dataset_importer_cls()
+    return cls(str(root), num_workers=2, **{**SETUPS[key][1], **kwargs})
+
+
+def ingest(importer) -> list:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with importer:
+            return list(importer)
+
+
+def assert_reported(problems, corpus: malformed.Corpus) -> None:
+    """Every broken file of the corpus is named by a problem whose reason says why; nothing else is blamed."""
+    for path, reason in corpus.problems.items():
+        hits = [p for p in problems if p["path"].startswith(path)]
+        assert hits, f"no problem reported for {path}; got {[p['path'] for p in problems]}"
+        assert any(reason in p["reason"].lower() for p in hits), f"{path}: expected {reason!r} in {hits}"
+    expected_files = {Path(p).name for p in corpus.problems}
+    for p in problems:
+        named = Path(p["path"].split(" line ")[0]).name
+        assert named in expected_files or p["path"].startswith(str(corpus.root)), f"unexpected problem {p}"
+
+
+# --------------------------------------------------------------------------------------------- all loaders
+
+
+@pytest.mark.parametrize("key", list(SETUPS))
+def test_corpus_through_load_reports_each_file_and_keeps_the_rest(key, pristine, tmp_path, fo_dataset_name):
+    import sardata
+
+    corpus = build_corpus(key, pristine[key], tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = sardata.load(key, corpus.root, name=fo_dataset_name, progress=False, **SETUPS[key][1])
+    assert len(dataset) == corpus.samples
+    problems = dataset.info["ingest_problems"]
+    assert_reported(problems, corpus)
+    sar_paths = {str(Path(p).resolve()) for p in dataset.values("sar_path")}
+    assert not sar_paths & set(corpus.problems)  # no reported file became a sample
+    for filepath in dataset.values("filepath"):
+        assert Path(filepath).is_file()
+
+
+@pytest.mark.parametrize("key", list(SETUPS))
+def test_corpus_strict_raises_naming_a_broken_file(key, pristine, tmp_path):
+    from sardata.datasets._base import IngestError
+
+    corpus = build_corpus(key, pristine[key], tmp_path)
+    with pytest.raises(IngestError) as error:
+        ingest(importer_for(key, corpus.root, strict=True))
+    assert any(Path(path).name in str(error.value) for path in corpus.problems)
+
+
+@pytest.mark.parametrize("key", list(SETUPS))
+def test_pristine_copy_has_no_problems(key, pristine):
+    """The corpus builders start from clean data: any problem in the reports comes from the faults we injected."""
+    importer = importer_for(key, pristine[key], strict=True)
+    samples = ingest(importer)
+    assert samples and importer.problems == []
+
+
+# --------------------------------------------------------------------------------------------- loader specifics
+
+
+def test_ssdd_bad_objects_dropped_image_kept_duplicate_id_once(pristine, tmp_path):
+    corpus = malformed.ssdd(pristine["ssdd"], tmp_path)
+    importer = importer_for("ssdd", corpus.root)
+    samples = {s["image_id"]: s for s in ingest(importer)}
+    image_id = corpus.notes["image_with_bad_objects"]
+    assert image_id in samples
+    sample = samples[image_id]
+    assert len(sample["ground_truth"].detections) == corpus.notes["objects_kept"]
+    assert sample["split"] == "train"  # the duplicate in the test folder did not replace it
+    reasons = [p.reason for p in importer.problems if Path(p.path).name == f"{image_id}.xml"]
+    for expected in corpus.notes["bad_object_reasons"]:
+        assert any(expected in r for r in reasons), (expected, reasons)
+    for det in sample["ground_truth"].detections:
+        x, y, w, h = det.bounding_box
+        assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9
+
+
+def test_ssdd_coco_escaping_file_name_and_duplicate_annotation_ids(pristine, tmp_path):
+    corpus = malformed.ssdd_coco(pristine["ssdd"], tmp_path)
+    importer = importer_for("ssdd", corpus.root, annotation_source="coco")
+    samples = ingest(importer)
+    assert len(samples) == corpus.samples
+    assert not any("passwd" in s.filepath for s in samples)
+    kept = next(s for s in samples if Path(s.filepath).name == Path(corpus.notes["image_file"]).name)
+    assert len(kept["ground_truth"].detections) == corpus.notes["boxes"]  # both copies of the duplicated id
+    assert any("unknown category 999" in p.reason for p in importer.problems)
+    assert any("escapes" in p.reason for p in importer.problems)
+
+
+def test_opensarship_nonfinite_and_zero_chips_are_kept_with_finite_display(pristine, tmp_path):
+    from PIL import Image
+
+    corpus = malformed.opensarship(pristine["opensarship"], tmp_path)
+    samples = {s.sar_path: s for s in ingest(importer_for("opensarship", corpus.root))}
+    nan_sample, zero_sample = samples[corpus.notes["nan_chip"]], samples[corpus.notes["zero_chip"]]
+    assert nan_sample.sar_stats["nonfinite_fraction"] == pytest.approx(1.0)
+    assert zero_sample.sar_stats["zero_fraction"] == 1.0 and zero_sample.sar_stats["mean"] == 0.0
+    for sample in (nan_sample, zero_sample):
+        shown = np.asarray(Image.open(sample.filepath))
+        assert shown.dtype == np.uint8 and shown.shape[:2] == (sample.metadata.height, sample.metadata.width)
+        assert not shown.any()  # nothing finite (or nothing but zeros) to show
+    bomb = [s for s in samples.values() if s.chip_id.startswith(corpus.notes["bomb_scene"])]
+    assert bomb and all(s.has_ais is False and s.to_dict().get("mmsi") is None for s in bomb)
+
+
+def test_opensarship_nonfinite_stats_survive_the_database(pristine, tmp_path, fo_dataset_name):
+    import sardata
+
+    corpus = malformed.opensarship(pristine["opensarship"], tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = sardata.load("opensarship", corpus.root, name=fo_dataset_name, progress=False)
+    sample = dataset.one({"sar_path": corpus.notes["nan_chip"]})
+    assert sample.sar_stats["nonfinite_fraction"] == pytest.approx(1.0)
+    assert math.isnan(sample.sar_stats["mean"])
+
+
+def test_fusar_png_in_tiff_is_read_by_content_and_bad_rows_leave_chips_without_meta(pristine, tmp_path):
+    corpus = malformed.fusar(pristine["fusar"], tmp_path)
+    importer = importer_for("fusar", corpus.root)
+    samples = {s.chip_id: s for s in ingest(importer)}
+    png = samples[Path(corpus.notes["png_chip"]).stem]
+    assert (png.metadata.width, png.metadata.height) == malformed.PNG_SHAPE
+    escaped = samples[corpus.notes["escaped_chip"]]
+    assert escaped.ground_truth.label == Path(escaped.sar_path).parts[-3]  # label from the folder, not the CSV
+    assert png.has_meta is False  # its row had a bad MMSI and was ignored
+    lines = [p.path for p in importer.problems if "meta.csv line" in p.path]
+    assert len(lines) == 2
+
+
+def test_whu_label_values_outside_the_classes_reported_once_per_tile(pristine, tmp_path):
+    import tifffile
+
+    root = malformed.copy(pristine["whu_opt_sar"], tmp_path / "whu")
+    label_path = sorted((root / "lbl").glob("*.tif"))[0]
+    label = tifffile.imread(str(label_path))
+    label[:5, :5] = 255
+    tifffile.imwrite(str(label_path), label)
+    importer = importer_for("whu_opt_sar", root)
+    samples = ingest(importer)
+    mine = [p for p in importer.problems if p.path == str(label_path)]
+    assert len(mine) == 1 and "255: 25 px" in mine[0].reason
+    first = next(s for s in samples if s.tile_id == label_path.stem and s.window[:2] == [0, 0])
+    assert first.invalid_label_pixels == 25
+
+
+# --------------------------------------------------------------------------------------------- archives
+
+
+@pytest.mark.parametrize(
+    "evil",
+    ["../escaped.txt", "dataset/../../escaped.txt", "/abs/escaped.txt", "..\\escaped.txt", "C:/escaped.txt"],
+)
+def test_safe_extract_refuses_escaping_members_and_writes_nothing(tmp_path, evil):
+    archive = malformed.escaping_zip(tmp_path / "evil.zip", evil)
+    target = tmp_path / "out" / "data"
+    with pytest.raises(UnsafeArchiveError, match="evil.zip"):
+        safe_extract(archive, target)
+    assert not target.exists()
+    assert not (tmp_path / "out" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
+    assert not list((tmp_path / "out").glob(".*partial*")) if (tmp_path / "out").exists() else True
+
+
+def test_safe_extract_refuses_symlinks_and_extracts_good_archives(tmp_path):
+    with pytest.raises(UnsafeArchiveError, match="symbolic link"):
+        safe_extract(malformed.symlink_zip(tmp_path / "link.zip"), tmp_path / "a")
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("dataset/readme.txt", "ok")
+    out = safe_extract(good, tmp_path / "b")
+    assert (out / "dataset" / "readme.txt").read_text() == "ok"
+    with pytest.raises(FileExistsError):
+        safe_extract(good, tmp_path / "b")
+
+
+def test_safe_extract_truncated_zip_is_a_clear_error(tmp_path):
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("dataset/readme.txt", "ok" * 1000)
+    malformed.truncate(good, keep=0.5)
+    with pytest.raises(zipfile.BadZipFile):
+        safe_extract(good, tmp_path / "c")
+    assert not (tmp_path / "c").exists()
