@@ -60,7 +60,7 @@ def export_view(
         split_field ("split"): sample field naming the split (samples without one go to split ``all``).
         image_source ("display"): ``display`` (8-bit ``filepath``) or ``original`` (``sar_path``).
         overwrite (False): replace a different existing export. An identical one (same manifest fingerprint) is kept
-            as is either way.
+            as is either way; a non-empty directory without ``manifest.json`` is never replaced.
         seed (0): recorded in the manifest (for exports made from seeded balance runs and splits).
         **options: format options (``original_format="tiff"|"npy"`` for imagefolder).
 
@@ -90,6 +90,9 @@ def export_view(
     existing = read_manifest(out_dir)
     if existing is not None and existing.get("fingerprint") == fingerprint:
         return {**existing, "skipped_existing": True}
+    if existing is None and out_dir.is_dir() and any(out_dir.iterdir()):
+        # never delete a directory that is not an export of ours, even with overwrite=True (think --out ~)
+        raise FileExistsError(f"{out_dir} is not empty and holds no sardata manifest.json; refusing to replace it")
     with atomic_export_dir(out_dir, overwrite=overwrite) as tmp:
         extra = module.write(plan, tmp, final_dir=out_dir, **format_options, **options) or {}
         manifest = write_manifest(tmp, plan, format, fingerprint, extra={"options": request, **extra})

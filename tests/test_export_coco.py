@@ -116,6 +116,12 @@ def test_overwrite_rules(bslm, tmp_path):
     replaced = export_view(bslm, out, "coco", balance_run="bslm", overwrite=True)
     assert not replaced["skipped_existing"] and replaced["counts"]["images"]["train"] == 10
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("do not delete")
+    with pytest.raises(FileExistsError, match="no sardata manifest"):
+        export_view(bslm, precious, "coco", overwrite=True)
+    assert (precious / "thesis.tex").read_text() == "do not delete"
 
 
 def test_classification_labels_are_refused(tmp_path, fo_dataset_name):
