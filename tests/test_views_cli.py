@@ -48,6 +48,9 @@ def test_merge_and_split_cli(tmp_path, fo_dataset_name):
         assert "1 groups shared" in out
         out = _run(["split", name, "--method", "group", "--group-field", "mmsi", "--ratio", "0.5", "--ratio", "0.5"])
         assert "no leakage" in out
+        # a stratified split is checked for MMSI leakage too
+        out = _run(["split", name, "--method", "stratified", "--ratio", "0.5", "--ratio", "0.5", "--by", "none"])
+        assert "mmsi" in out
         assert len(fo.load_dataset(name)) == 4
     finally:
         for n in (name, a.name, b.name):

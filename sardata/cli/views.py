@@ -100,8 +100,11 @@ def split_cmd(
     except ValueError as e:
         _fail(e)
     console.print(f"{field}: {counts}")
-    check_field = group_field if group_field != "id" or method != "group" else "id"
-    console.print(str(leakage_check(ds, check_field, split_field=field)))
+    # check the groups that matter for SAR even when they were not used to split (a stratified split leaks MMSIs)
+    schema = ds.get_field_schema()
+    checks = [group_field] if group_field != "id" else [f for f in ("mmsi", "tile_id") if f in schema] or ["id"]
+    for check_field in checks:
+        console.print(str(leakage_check(ds, check_field, split_field=field)))
 
 
 @app.command()
