@@ -178,3 +178,19 @@ def test_train_on_fiftyone_dataset_uses_work_dir(tmp_path, fo_dataset_name):
     ckpt = dcgan.train_gan(ds, epochs=1, batch_size=4, **SMALL)
     assert ckpt == edata.checkpoint_path_for(work_dir(fo_dataset_name, "dcgan"))
     assert ckpt.is_file()
+
+
+def test_batchnorm_is_recalibrated_on_real_images(tmp_path):
+    paths = _write_pngs(tmp_path / "imgs", n=6)
+    disc = dcgan.Discriminator(32, 64).eval()
+    norm = disc.C9[1]
+    norm.running_mean.fill_(5.0)  # as if polluted by generated batches
+    momentum = norm.momentum
+    dataset = edata.SampleImageDataset(paths, 32)
+    loader = edata.make_loader(dataset, 6, False, 0, torch.device("cpu"))
+    dcgan.recalibrate_batchnorm(disc, loader, torch.device("cpu"))
+    x = edata.to_model_range(torch.stack([dataset[i]["image"] for i in range(6)]))
+    with torch.no_grad():
+        pre_norm = disc.C9[0](disc.C8(x))
+    torch.testing.assert_close(norm.running_mean, pre_norm.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
+    assert norm.momentum == momentum and not disc.training
