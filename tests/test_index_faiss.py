@@ -179,3 +179,21 @@ def test_backend_ivf_euclidean_and_cleanup(emb_dataset):
     path = index.config.index_path
     index.cleanup()
     assert not os.path.exists(path) and index.total_index_size == 0
+
+
+def test_index_cli(emb_dataset):
+    from typer.testing import CliRunner
+
+    from sardata.cli import app
+
+    ds, emb = emb_dataset
+    ds.set_values("dcgan_embedding", [e.tolist() for e in emb])
+    runner = CliRunner()
+    result = runner.invoke(app, ["index", ds.name, "--brain-key", "cli_fx"])
+    assert result.exit_code == 0, result.output
+    assert "indexed 60 samples" in result.output and ds.load_brain_results("cli_fx").total_index_size == 60
+    again = runner.invoke(app, ["index", ds.name, "--brain-key", "cli_fx"])
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert runner.invoke(app, ["index", ds.name, "--brain-key", "cli_fx", "--overwrite"]).exit_code == 0
+    missing = runner.invoke(app, ["index", ds.name, "--field", "cc_embedding"])
+    assert missing.exit_code == 1 and "cc_embedding" in missing.output

@@ -115,3 +115,19 @@ def test_compute_visualization_pca_png(image_dataset):
     assert (np.sign(pts[:30, 0]) == np.sign(pts[0, 0])).all() and (np.sign(pts[30:, 0]) != np.sign(pts[0, 0])).all()
     results2, _ = scenes.compute_visualization(ds, embeddings=x, method="pca", brain_key="viz")  # overwrite
     assert ds.list_brain_runs() == ["viz"]
+
+
+def test_scenes_cli(image_dataset):
+    from typer.testing import CliRunner
+
+    from sardata.cli import app
+
+    ds, _ = image_dataset
+    runner = CliRunner()
+    missing = runner.invoke(app, ["scenes", ds.name, "--model", "cc"])
+    assert missing.exit_code == 1 and "cc_embedding" in missing.output
+    result = runner.invoke(app, ["scenes", ds.name, "--model", "dcgan", "--k", "2", "--n-init", "1"])
+    assert result.exit_code == 0, result.output
+    assert "inshore" in result.output and "30" in result.output and "silhouette" in result.output
+    assert ds.count_sample_tags() == {"inshore": 30, "offshore": 90}
+    assert "scenes_viz" in ds.list_brain_runs()

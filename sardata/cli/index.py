@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from typing import Optional
 
 import typer
@@ -136,6 +137,10 @@ def launch(dataset: str, port: int = 5151, address: Optional[str] = None, remote
     return fo.launch_app(ds, port=port, address=address, remote=remote or not browser, auto=False)
 
 
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 @app.command("app")
 def app_cmd(
     dataset: str = typer.Argument(..., help="FiftyOne dataset name"),
@@ -153,6 +158,7 @@ def app_cmd(
                   highlight=False)
     if remote and not address:
         console.print("[yellow]bound to all interfaces; use --address 127.0.0.1 and an SSH tunnel to keep it private")
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill PID` also closes the session and its server
     try:
         session.wait(-1)
     except KeyboardInterrupt:

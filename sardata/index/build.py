@@ -6,7 +6,7 @@ ids, so the similarity backend can keep FiftyOne sample ids in sync without renu
 - ``flat``: ``IndexIDMap2(IndexFlatIP | IndexFlatL2)`` (exact; IndexFlat cannot hold ids itself).
 - ``ivf``: ``IndexIVFFlat`` with a hash-table direct map (IVF stores ids natively; wrapping an IVF in an IndexIDMap
   would break ``remove_ids``, which does not compact IVF lists the way it compacts a flat array).
-- ``ivfpq``: ``IndexIVFPQ``, ``m`` sub-quantizers of 8 bits (32 bytes per 256-d vector instead of 1 KiB).
+- ``ivfpq``: ``IndexIVFPQ``, ``m`` = dim/8 sub-quantizers of 8 bits (32 bytes per 256-d vector instead of 1 KiB).
 
 ``kind="auto"`` picks ``flat`` below :data:`FLAT_MAX` vectors, ``ivfpq`` from :data:`IVFPQ_MIN`, ``ivf`` between.
 Metric ``cosine`` means inner product on L2-normalised vectors (the caller normalises; see :func:`prepare`).
@@ -22,8 +22,9 @@ import numpy as np
 FLAT_MAX = 50_000
 #: From this many vectors the IVF lists are product-quantised to bound memory.
 IVFPQ_MIN = 1_000_000
-#: IVF k-means is trained on at most this many points per list (faiss's own default is 256).
-TRAIN_POINTS_PER_LIST = 256
+#: IVF k-means is trained on at most this many points per list (faiss warns below 39; its own cap is 256, which
+#: makes training on 10⁶ vectors take many minutes on a laptop CPU for little recall gain).
+TRAIN_POINTS_PER_LIST = 64
 METRICS = ("cosine", "euclidean")
 KINDS = ("auto", "flat", "ivf", "ivfpq")
 
@@ -53,8 +54,9 @@ def choose_kind(n: int, kind: str = "auto", flat_max: int = FLAT_MAX, ivfpq_min:
 
 
 def num_lists(n: int) -> int:
-    """IVF list count: ~4·sqrt(n) (faiss guideline), at least 1, and at most n/39 so k-means has data per list."""
-    return int(max(1, min(round(4 * math.sqrt(max(n, 1))), n // 39 if n >= 39 else 1)))
+    """IVF list count: ~2·sqrt(n) (faiss suggests 1–16·sqrt(n); fewer lists train faster), at least 1, and at most
+    n/39 so that k-means has data for every list."""
+    return int(max(1, min(round(2 * math.sqrt(max(n, 1))), n // 39 if n >= 39 else 1)))
 
 
 def default_nprobe(nlist: int) -> int:
@@ -63,9 +65,12 @@ def default_nprobe(nlist: int) -> int:
 
 
 def pq_subquantizers(dim: int) -> int:
-    """Largest m in (64, 32, 16, 8, 4, 2, 1) dividing ``dim`` with ≥ 4 dims per sub-vector."""
+    """Largest m in (64, 32, 16, 8, 4, 2, 1) dividing ``dim`` with ≥ 8 dims per sub-vector (256-d → 32 bytes).
+
+    Each sub-quantizer is its own 256-centroid k-means, so m drives training time; 8-d sub-vectors are faiss's
+    usual trade-off ("IVF…,PQ32" for 256-d)."""
     for m in (64, 32, 16, 8, 4, 2, 1):
-        if dim % m == 0 and dim // m >= 4:
+        if dim % m == 0 and dim // m >= 8:
             return m
     return 1
 
@@ -118,6 +123,9 @@ def make_index(
             index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)
         else:
             index = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_subquantizers(dim), _pq_bits(n), faiss_metric)
+            # polysemous training (on by default) anneals the code order for Hamming pre-filtering, which sardata
+            # does not use; with 32-64 sub-quantizers it dominates training time (minutes for 30k vectors)
+            index.do_polysemous_training = False
         index.nprobe = default_nprobe(nlist)
         index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct(id) and remove_ids with any int64 ids
         index.cp.seed = 0
