@@ -3,6 +3,9 @@
 SAR is not colour imagery: the useful invariances are speckle (multiplicative, gamma-distributed in intensity),
 viewing geometry (flips, 90° rotations, crops) and calibration (a gain/offset in dB, i.e. a power law in linear
 units). There is no colour jitter.
+
+The geometric transforms and the drawn parameters apply to the whole tensor: a ``(B, C, H, W)`` batch gets one crop,
+one flip/rotation and one dB jitter (the speckle noise is drawn per pixel). Contrastive views are made per image.
 """
 
 from __future__ import annotations

@@ -107,11 +107,13 @@ def load_embedder(
                 + f": train one (`sardata embed {train} DATASET`), pass checkpoint=PATH, or pass "
                 "allow_random_init=True (--random-init) to use an untrained model deliberately"
             )
-        torch.manual_seed(0)
-        if model == "dcgan":
-            net, image_size = dcgan.Discriminator(), dcgan.DEFAULT_IMAGE_SIZE
-        else:
-            net, image_size = contrastive.ContrastiveClustering(), contrastive.DEFAULT_IMAGE_SIZE
+        # Seeded, so that the cache key "random-init" always means the same weights; the caller's RNG is untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            if model == "dcgan":
+                net, image_size = dcgan.Discriminator(), dcgan.DEFAULT_IMAGE_SIZE
+            else:
+                net, image_size = contrastive.ContrastiveClustering(), contrastive.DEFAULT_IMAGE_SIZE
         return Embedder(net, model).eval(), image_size, "random-init"
     state = edata.load_checkpoint(checkpoint)
     if state.get("kind") != model:
