@@ -426,7 +426,7 @@ def _polylines(shapes: list[Shape] | None, width: int, height: int, filled: bool
         polylines=[
             fo.Polyline(
                 label=label,
-                points=[[(x / width, y / height) for x, y in part] for part in parts],
+                points=[[[x / width, y / height] for x, y in part] for part in parts],  # lists validate faster
                 closed=True,
                 filled=filled,
                 **attrs,
