@@ -1,13 +1,19 @@
-"""Test session setup: one private FiftyOne database and cache for the whole session.
+"""Test session setup: one private MongoDB, cache and artifact home for the whole session.
 
-The environment variables must be set before ``fiftyone`` is imported anywhere, so they are set at import time of
-this conftest, which pytest loads before any test module. The database directory is per session (per worker when
-run with xdist) and removed afterwards; mongod starts lazily on first access and is shared by all tests.
+FiftyOne attaches to *any* FiftyOne mongod already running on the machine (a user's App, another test session), so
+pointing ``FIFTYONE_DATABASE_DIR`` elsewhere is not enough to isolate the tests. The session therefore starts its own
+mongod (the binary FiftyOne ships) on a free loopback port with a temporary data directory, and points
+``FIFTYONE_DATABASE_URI`` at it before ``fiftyone`` is imported anywhere (this conftest is loaded before any test
+module). Subprocesses started by tests inherit the variables and share the same database. The mongod is stopped and
+its directory removed when the session ends.
 """
 
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="sardata-tests-"))
@@ -19,6 +25,7 @@ os.environ["FIFTYONE_DATABASE_DIR"] = str(_SESSION_DIR / "db")
 os.environ["FIFTYONE_DEFAULT_DATASET_DIR"] = str(_SESSION_DIR / "fiftyone")
 os.environ["SARDATA_CACHE"] = str(_SESSION_DIR / "cache")
 os.environ["SARDATA_HOME"] = str(_SESSION_DIR / "home")
+os.environ["YOLO_CONFIG_DIR"] = str(_SESSION_DIR / "ultralytics")
 os.environ["MPLBACKEND"] = "Agg"
 
 import pytest  # noqa: E402
@@ -28,43 +35,62 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
 
 
-def _our_mongods():
-    """mongod processes serving this session's database directory."""
-    try:
-        import psutil
-    except ImportError:
-        return []
-    db_dir = os.environ["FIFTYONE_DATABASE_DIR"]
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        cmdline = proc.info.get("cmdline") or []
-        if proc.info.get("name") == "mongod" and db_dir in cmdline:
-            found.append(proc)
-    return found
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_mongod() -> subprocess.Popen | None:
+    """Starts a private mongod and sets FIFTYONE_DATABASE_URI; None when an external URI was given."""
+    if os.environ.get("SARDATA_TEST_DATABASE_URI"):
+        os.environ["FIFTYONE_DATABASE_URI"] = os.environ["SARDATA_TEST_DATABASE_URI"]
+        return None
+    from importlib.util import find_spec
+
+    spec = find_spec("fiftyone")  # locate the shipped mongod without importing fiftyone itself
+    mongod = Path(spec.origin).parent / "db" / "bin" / "mongod"
+    db_dir = _SESSION_DIR / "db"
+    db_dir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(mongod), "--dbpath", str(db_dir), "--port", str(port), "--bind_ip", "127.0.0.1", "--nounixsocket",
+         "--logpath", str(db_dir / "mongod.log")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"test mongod exited with {proc.returncode}; see {db_dir / 'mongod.log'}")
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("test mongod did not start within 60 s")
+    os.environ["FIFTYONE_DATABASE_URI"] = f"mongodb://127.0.0.1:{port}"
+    return proc
+
+
+_MONGOD = _start_mongod()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    # FiftyOne attaches to ANY running FiftyOne mongod, so another test session (or the App) may still be using the
-    # one this session started: delete its database directory only once that mongod has exited by itself.
     try:
         import fiftyone.core.odm.database as fod
 
         fod._disconnect()
-        if fod._db_service is not None:
-            fod._db_service.stop()  # tells the service this client is gone; it stops mongod if no client is left
     except Exception:
         pass
-    try:
-        import psutil
-
-        _, alive = psutil.wait_procs(_our_mongods(), timeout=10)
-    except Exception:
-        alive = []
-    if alive:
-        shutil.rmtree(_SESSION_DIR / "cache", ignore_errors=True)
-        shutil.rmtree(_SESSION_DIR / "home", ignore_errors=True)
-    else:
-        shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+    if _MONGOD is not None:
+        _MONGOD.terminate()
+        try:
+            _MONGOD.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _MONGOD.kill()
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
