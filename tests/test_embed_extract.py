@@ -195,3 +195,17 @@ def test_cli_extract(dataset, gan_ckpt):
     assert res.exit_code == 0, res.output
     vectors = dataset.values("dcgan_embedding")
     assert len(vectors) == N_IMAGES and all(len(v) == 3 for v in vectors)
+
+
+def test_float_tiff_is_read_through_the_display_remap(tmp_path):
+    import tifffile
+
+    from sardata.embed.data import load_gray
+
+    amplitude = np.random.default_rng(0).gamma(1.0, 1.0, (50, 70)).astype(np.float32)
+    amplitude[10:20, 10:20] = 50.0  # a bright target
+    tifffile.imwrite(tmp_path / "chip.tif", amplitude)
+    image = load_gray(tmp_path / "chip.tif", 32)
+    assert image.shape == (1, 32, 32) and image.dtype == torch.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0 and image.std() > 0.05
+    assert load_gray(tmp_path / "chip.tif", 32, uint8=True).dtype == torch.uint8
