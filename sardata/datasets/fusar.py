@@ -157,7 +157,7 @@ class FUSARShipImporter(SarDatasetImporter):
         if missing:
             self._problem(path, f"header lacks column(s) {sorted(missing)}; got {header}")
             return rows
-        for line_no, values in enumerate(reader, start=2):
+        for line_no, values in self._csv_rows(reader, path):
             if not values or all(not v.strip() for v in values):
                 continue
             where = f"{path} line {line_no}"
@@ -182,6 +182,19 @@ class FUSARShipImporter(SarDatasetImporter):
             meta["_folder"] = folder
             rows[chip_id] = meta
         return rows
+
+    def _csv_rows(self, reader, path: Path):
+        """``(line number, values)`` of each row; a row the csv module rejects (e.g. a field over its size limit) is
+        reported and skipped instead of ending the whole file."""
+        while True:
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                self._problem(f"{path} line {reader.line_num}", f"unreadable row ({e}); row ignored")
+                continue
+            yield reader.line_num, values
 
     def _scan(self) -> list[FusarChip]:
         root = self.root.resolve()
