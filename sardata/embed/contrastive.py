@@ -4,7 +4,9 @@ A ResNet18 encoder (512-d) feeds two heads: an *instance head* (MLP → 128-d, N
 image, τ=0.5) and a *cluster head* (MLP → softmax over M clusters, NT-Xent between the same cluster column of the two
 views, τ=1.0, minus the entropy of the batch's cluster assignment so that clusters do not collapse). Positives are two
 augmented views of an image, or, with ``knn_positives=K``, a view of the image and a view of one of its K nearest
-neighbours in the encoder's feature space of the previous epoch (K=3 in seed 003; a memory bank of all features).
+neighbours in the encoder's feature space of the previous epoch (K=3 in seed 003). The neighbours come from a
+memory bank of every image's encoder feature, filled from the first augmented view during training, so mining costs
+no extra pass over the data.
 
 Outputs for extraction: encoder features (512-d) and soft cluster assignments.
 """
