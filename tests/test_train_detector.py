@@ -231,6 +231,11 @@ def test_train_under_torchrun_then_resume_and_test_only(tmp_path, coco_dir, monk
     for name in ("model_0.pth", "checkpoint.pth", "metrics.csv", "metrics.json", "metrics.png", "config.json"):
         assert (out / name).is_file(), name
     assert [r["epoch"] for r in first["history"]] == [0]
+    # From scratch, normalisation comes from the (dark, speckled) data, not ImageNet's RGB statistics.
+    saved = json.loads((out / "config.json").read_text())["model_kwargs"]
+    data_mean = CocoDetection(coco_dir, "train")[1][0].mean().item()
+    assert saved["image_mean"][0] == pytest.approx(data_mean, abs=0.1) and saved["image_mean"][0] < 0.35
+    assert saved["image_mean"] != list(common.IMAGENET_MEAN)
     assert {"loss", "lr", "mAP", "AP50"} <= set(first["history"][0])
     preds = json.loads(first["predictions"].read_text())
     assert all("sample_id" in p and len(p["bbox"]) == 4 for p in preds)
