@@ -82,6 +82,19 @@ def put_png_bytes(path: Path) -> None:
     path.write_bytes(png_bytes())
 
 
+def png_bomb(path: Path, side: int = 30000) -> None:
+    """A PNG whose header claims ``side`` × ``side`` 8-bit pixels (900 M for the default) with almost no data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    data = zlib.compress(b"\x00" * (side + 1))  # one row; the decoder must refuse long before reading it
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
 def break_xml(path: Path) -> None:
     """Makes an XML file malformed: the last closing tag is cut off."""
     text = path.read_bytes().rstrip()
@@ -273,6 +286,17 @@ def opensarship(pristine: Path, tmp: Path) -> Corpus:
     billion_laughs(bomb_scene / "Ship.xml", root="ShipList")
     corpus.expect(bomb_scene / "Ship.xml", "entit")
     corpus.notes["bomb_scene"] = bomb_scene.name
+    # a second, different <ship> entry for the NaN chip's centre (a conflicting duplicate id)
+    ship_xml = nan_chip.parent.parent / "Ship.xml"
+    key = re.search(r"_x(\d+)_y(\d+)", nan_chip.name).groups()
+    text = ship_xml.read_bytes().decode()
+    blocks = re.findall(r"<ship>.*?</ship>", text, re.DOTALL)
+    block = next(b for b in blocks if f"<Center_x>{key[0]}</Center_x>" in b and f"<Center_y>{key[1]}</Center_y>" in b)
+    corpus.notes["nan_chip_mmsi"] = int(re.search(r"<MMSI>(\d+)</MMSI>", block)[1])
+    clash = re.sub(r"<MMSI>\d+</MMSI>", "<MMSI>999999999</MMSI>", block)
+    close = text.rindex("ShipList>") - 2  # "</ShipList>" or the v2.0 "<\\ShipList>"
+    ship_xml.write_bytes((text[:close] + "\t" + clash + "\r\n" + text[close:]).encode())
+    corpus.expect(ship_xml, "two different <ship> entries")
     # a malformed scene metadata file elsewhere: the product type then comes from the folder name
     other_scene = next(s for s in sorted({p.parent.parent for p in patches}) if s != bomb_scene)
     metadata = next(p for p in sorted(other_scene.glob("*.xml")) if p.name != "Ship.xml")

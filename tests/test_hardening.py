@@ -154,6 +154,7 @@ def test_opensarship_nonfinite_and_zero_chips_are_kept_with_finite_display(prist
         shown = np.asarray(Image.open(sample.filepath))
         assert shown.dtype == np.uint8 and shown.shape[:2] == (sample.metadata.height, sample.metadata.width)
         assert not shown.any()  # nothing finite (or nothing but zeros) to show
+    assert nan_sample.mmsi == corpus.notes["nan_chip_mmsi"]  # the first of two conflicting <ship> entries
     bomb = [s for s in samples.values() if s.chip_id.startswith(corpus.notes["bomb_scene"])]
     assert bomb and all(s.has_ais is False and s.to_dict().get("mmsi") is None for s in bomb)
 
@@ -197,6 +198,76 @@ def test_whu_label_values_outside_the_classes_reported_once_per_tile(pristine, t
     assert len(mine) == 1 and "255: 25 px" in mine[0].reason
     first = next(s for s in samples if s.tile_id == label_path.stem and s.window[:2] == [0, 0])
     assert first.invalid_label_pixels == 25
+
+
+def test_fusar_meta_row_over_the_csv_field_limit_is_one_problem(pristine, tmp_path):
+    root = malformed.copy(pristine["fusar"], tmp_path / "fusar")
+    meta = root / "meta.csv"
+    rows = meta.read_bytes().split(b"\r\n")
+    rows.insert(2, b"Ship_C99S01N0001\t" + b"9" * 200_000 + b"\t1\t1\tDH\t1\t1\t1\tCargo\\Other")
+    meta.write_bytes(b"\r\n".join(rows))
+    importer = importer_for("fusar", root)
+    samples = ingest(importer)
+    assert len(samples) == len(list(root.rglob("*.tiff")))
+    assert [p.path for p in importer.problems] == [f"{meta} line 3"]
+    assert "field larger than field limit" in importer.problems[0].reason
+    assert sum(s.has_meta for s in samples) == len(samples)  # the rows after the bad one were still read
+
+
+def test_decompression_bomb_is_refused_naming_the_file(pristine, tmp_path):
+    from sardata import sarimage
+
+    bomb = tmp_path / "bomb.png"
+    malformed.png_bomb(bomb)
+    with pytest.raises(sarimage.SarReadError, match="bomb.png"):
+        sarimage.read_image(bomb)
+    root = malformed.copy(pristine["fusar"], tmp_path / "fusar")
+    chip = sorted(root.rglob("*.tiff"))[0]
+    malformed.png_bomb(chip)  # PNG bytes behind .tiff, as the loaders sniff content
+    importer = importer_for("fusar", root)
+    samples = ingest(importer)
+    assert len(samples) == len(list(root.rglob("*.tiff"))) - 1
+    assert [p.path for p in importer.problems] == [str(chip)]
+    assert "decompressionbomb" in importer.problems[0].reason.lower()
+
+
+def _coco_train(root: Path) -> Path:
+    return root / "BBox_SSDD" / "coco_style" / "annotations" / "train.json"
+
+
+@pytest.mark.xfail(strict=True, reason="ssdd._read_coco: a COCO json of the wrong shape raises instead of being reported")
+@pytest.mark.parametrize("damage", ["annotation_not_an_object", "image_id_a_list", "images_not_a_list"])
+def test_ssdd_coco_json_of_the_wrong_shape_is_reported_not_fatal(pristine, tmp_path, damage):
+    import json
+
+    root = malformed.copy(pristine["ssdd"], tmp_path / "ssdd")
+    path = _coco_train(root)
+    data = json.loads(path.read_text())
+    n_train = len(data["images"])
+    if damage == "annotation_not_an_object":
+        data["annotations"].append("garbage")
+    elif damage == "image_id_a_list":
+        data["annotations"].append(dict(data["annotations"][0], image_id=[1]))
+    else:
+        data["images"] = 5
+    path.write_text(json.dumps(data))
+    importer = importer_for("ssdd", root, annotation_source="coco")
+    samples = ingest(importer)
+    assert any(p.path == str(path) for p in importer.problems)
+    total = len(list((root / "BBox_SSDD" / "coco_style" / "images").glob("t*/*.jpg")))
+    test_only = total - n_train - len(list((root / "BBox_SSDD" / "coco_style" / "images").glob("test_*/*.jpg")))
+    assert len(samples) == (test_only if damage == "images_not_a_list" else test_only + n_train)
+
+
+@pytest.mark.xfail(strict=True, reason="sar_aircraft._read_split_lists: UnicodeDecodeError on a non-UTF-8 list")
+def test_sar_aircraft_split_list_that_is_not_text_is_reported(pristine, tmp_path):
+    root = malformed.copy(pristine["sar_aircraft"], tmp_path / "aircraft")
+    split_list = root / "ImageSets" / "Main" / "test.txt"
+    split_list.write_bytes(b"\xff\xfe\x00garbage\n../../etc/passwd\n")
+    importer = importer_for("sar_aircraft", root)
+    samples = ingest(importer)
+    assert len(samples) == len(list((root / "JPEGImages").glob("*.jpg")))
+    assert any(p.path == str(split_list) for p in importer.problems)
 
 
 # --------------------------------------------------------------------------------------------- archives

@@ -400,6 +400,8 @@ class OpenSARShipImporter(SarDatasetImporter):
                         self._problem(ship_xml, "a <ship> entry has no Center_x/Center_y; ignored")
                     elif key in ships:
                         duplicates += 1
+                        if ship != ships[key]:  # an exact repeat is harmless; two different ships are a conflict
+                            self._problem(ship_xml, f"two different <ship> entries for chip {key}; kept the first")
                     else:
                         ships[key] = ship
             else:
