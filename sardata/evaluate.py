@@ -3,7 +3,8 @@
 Two engines, both standard: pycocotools' ``COCOeval`` (COCO mAP@[.5:.95] and AP50, the numbers papers report) and
 FiftyOne's ``evaluate_detections`` (an evaluation run under ``eval_key``, so the App colours TP/FP/FN boxes and
 filters them by scene). Scenes are the values of the sample field ``scene`` (a string or a ``fo.Classification``)
-and scene-like sample tags (``inshore``, ``offshore``, ``scene_<i>``); ``all`` is every evaluated sample.
+and scene-like sample tags (``inshore``, ``offshore``, ``scene_<i>``, and SSDD's official ``test_inshore`` /
+``test_offshore``); ``all`` is every evaluated sample.
 
 The scene table has the layout of BSLM Table I: one row per model, one column per scene, AP at IoU 0.5 (the paper's
 "mAP"), written as Markdown and JSON beside a COCO-mAP table and per-class AP50.
@@ -23,8 +24,9 @@ from typing import Iterable
 
 import numpy as np
 
-#: Sample tags that name a scene (as written by ``sardata scenes``).
-SCENE_TAG = re.compile(r"^(inshore|offshore|scene_\d+)$")
+#: Sample tags that name a scene: ``sardata scenes`` tags (``inshore``, ``offshore``, ``scene_<i>``) and the official
+#: SSDD test subsets (``test_inshore``, ``test_offshore``, the subsets BSLM Table I reports), kept as their own columns.
+SCENE_TAG = re.compile(r"^((test_)?(inshore|offshore)|scene_\d+)$")
 METRIC_KEYS = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR100")
 
 
@@ -140,7 +142,7 @@ def scene_groups(samples, scene_field: str = "scene") -> dict[str, list[str]]:
         for name in sorted(n for n in names if n):
             groups.setdefault(name, []).append(sample_id)
     ordered = {"all": groups.pop("all")}
-    for name in ("inshore", "offshore"):
+    for name in ("inshore", "offshore", "test_inshore", "test_offshore"):
         if name in groups:
             ordered[name] = groups.pop(name)
     ordered.update(dict(sorted(groups.items())))
@@ -225,7 +227,7 @@ def load_predictions(dataset, coco_results: list[dict], categories=None, field: 
         key = f"eval_{field}" if eval_key == "auto" else eval_key
         if key in dataset.list_evaluations():
             dataset.delete_evaluation(key)
-        view.evaluate_detections(field, gt_field=gt_field, eval_key=key, iou=iou, compute_mAP=True)
+        view.evaluate_detections(field, gt_field=gt_field, eval_key=key, iou=iou, compute_mAP=True, progress=False)
     return view
 
 

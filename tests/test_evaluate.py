@@ -57,6 +57,7 @@ def scene_dataset(tmp_path, fo_dataset_name):
             sample["scene"] = fo.Classification(label="inshore" if i < 2 else "offshore")
         else:
             sample.tags.append("offshore")
+        sample.tags.append("test_inshore" if i < 2 else "test_offshore")  # SSDD's official subsets
         samples.append(sample)
     dataset.add_samples(samples)
     return dataset
@@ -83,8 +84,9 @@ def test_scene_groups_read_field_and_tags(scene_dataset):
     assert scene_of("offshore") == "offshore" and scene_of(fo.Classification(label="inshore")) == "inshore"
     assert scene_of(None) is None
     groups = scene_groups(scene_dataset)
-    assert list(groups) == ["all", "inshore", "offshore"]
+    assert list(groups) == ["all", "inshore", "offshore", "test_inshore", "test_offshore"]
     assert len(groups["all"]) == 4 and len(groups["inshore"]) == 2 and len(groups["offshore"]) == 2
+    assert groups["test_inshore"] == groups["inshore"]
 
 
 def test_scene_breakdown_on_planted_example(scene_dataset, tmp_path):
@@ -96,7 +98,7 @@ def test_scene_breakdown_on_planted_example(scene_dataset, tmp_path):
     assert 0.0 < row["all"]["AP50"] < 1.0
     assert row["offshore"]["fo_mAP"] == pytest.approx(1.0) and row["inshore"]["fo_mAP"] == pytest.approx(0.0)
     markdown = out["markdown"].read_text()
-    assert "| model | all | inshore | offshore |" in markdown
+    assert "| model | all | inshore | offshore | test_inshore | test_offshore |" in markdown
     assert "| faster_rcnn |" in markdown and "100.00" in markdown
     saved = json.loads(out["json"].read_text())
     assert saved["faster_rcnn"]["offshore"]["per_class"]["ship"]["AP50"] == pytest.approx(1.0)
