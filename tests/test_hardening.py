@@ -7,6 +7,7 @@ intact samples are all there, and ``strict=True`` raises on the first problem.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 import zipfile
@@ -307,3 +308,108 @@ def test_safe_extract_truncated_zip_is_a_clear_error(tmp_path):
     with pytest.raises(zipfile.BadZipFile):
         safe_extract(good, tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+# --------------------------------------------------------------------------------------------- downstream stages
+
+
+def test_extraction_gives_nan_rows_for_unreadable_images(tmp_path):
+    from PIL import Image
+
+    from sardata.embed.extract import extract_features
+    from test_interruption import small_random_discriminator
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"chip_{i}.png"
+        Image.fromarray(np.full((20, 20), 40 * i, dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    malformed.truncate(Path(paths[1]), keep=0.4)
+    malformed.zero_bytes(Path(paths[2]))
+    with pytest.warns(UserWarning, match="could not be read"):
+        result = extract_features(paths, model="dcgan", checkpoint=small_random_discriminator(tmp_path / "d.pt"),
+                                  batch_size=2, num_workers=0, cache_dir=tmp_path / "cache", device="cpu",
+                                  progress=False)
+    assert sorted(result.failed_ids) == sorted(paths[1:3])
+    assert np.isfinite(result.features[[0, 3]]).all() and np.isnan(result.features[[1, 2]]).all()
+
+
+def test_export_of_a_view_whose_image_vanished_fails_cleanly(tmp_path, pristine, fo_dataset_name):
+    import exporters
+    import sardata
+
+    root = malformed.copy(pristine["ssdd"], tmp_path / "ssdd")
+    dataset = sardata.load("ssdd", root, name=fo_dataset_name, progress=False)
+    gone = Path(dataset.first().filepath)
+    gone.unlink()
+    out = tmp_path / "export"
+    with pytest.raises(Exception, match=gone.name):
+        exporters.export_view(dataset, out, "coco")
+    assert not out.exists() and list(tmp_path.glob(".export*")) == []
+
+
+def _tiny_coco(root: Path, file_name: str, bbox) -> Path:
+    import json
+
+    from PIL import Image
+
+    (root / "images" / "train").mkdir(parents=True)
+    Image.fromarray(np.full((32, 32), 9, dtype=np.uint8)).save(root / "images" / "train" / "a.png")
+    Image.fromarray(np.full((32, 32), 9, dtype=np.uint8)).save(root / "outside.png")
+    images = [{"id": 1, "file_name": "a.png", "width": 32, "height": 32},
+              {"id": 2, "file_name": file_name, "width": 32, "height": 32}]
+    annotations = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": bbox, "area": 1, "iscrowd": 0},
+                   {"id": 2, "image_id": 1, "category_id": 1, "bbox": [2, 2, 8, 8], "area": 64, "iscrowd": 0}]
+    (root / "annotations").mkdir()
+    (root / "annotations" / "train.json").write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "ship"}]}))
+    return root
+
+
+@pytest.mark.xfail(strict=True, reason="train.coco_data.CocoDetection joins file_name without safe_join: "
+                   "'../../outside.png' in a COCO json reads a file outside the export")
+def test_coco_training_data_refuses_file_names_escaping_the_export(tmp_path):
+    from sardata.train.coco_data import CocoDetection
+
+    root = _tiny_coco(tmp_path / "coco", "../../outside.png", [1, 1, 5, 5])
+    try:
+        dataset = CocoDetection(root, "train")
+    except ValueError as e:
+        assert "outside.png" in str(e)
+        return
+    assert [image["file_name"] for image in dataset.images] == ["a.png"]
+
+
+@pytest.mark.xfail(strict=True, reason="train.coco_data.CocoDetection keeps a NaN bbox (NaN < 1e-3 is False), "
+                   "which turns the training loss non-finite")
+def test_coco_training_data_drops_nan_boxes(tmp_path):
+    from sardata.train.coco_data import CocoDetection
+
+    root = _tiny_coco(tmp_path / "coco", "a.png", [float("nan"), 1, 5, 5])
+    _, target = CocoDetection(root, "train")[0]
+    assert torch_isfinite_all(target["boxes"]) and len(target["boxes"]) == 1
+
+
+def torch_isfinite_all(tensor) -> bool:
+    import torch
+
+    return bool(torch.isfinite(tensor).all())
+
+
+@pytest.mark.parametrize("loader", ["train", "embed"])
+def test_checkpoints_with_code_in_them_are_refused(tmp_path, loader):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"model": Evil()}))
+    if loader == "train":
+        from sardata.train.common import load_checkpoint
+    else:
+        from sardata.embed.data import load_checkpoint
+    with pytest.raises(ValueError, match="evil.pth"):
+        load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()
