@@ -203,7 +203,9 @@ def classification_metrics(y_true, y_pred, class_names: list[str], train_labels=
     reference = np.asarray(train_labels if train_labels is not None and len(train_labels) else y_true, dtype=int)
     majority = Counter(reference.tolist()).most_common(1)[0][0] if len(reference) else 0
     baseline = np.full_like(y_true, majority)
-    kw = dict(labels=labels, zero_division=0)
+    # Averages over the classes present in the truth or the predictions (sklearn's default): a class absent from
+    # this split would otherwise add a 0 to the macro mean.
+    kw = dict(zero_division=0)
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)) if len(y_true) else float("nan"),
