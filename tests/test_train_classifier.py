@@ -143,6 +143,25 @@ def test_gradcam_heatmaps_into_fiftyone(tmp_path, fo_dataset_name):
         add_heatmaps_to_fiftyone(dataset, ids, [paths[0][0]])
 
 
+def test_validation_carve_out_keeps_replicas_with_their_original():
+    from sardata.train.classifier import _stratified_split, original_name
+
+    assert original_name("/x/train/Cargo/a__rep3.tif") == "a" and original_name("b.png") == "b"
+    paths, targets = [], []
+    for cls in range(2):
+        for i in range(10):
+            for rep in range(3 if cls == 1 else 1):  # class 1 replicated ×3, as a balance run writes it
+                paths.append(f"/d/train/c{cls}/{i}" + (f"__rep{rep}" if rep else "") + ".png")
+                targets.append(cls)
+    train_idx, val_idx = _stratified_split(paths, targets, 0.2, seed=0)
+    assert not set(train_idx) & set(val_idx)
+    train_names = {original_name(paths[i]) + str(targets[i]) for i in train_idx}
+    val_names = [original_name(paths[i]) + str(targets[i]) for i in val_idx]
+    assert not train_names & set(val_names) and len(val_names) == len(set(val_names)) == 4
+    assert all("__rep" not in paths[i] for i in val_idx)
+    assert len(train_idx) + len(val_idx) + 2 * 2 == len(paths)  # the validation originals' 2×2 copies are dropped
+
+
 def test_test_transform_has_no_augmentation():
     pixels = np.random.default_rng(1).random((40, 30)).astype(np.float32)
     test_tf = ChipTransform(32, [0.5] * 3, [0.25] * 3, train=False)

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import shutil
 import time
 import warnings
@@ -381,14 +382,33 @@ def evaluate(model, data_loader, device, class_names, train_labels=None) -> dict
     return classification_metrics(y_true, y_pred, class_names, train_labels)
 
 
-def _stratified_split(targets: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+#: Replicated copies written by the exporters (balance --mode replicate): ``<stem>__rep<k>.<ext>``.
+_REPLICA = re.compile(r"__rep\d+$")
+
+
+def original_name(path: str | os.PathLike) -> str:
+    """The file name a replicated copy was made from (the name itself for an original)."""
+    return _REPLICA.sub("", Path(path).stem)
+
+
+def _stratified_split(paths: list[str], targets: list[int], fraction: float,
+                      seed: int) -> tuple[list[int], list[int]]:
+    """Stratified train/val indices over *original* images: every replica follows its original into train, and
+    validation holds each held-out image once (no copy of a validation image is trained on)."""
     from sklearn.model_selection import train_test_split
 
-    indices = np.arange(len(targets))
-    counts = Counter(targets)
-    stratify = targets if min(counts.values()) >= 2 and len(targets) * fraction >= len(counts) else None
-    train_idx, val_idx = train_test_split(indices, test_size=fraction, random_state=seed, stratify=stratify)
-    return sorted(train_idx.tolist()), sorted(val_idx.tolist())
+    groups: dict[tuple, list[int]] = {}
+    for index, (path, target) in enumerate(zip(paths, targets)):
+        groups.setdefault((target, str(Path(path).parent), original_name(path)), []).append(index)
+    keys = list(groups)
+    key_targets = [k[0] for k in keys]
+    counts = Counter(key_targets)
+    stratify = key_targets if min(counts.values()) >= 2 and len(keys) * fraction >= len(counts) else None
+    train_keys, val_keys = train_test_split(np.arange(len(keys)), test_size=fraction, random_state=seed,
+                                            stratify=stratify)
+    train_idx = sorted(i for k in train_keys for i in groups[keys[k]])
+    val_idx = sorted(groups[keys[k]][0] for k in val_keys)
+    return train_idx, val_idx
 
 
 def _normalisation(cfg: ClassifierConfig, train_set: SarImageFolder, indices: list[int]):
@@ -442,18 +462,21 @@ def train(cfg: ClassifierConfig) -> dict:
         train_idx = list(range(len(plain_train))) if plain_train is not None else []
         val_idx = None
     else:
-        train_idx, val_idx = _stratified_split(plain_train.targets, cfg.val_fraction, cfg.seed)
+        train_idx, val_idx = _stratified_split([p for p, _ in plain_train.samples], plain_train.targets,
+                                               cfg.val_fraction, cfg.seed)
     if model_kwargs is None:
         mean, std = _normalisation(cfg, plain_train, train_idx)
         model_kwargs = dict(name=cfg.model, num_classes=len(classes), classes=classes, image_size=cfg.image_size,
                             image_mean=mean, image_std=std)
     size, mean, std = model_kwargs["image_size"], model_kwargs["image_mean"], model_kwargs["image_std"]
 
-    def subset(root: Path, train: bool, indices=None, cap=True):
+    def subset(root: Path, train: bool, indices=None):
         dataset = SarImageFolder(root, classes, ChipTransform(size, mean, std, train=train))
-        if cap and cfg.max_images:
+        if indices is None and not train:  # evaluation splits count each image once
+            dataset.samples = [s for s in dataset.samples if not _REPLICA.search(Path(s[0]).stem)]
+        if cfg.max_images:
             dataset.samples = dataset.samples[: cfg.max_images]
-            dataset.targets = [t for _, t in dataset.samples]
+        dataset.targets = [t for _, t in dataset.samples]
         return dataset if indices is None else torch.utils.data.Subset(dataset, indices)
 
     test_set = subset(splits["test"], False) if "test" in splits else None
