@@ -103,3 +103,30 @@ def test_same_root_into_two_datasets_at_once_shares_the_caches_safely(tmp_path, 
         assert np.asarray(Image.open(sample.ground_truth.mask_path)).shape == (patch, patch)
         assert np.asarray(Image.open(sample.filepath)).shape[:2] == (patch, patch)
     assert not list(Path(first.first().sar_path).parent.glob("*.tmp"))  # no temporary file left behind
+
+
+@pytest.mark.skipif(not SARDATA.exists(), reason="the sardata console script is not installed")
+def test_two_ingests_racing_for_one_name_one_wins_whole(tmp_path, names):
+    import fiftyone as fo
+
+    from sardata.synth import synthesize
+
+    root = synthesize("sar_aircraft", tmp_path / "aircraft", n=6)
+    name = names[0]
+    logs = [tmp_path / f"race{i}.log" for i in range(2)]
+    procs = [subprocess.Popen([str(SARDATA), "ingest", "sar_aircraft", str(root), "--name", name],
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
+                              stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=REPO) for log in logs]
+    try:
+        codes = [proc.wait(timeout=240) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    outputs = [log.read_text() for log in logs]
+    assert sorted(codes) == [0, 1], outputs  # exactly one ingest owns the name
+    loser = outputs[codes.index(1)]
+    assert "already exists" in loser, loser
+    assert fo.dataset_exists(name)
+    assert len(_reload(name)) == len(list((root / "JPEGImages").glob("*.jpg")))

@@ -103,6 +103,32 @@ def test_corpus_strict_raises_naming_a_broken_file(key, pristine, tmp_path):
     assert any(Path(path).name in str(error.value) for path in corpus.problems)
 
 
+@pytest.mark.parametrize("key", ["ssdd", "opensarship"])
+def test_strict_load_leaves_no_half_dataset(key, pristine, tmp_path, fo_dataset_name):
+    import fiftyone as fo
+
+    import sardata
+    from sardata.datasets._base import IngestError
+
+    corpus = build_corpus(key, pristine[key], tmp_path)
+    with pytest.raises(IngestError):
+        sardata.load(key, corpus.root, name=fo_dataset_name, strict=True, progress=False)
+    assert not fo.dataset_exists(fo_dataset_name)
+
+
+def test_safe_join_follows_symlinks_out_of_the_root(tmp_path):
+    from sardata.datasets._base import UnsafePathError, safe_join
+
+    root = tmp_path / "root"
+    (root / "inside").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    (root / "link").symlink_to(tmp_path / "secret")
+    assert safe_join(root, "inside/../inside/a.jpg") == (root / "inside" / "a.jpg").resolve()
+    for escaping in ("link/key.pem", "../secret/key.pem", "inside/../../secret", "/etc/passwd", "..\\secret"):
+        with pytest.raises(UnsafePathError, match="escapes"):
+            safe_join(root, escaping)
+
+
 @pytest.mark.parametrize("key", list(SETUPS))
 def test_pristine_copy_has_no_problems(key, pristine):
     """The corpus builders start from clean data: any problem in the reports comes from the faults we injected."""
