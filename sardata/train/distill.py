@@ -379,8 +379,8 @@ def build_student(teacher_kwargs: dict, backbone: str, weights: str | None = Non
     """
     from sardata.train.detector import build_detector
 
-    kwargs = {k: v for k, v in teacher_kwargs.items() if k in
-              ("arch", "num_classes", "image_size", "trainable_layers", "image_mean", "image_std")}
+    # Everything but the backbone is shared (classes, size, normalisation, torchvision model options).
+    kwargs = {k: v for k, v in teacher_kwargs.items() if k not in ("backbone", "frozen_bn", "backbone_weights")}
     kwargs.update(backbone=backbone, frozen_bn=weights is not None)
     return build_detector(backbone_weights=weights, **kwargs), kwargs
 

@@ -64,6 +64,7 @@ class SegmentConfig:
         encoder_weights (None): ResNet-18 ``state_dict`` file for the encoder.
         augment (True): random flips / 90° rotations in training.
         max_samples (None): read at most N tiles per split (quick runs).
+        keep_every_epoch (False): also keep ``model_<epoch>.pth`` (≈150 MB each with the Adam state).
         seed (0), device (None), workers (0), progress (True).
     """
 
@@ -87,6 +88,7 @@ class SegmentConfig:
     encoder_weights: str | None = None
     augment: bool = True
     max_samples: int | None = None
+    keep_every_epoch: bool = False
     seed: int = 0
     device: str | None = None
     workers: int = 0
@@ -281,7 +283,7 @@ def _default_out_dir(cfg: SegmentConfig) -> Path:
 def train(cfg: SegmentConfig) -> dict:
     """Trains LANet (± contrastive clustering) on a masks export, evaluates each epoch, predicts the val split.
 
-    Writes to ``out_dir``: ``model_<epoch>.pth`` and ``checkpoint.pth`` (resumable), ``history.{json,csv,png}``,
+    Writes to ``out_dir``: ``checkpoint.pth`` (resumable; ``model_<epoch>.pth`` too with ``keep_every_epoch``), ``history.{json,csv,png}``,
     ``loss_curve.png``, ``metrics.json`` (last evaluation, per class), ``confusion.png``, ``predictions/<stem>.png``.
 
     Returns:
@@ -339,7 +341,8 @@ def train(cfg: SegmentConfig) -> dict:
             metrics, confusion = evaluate(model, val_set, device, cfg.batch_size, cfg.progress)
             record.update({k: metrics[k] for k in ("pixel_accuracy", "mean_f1", "mean_iou")})
         history.append(record)
-        common.save_checkpoint(out_dir, epoch, model, optimizer, args=args, extra={"history": common.plain(history)})
+        common.save_checkpoint(out_dir, epoch, model, optimizer, args=args, extra={"history": common.plain(history)},
+                               keep_every_epoch=cfg.keep_every_epoch)
         common.write_history(history, out_dir, name="history")
         common.plot_history([{k: v for k, v in r.items() if k == "epoch" or "loss" in k} for r in history],
                             out_dir / "loss_curve.png")
