@@ -263,7 +263,9 @@ def _coco_train(root: Path) -> Path:
 
 
 @pytest.mark.xfail(strict=True, reason="ssdd._read_coco: a COCO json of the wrong shape raises instead of being reported")
-@pytest.mark.parametrize("damage", ["annotation_not_an_object", "image_id_a_list", "images_not_a_list"])
+@pytest.mark.parametrize(
+    "damage", ["annotation_not_an_object", "image_id_a_list", "images_not_a_list", "nan_bbox", "bad_segmentation"]
+)
 def test_ssdd_coco_json_of_the_wrong_shape_is_reported_not_fatal(pristine, tmp_path, damage):
     import json
 
@@ -275,12 +277,19 @@ def test_ssdd_coco_json_of_the_wrong_shape_is_reported_not_fatal(pristine, tmp_p
         data["annotations"].append("garbage")
     elif damage == "image_id_a_list":
         data["annotations"].append(dict(data["annotations"][0], image_id=[1]))
-    else:
+    elif damage == "images_not_a_list":
         data["images"] = 5
+    elif damage == "nan_bbox":
+        data["annotations"].append(dict(data["annotations"][0], id=10_000, bbox=[float("nan"), 1, 5, 5]))
+    else:
+        data["annotations"].append(dict(data["annotations"][0], id=10_000, segmentation=[[1, "a", 3, 4, 5, 6]]))
     path.write_text(json.dumps(data))
     importer = importer_for("ssdd", root, annotation_source="coco")
     samples = ingest(importer)
     assert any(p.path == str(path) for p in importer.problems)
+    for sample in samples:
+        for detection in sample.ground_truth.detections:
+            assert np.isfinite(detection.bounding_box).all()
     total = len(list((root / "BBox_SSDD" / "coco_style" / "images").glob("t*/*.jpg")))
     test_only = total - n_train - len(list((root / "BBox_SSDD" / "coco_style" / "images").glob("test_*/*.jpg")))
     assert len(samples) == (test_only if damage == "images_not_a_list" else test_only + n_train)
@@ -358,6 +367,28 @@ def test_extraction_gives_nan_rows_for_unreadable_images(tmp_path):
                                   progress=False)
     assert sorted(result.failed_ids) == sorted(paths[1:3])
     assert np.isfinite(result.features[[0, 3]]).all() and np.isnan(result.features[[1, 2]]).all()
+
+
+def test_extraction_recomputes_a_damaged_cache_shard(tmp_path):
+    from PIL import Image
+
+    from sardata.embed.extract import extract_features
+    from test_interruption import small_random_discriminator
+
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"chip_{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (20, 20), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    options = dict(model="dcgan", checkpoint=small_random_discriminator(tmp_path / "d.pt"), batch_size=2,
+                   num_workers=0, cache_dir=tmp_path / "cache", device="cpu", progress=False)
+    first = extract_features(paths, **options).features
+    shards = sorted((tmp_path / "cache").rglob("shard-*.npz"))
+    assert len(shards) == 2
+    malformed.truncate(shards[0], keep=0.5)  # damaged behind our back (disk full, a bad copy)
+    with pytest.warns(UserWarning, match="unreadable feature shard"):
+        again = extract_features(paths, **options).features
+    np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-6)
 
 
 def test_export_of_a_view_whose_image_vanished_fails_cleanly(tmp_path, pristine, fo_dataset_name):
