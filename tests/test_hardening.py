@@ -470,3 +470,22 @@ def test_checkpoints_with_code_in_them_are_refused(tmp_path, loader):
     with pytest.raises(ValueError, match="evil.pth"):
         load_checkpoint(path)
     assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.xfail(strict=True, reason="exporters: the split value is joined into output paths unchecked; a split "
+                   "'../../../escaped' writes images and annotations outside the export directory")
+def test_export_split_values_cannot_escape_the_export_directory(tmp_path, pristine, fo_dataset_name):
+    import exporters
+    import sardata
+
+    dataset = sardata.load("ssdd", pristine["ssdd"], name=fo_dataset_name, progress=False)
+    sample = dataset.first()
+    sample["split"] = "../../../escaped"
+    sample.save()
+    out = tmp_path / "a" / "b" / "coco"
+    try:
+        exporters.export_view(dataset, out, "coco")
+    except ValueError as e:
+        assert "escaped" in str(e)
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and out not in p.parents]
+    assert outside == []
