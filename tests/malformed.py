@@ -188,6 +188,8 @@ def ssdd(pristine: Path, tmp: Path) -> Corpus:
     billion_laughs(ann / f"{d}.xml")
     corpus.expect(ann / f"{d}.xml", "entit")
     corpus.samples -= 4
+    # a <filename> that escapes the root: the loader pairs files by stem and must never open this path
+    voc_set(ann / f"{e}.xml", "filename", "../../../../../../etc/passwd")
     # image e keeps its image but loses its bad objects: outside, inverted, unknown class
     xml = ann / f"{e}.xml"
     width, height = voc_size(xml)
@@ -354,4 +356,9 @@ def whu_opt_sar(pristine: Path, tmp: Path, patch_size: int) -> Corpus:
     put_png_bytes(root / "optical" / f"{tiles[1]}.tif")
     corpus.expect(root / "optical" / f"{tiles[1]}.tif", "not a tiff")
     corpus.samples -= patches(tiles[0]) + patches(tiles[1])
+    # a "../" name in the split file names no tile: it must not be opened (and the listed tiles keep their split)
+    split_file = root / "The division of the dataset.txt"
+    if split_file.is_file():
+        text = split_file.read_bytes()
+        split_file.write_bytes(text.replace(b"test:", b"../../../etc/passwd\r\ntest:", 1))
     return corpus

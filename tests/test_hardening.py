@@ -89,8 +89,9 @@ def test_corpus_through_load_reports_each_file_and_keeps_the_rest(key, pristine,
     assert_reported(problems, corpus)
     sar_paths = {str(Path(p).resolve()) for p in dataset.values("sar_path")}
     assert not sar_paths & set(corpus.problems)  # no reported file became a sample
-    for filepath in dataset.values("filepath"):
+    for filepath, sar_path in zip(*dataset.values(["filepath", "sar_path"])):
         assert Path(filepath).is_file()
+        assert "passwd" not in sar_path and "etc" not in Path(sar_path).parts
 
 
 @pytest.mark.parametrize("key", list(SETUPS))
