@@ -371,6 +371,8 @@ def evaluate_dataset(dataset, predictions: dict[str, list[dict]] | list[dict], c
     else:
         sample_ids = list(dict.fromkeys(str(r["sample_id"]) for rs in predictions.values() for r in rs
                                         if "sample_id" in r))
+        if not sample_ids:
+            raise ValueError("the predictions name no sample_id: pass split=... to say which samples were evaluated")
     rows = {}
     for model, results in predictions.items():
         field = "predictions" if len(predictions) == 1 else "predictions_" + re.sub(r"\W+", "_", model).strip("_")

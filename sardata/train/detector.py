@@ -23,7 +23,6 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import torch
 import torchvision
