@@ -312,7 +312,7 @@ def fusar(pristine: Path, tmp: Path) -> Corpus:
     whose path escapes the root, a duplicate meta.csv id, a row with a non-numeric MMSI."""
     root = copy(pristine, tmp / "fusar-bad")
     chips = sorted(root.rglob("*.tiff"))
-    assert len(chips) >= 4
+    assert len(chips) >= 5
     corpus = Corpus(root, samples=len(chips))
     truncate(chips[0], keep=0.1)
     corpus.expect(chips[0], "cannot decode tiff")
@@ -331,11 +331,13 @@ def fusar(pristine: Path, tmp: Path) -> Corpus:
     escape[path_col] = "..\\..\\..\\etc"
     bad_mmsi = list(by_id[chips[2].stem])
     bad_mmsi[mmsi_col] = "not-a-number"
-    duplicate = list(by_id[chips[3].stem])
+    duplicate = list(by_id[chips[4].stem])  # the same id again, another MMSI: counted, the first row wins
+    duplicate[mmsi_col] = "123456789"
     rows = [r for r in rows if r[id_col] not in (chips[3].stem, chips[2].stem)] + [escape, bad_mmsi, duplicate]
     meta.write_bytes("\r\n".join(["\t".join(header)] + ["\t".join(r) for r in rows] + [""]).encode())
     corpus.expect(meta, "escapes")  # reported as "<meta.csv> line N"
-    corpus.notes.update(escaped_chip=chips[3].stem, bad_mmsi_chip=chips[2].stem)
+    corpus.notes.update(escaped_chip=chips[3].stem, bad_mmsi_chip=chips[2].stem, duplicate_chip=chips[4].stem,
+                        duplicate_chip_mmsi=int(by_id[chips[4].stem][mmsi_col]))
     return corpus
 
 

@@ -208,6 +208,8 @@ def test_fusar_png_in_tiff_is_read_by_content_and_bad_rows_leave_chips_without_m
     assert png.has_meta is False  # its row had a bad MMSI and was ignored
     lines = [p.path for p in importer.problems if "meta.csv line" in p.path]
     assert len(lines) == 2
+    assert samples[corpus.notes["duplicate_chip"]].mmsi == corpus.notes["duplicate_chip_mmsi"]
+    assert importer.get_dataset_info()["duplicate_meta_rows"] == 1
 
 
 def test_whu_label_values_outside_the_classes_reported_once_per_tile(pristine, tmp_path):
