@@ -1,0 +1,210 @@
+"""Ship classification (seeds 001/002) on OpenSARShip, FUSAR-Ship and the merged "Mix" set.
+
+ingest both → map labels with the ``ships3`` taxonomy (Cargo / Tanker / Fishing; one-input merges for the single
+datasets, a two-input merge with exact deduplication for Mix) → grouped train/val/test split by MMSI (no ship in two
+splits; leakage checked) → ImageFolder export per dataset → train each model → accuracy, weighted F1, per-class F1
+beside the majority-class baseline (so a collapse to one class is visible), confusion matrices, Grad-CAM overlays.
+
+Models: ``cnn``, ``vgg16``, ``resnet50`` (all layers trained) and ``f-vgg16`` / ``f-resnet50`` (backbone frozen, new
+head trained). The frozen variants only mean something with ImageNet weights: pass ``--weights
+vgg16=/path/vgg16.pth,resnet50=IMAGENET1K_V1`` (files or torchvision weights names); without them the frozen backbone
+is random and the recipe says so.
+
+    python recipes/ship_classification.py --opensarship /data/OpenSARShip --fusar /data/FUSAR_Ship1.0
+    python recipes/ship_classification.py --data /data      # holding OpenSARShip/ and FUSAR_Ship1.0/
+    python recipes/ship_classification.py --quick           # synthetic, the small CNN only
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the checkout importable (recipes, exporters)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from recipes._common import (  # noqa: E402
+    PUBLISHED_PREFIX,
+    PUBLISHED_SHIPS,
+    Stages,
+    build_parser,
+    check_choices,
+    console,
+    csv_list,
+    dataset_root,
+    output_dir,
+    pct,
+    setup_environment,
+    size_level,
+    write_results,
+)
+
+NAME = "ship_classification"
+MODELS = ("cnn", "vgg16", "resnet50", "f-vgg16", "f-resnet50")
+DATASETS = ("opensarship", "fusar", "mix")
+#: Release folder names inside ``--data`` (the same names the synthetic generators write).
+RELEASE_DIRS = {"opensarship": "OpenSARShip", "fusar": "FUSAR_Ship1.0"}
+CLASSES = ("Cargo", "Fishing", "Tanker")
+
+
+@dataclass
+class Sizes:
+    """Run sizes; ``full`` = the seeds' settings (224 input, Adam 1e-3, 10 epochs, batch 64)."""
+
+    opensarship_chips: int | None = None  # synthetic sizes (None: the generator's default)
+    fusar_chips: int | None = None
+    image_size: int = 224
+    epochs: int = 10
+    batch_size: int = 64
+    max_images: int | None = None
+    workers: int = 2
+
+    @classmethod
+    def of(cls, level: str) -> "Sizes":
+        if level == "quick":
+            return cls(opensarship_chips=60, fusar_chips=60, image_size=64, epochs=1, batch_size=16,
+                       workers=0)
+        if level == "smoke":
+            return cls(opensarship_chips=24, fusar_chips=24, image_size=32, epochs=1, batch_size=16,
+                       max_images=32, workers=0)
+        return cls(opensarship_chips=600, fusar_chips=600)
+
+
+def parse_args(argv=None):
+    parser = build_parser(NAME, __doc__.split("\n\n")[0])
+    parser.add_argument("--opensarship", type=Path, default=None, help="OpenSARShip root (default: --data/OpenSARShip)")
+    parser.add_argument("--fusar", type=Path, default=None, help="FUSAR-Ship root (default: --data/FUSAR_Ship1.0)")
+    parser.add_argument("--models", default=None,
+                        help=f"comma-separated models from {','.join(MODELS)} (default: all; --quick: cnn)")
+    parser.add_argument("--datasets", default=None,
+                        help=f"comma-separated datasets from {','.join(DATASETS)} (default: all three)")
+    parser.add_argument("--weights", default=None,
+                        help="ImageNet weights per backbone, e.g. vgg16=/w/vgg16.pth,resnet50=IMAGENET1K_V1")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 10; --quick 1)")
+    parser.add_argument("--gradcam", type=int, default=1,
+                        help="Grad-CAM overlays per model (default 1: sardata.train.classifier.write_gradcams stacks "
+                             "the display images, so >1 fails on datasets whose chips differ in size)")
+    parser.add_argument("--balance", default="none", choices=("none", "sampler", "weights"),
+                        help="class balancing in training (none, as the seeds)")
+    return parser.parse_args(argv)
+
+
+def _weights(spec: str | None) -> dict[str, str]:
+    pairs = [p.split("=", 1) for p in (csv_list(spec) or [])]
+    bad = [p for p in pairs if len(p) != 2 or p[0] not in ("vgg16", "resnet50")]
+    if bad:
+        raise SystemExit(f"error: --weights {spec}: expected vgg16=SPEC and/or resnet50=SPEC")
+    return dict(pairs)
+
+
+def main(argv=None) -> dict:
+    """Runs the experiment; returns ``{"results": {"markdown", "json"}, "rows": [...], ...}``."""
+    setup_environment()
+    args = parse_args(argv)
+    level = size_level(args)
+    sizes = Sizes.of(level)
+    models = check_choices(csv_list(args.models) or (["cnn"] if level != "full" else list(MODELS)), MODELS, "--models")
+    datasets = check_choices(csv_list(args.datasets) or list(DATASETS), DATASETS, "--datasets")
+    weights = _weights(args.weights)
+    epochs = args.epochs or sizes.epochs
+    out = output_dir(args, NAME)
+    stage = Stages()
+
+    import sardata
+    from exporters import export_view
+    from sardata.train.classifier import ClassifierConfig
+    from sardata.train.classifier import train as train_classifier
+    from sardata.views.merge import merge
+    from sardata.views.report import balance_report
+    from sardata.views.split import leakage_check, split
+
+    stage("OpenSARShip and FUSAR-Ship → FiftyOne")
+    loaded, roots, synthetic = {}, {}, False
+    for key, n in (("opensarship", sizes.opensarship_chips), ("fusar", sizes.fusar_chips)):
+        explicit = getattr(args, key) or (args.data / RELEASE_DIRS[key] if args.data else None)
+        roots[key], synth = dataset_root(args, key, out, n, data=explicit)
+        synthetic |= synth
+        loaded[key] = sardata.load(key, roots[key], name=f"recipe-{NAME}-{key}-raw", overwrite=True)
+
+    stage("ships3 taxonomy (Cargo/Tanker/Fishing), Mix = both merged, grouped split by MMSI")
+    inputs = {"opensarship": [loaded["opensarship"]], "fusar": [loaded["fusar"]],
+              "mix": [loaded["opensarship"], loaded["fusar"]]}
+    views, merge_reports, leakage, reports = {}, {}, {}, {}
+    for name in datasets:
+        view, merge_report = merge(inputs[name], name=f"recipe-{NAME}-{name}", taxonomy="ships3", dedup="exact",
+                                   overwrite=True)
+        split(view, method="group", ratios=(0.7, 0.1, 0.2), by="ground_truth.label", group_field="mmsi",
+              seed=args.seed)
+        views[name], merge_reports[name] = view, merge_report.to_dict()
+        leak = leakage_check(view, group_field="mmsi")
+        leakage[name] = len(leak.crossing_groups)
+        reports[name] = balance_report(view, fields=("ground_truth.label", "split", "source"), console=console,
+                                       out_dir=out / "balance_report" / name)
+
+    stage("ImageFolder export per dataset")
+    exports = {}
+    for name, view in views.items():
+        exports[name] = out / "export" / name
+        export_view(view, exports[name], "imagefolder", overwrite=True, seed=args.seed)
+
+    rows, per_class_rows, artifacts = [], [], {}
+    for name in datasets:
+        for model in models:
+            stage(f"train {model} on {name}")
+            backbone = model.removeprefix("f-")
+            cfg = ClassifierConfig(data=exports[name], model=model, out_dir=out / "classifiers" / name / model,
+                                   weights=weights.get(backbone) if model != "cnn" else None,
+                                   image_size=sizes.image_size, epochs=epochs, batch_size=sizes.batch_size,
+                                   balance=args.balance, workers=sizes.workers, device=args.device, seed=args.seed,
+                                   gradcam=args.gradcam, max_images=sizes.max_images)
+            trained = train_classifier(cfg)
+            test = trained["test"] or {}
+            published = PUBLISHED_SHIPS[name]
+            is_published_model = published[0] == model
+            rows.append({
+                "dataset": name, "model": model,
+                "pretrained": bool(cfg.weights),
+                "accuracy": pct(test.get("accuracy")), "weighted F1": pct(test.get("f1_weighted")),
+                "macro F1": pct(test.get("f1_macro")),
+                "majority accuracy": pct(test.get("majority_accuracy")),
+                "majority weighted F1": pct(test.get("majority_f1_weighted")),
+                "collapsed": test.get("collapsed"),
+                f"{PUBLISHED_PREFIX} accuracy": published[1] if is_published_model else None,
+                f"{PUBLISHED_PREFIX} weighted F1": published[2] if is_published_model else None,
+                "n_test": test.get("n"),
+            })
+            per_class = test.get("per_class", {})
+            per_class_rows.append({"dataset": name, "model": model,
+                                   **{f"F1 {c}": pct(per_class.get(c, {}).get("f1")) for c in CLASSES},
+                                   **{f"support {c}": per_class.get(c, {}).get("support") for c in CLASSES}})
+            run_dir = Path(trained["out_dir"])
+            artifacts[f"{name}/{model} confusion matrix"] = run_dir / "confusion_matrix_test.png"
+            artifacts[f"{name}/{model} curves"] = run_dir / "metrics.png"
+            if trained.get("gradcam"):
+                artifacts[f"{name}/{model} Grad-CAM"] = run_dir / "gradcam"
+
+    columns = ["dataset", "model", "pretrained", "accuracy", "weighted F1", "macro F1", "majority accuracy",
+               "majority weighted F1", "collapsed", f"{PUBLISHED_PREFIX} accuracy", f"{PUBLISHED_PREFIX} weighted F1"]
+    class_columns = ["dataset", "model"] + [f"F1 {c}" for c in CLASSES] + [f"support {c}" for c in CLASSES]
+    settings = {"synthetic": synthetic, "size": level, "seed": args.seed, "image_size": sizes.image_size,
+                "epochs": epochs, "batch_size": sizes.batch_size, "split": "group by mmsi 70/10/20",
+                "samples": {n: len(v) for n, v in views.items()}, "mmsi_groups_crossing_splits": leakage,
+                "opensarship": str(roots["opensarship"]), "fusar": str(roots["fusar"])}
+    notes = ["Scores in %, on the held-out test split; majority = always predicting the most frequent training class.",
+             "“collapsed” = the model predicts a single class for every test image (seen in the seeds' code).",
+             f"The published rows are the seeds' best model per dataset (F-VGG16); only that model's row shows them."]
+    if any(m.startswith("f-") for m in models) and not weights:
+        notes.append("No --weights given: the f-* models froze a *random* backbone (no internet here), so they "
+                     "only train a linear head on random features.")
+    artifacts.update({f"balance report {n}": r.png_path for n, r in reports.items()})
+    results = write_results(out, "Ship classification — OpenSARShip, FUSAR-Ship, Mix (ships3)", columns, rows,
+                            settings, notes, extra_tables={"Per-class F1 (%) and test support": (class_columns,
+                                                                                                per_class_rows)},
+                            artifacts=artifacts)
+    return {"results": results, "rows": rows, "per_class": per_class_rows, "merge_reports": merge_reports,
+            "seconds": stage.done(), "out": out}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The four paper recipes, end to end on synthetic data at their smallest sizes (``--smoke``), in-process.
+
+Each run must write ``results.md`` and ``results.json`` in the paper's layout (measured rows for baseline and method,
+published numbers in clearly labelled columns), with finite measured numbers, and the plots the library writes.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+PUBLISHED = "published"
+
+
+def _results(out: Path) -> dict:
+    md, js = out / "results.md", out / "results.json"
+    assert md.is_file() and js.is_file()
+    payload = json.loads(js.read_text())
+    text = md.read_text()
+    assert "| " + " | ".join(payload["columns"]) + " |" in text  # the table's header, in the given order
+    assert "reported numbers, copied for reference" in text and "Synthetic data" in text
+    assert payload["settings"]["synthetic"] is True and payload["settings"]["size"] == "smoke"
+    return payload
+
+
+def _finite(row: dict, columns) -> None:
+    for column in columns:
+        value = row[column]
+        assert isinstance(value, (int, float)) and math.isfinite(value), (column, value)
+        assert 0.0 <= value <= 100.0, (column, value)
+
+
+def _artifacts_exist(payload: dict, *words: str) -> None:
+    for key, path in payload["artifacts"].items():
+        if any(w in key for w in words):
+            assert Path(path).exists(), (key, path)
+
+
+def test_bslm_ssdd_smoke(tmp_path):
+    from recipes import bslm_ssdd
+
+    summary = bslm_ssdd.main(["--smoke", "--out", str(tmp_path), "--seed", "0"])
+    payload = _results(tmp_path)
+    measured = ["AP50 all", "AP50 inshore", "AP50 offshore"]
+    assert payload["columns"] == ["model", "replication", *measured, *(f"{PUBLISHED} {c}" for c in measured)]
+    assert [(r["model"], r["replication"]) for r in payload["rows"]] == [("faster_rcnn", False), ("faster_rcnn", True)]
+    for row in payload["rows"]:
+        _finite(row, measured)
+    assert payload["rows"][0][f"{PUBLISHED} AP50 inshore"] == 66.22
+    assert payload["rows"][1][f"{PUBLISHED} AP50 inshore"] == 74.82
+    # the synthetic SSDD ships the official inshore/offshore test subsets, so the test split follows them
+    assert payload["settings"]["test_scenes_from"].startswith("official")
+    after = payload["settings"]["train_scenes_after"]
+    assert after["inshore"] == after["offshore"]  # replication balanced the training scenes
+    assert summary["feature_dim"] > 0
+    _artifacts_exist(payload, "balance report", "scene map", "training curves", "evaluation")
+    replicated = json.loads((tmp_path / "export" / "coco_replicated" / "annotations" / "train.json").read_text())
+    plain = json.loads((tmp_path / "export" / "coco" / "annotations" / "train.json").read_text())
+    assert len(replicated["images"]) > len(plain["images"])
+
+
+def test_bslm_rejects_unknown_model(tmp_path):
+    from recipes import bslm_ssdd
+
+    with pytest.raises(SystemExit, match="--models"):
+        bslm_ssdd.main(["--smoke", "--out", str(tmp_path), "--models", "yolo"])
+
+
+def test_ship_classification_smoke(tmp_path):
+    from recipes import ship_classification
+
+    ship_classification.main(["--smoke", "--out", str(tmp_path)])
+    payload = _results(tmp_path)
+    assert [(r["dataset"], r["model"]) for r in payload["rows"]] == [("opensarship", "cnn"), ("fusar", "cnn"),
+                                                                    ("mix", "cnn")]
+    for row in payload["rows"]:
+        _finite(row, ["accuracy", "weighted F1", "macro F1", "majority accuracy", "majority weighted F1"])
+        assert isinstance(row["collapsed"], bool)
+    assert "published accuracy" in payload["columns"] and "published weighted F1" in payload["columns"]
+    assert payload["settings"]["mmsi_groups_crossing_splits"] == {"opensarship": 0, "fusar": 0, "mix": 0}
+    samples = payload["settings"]["samples"]
+    assert samples["mix"] <= samples["opensarship"] + samples["fusar"]
+    per_class = payload["extra_tables"]["Per-class F1 (%) and test support"]
+    assert per_class["columns"][2:5] == ["F1 Cargo", "F1 Fishing", "F1 Tanker"]
+    assert len(per_class["rows"]) == 3
+    _artifacts_exist(payload, "confusion matrix", "Grad-CAM", "balance report")
+    for name in ("opensarship", "fusar", "mix"):
+        export = tmp_path / "export" / name
+        assert (export / "train").is_dir()
+        assert {p.name for p in (export / "train").iterdir() if p.is_dir()} <= {"Cargo", "Fishing", "Tanker"}
+
+
+@pytest.mark.xfail(strict=True, reason="sardata.train.classifier.write_gradcams stacks the display images with "
+                                       "torch.stack, so chips of different sizes (OpenSARShip) raise a RuntimeError")
+def test_gradcam_overlays_of_chips_with_different_sizes(tmp_path):
+    from PIL import Image
+
+    from sardata.train.classifier import SarImageFolder, build_classifier, write_gradcams
+
+    rng = np.random.default_rng(0)
+    for i, side in enumerate((40, 56)):
+        for cls in ("Cargo", "Tanker"):
+            folder = tmp_path / "test" / cls
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (side, side), dtype=np.uint8)).save(folder / f"{i}.png")
+    from sardata.train.classifier import ChipTransform
+
+    dataset = SarImageFolder(tmp_path / "test", ["Cargo", "Tanker"], ChipTransform(32, [0.5] * 3, [0.25] * 3))
+    written = write_gradcams(build_classifier("cnn", 2).eval(), dataset, tmp_path / "cams", 4, torch.device("cpu"))
+    assert len(written) == 4
+
+
+def test_whu_segmentation_smoke(tmp_path):
+    from recipes import whu_segmentation
+
+    whu_segmentation.main(["--smoke", "--out", str(tmp_path)])
+    payload = _results(tmp_path)
+    assert [r["method"] for r in payload["rows"]] == ["lanet", "lanet+cc"]
+    for row in payload["rows"]:
+        _finite(row, ["pixel accuracy", "mean F1", "mean IoU"])
+    assert payload["rows"][1]["published mean F1"] == 65.27 and payload["rows"][0]["published pixel accuracy"] == 73.47
+    per_class = payload["extra_tables"]["Per-class F1 (%)"]["columns"]
+    assert "F1 others" not in per_class and "F1 farmland" in per_class  # "others" excluded, as in the paper
+    assert (tmp_path / "export" / "masks" / "class_map.json").is_file()
+    _artifacts_exist(payload, "loss curve", "confusion matrix", "predicted masks", "balance report")
+
+
+def test_aircraft_distillation_smoke(tmp_path):
+    from recipes import aircraft_distillation
+
+    aircraft_distillation.main(["--smoke", "--out", str(tmp_path)])
+    payload = _results(tmp_path)
+    assert payload["columns"] == ["arch", "model", "method", "AP50", "AP", "published AP50"]
+    assert [(r["model"], r["method"]) for r in payload["rows"]] == [
+        ("teacher resnet50", "—"), ("student mobilenet_v2", "baseline"), ("student mobilenet_v2", "FRS"),
+        ("student mobilenet_v2", "IFKD")]
+    for row in payload["rows"]:
+        _finite(row, ["AP50", "AP"])
+    assert [r["published AP50"] for r in payload["rows"]] == [None, 76.7, None, 78.5]
+    students = payload["rows"][1:]
+    assert all(r["steps"] == 1 for r in students)
+    assert students[0]["final_losses"]["loss_frs"] == 0 and students[2]["final_losses"]["loss_hsm"] > 0
+    _artifacts_exist(payload, "losses", "teacher curves")
