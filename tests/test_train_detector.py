@@ -113,6 +113,17 @@ def test_each_arch_trains_two_steps_and_predicts(coco_dir, arch, backbone, size,
         assert isinstance(features, dict) and all(f.shape[1] == 256 for f in features.values())
 
 
+def test_cascade_stages_follow_the_paper():
+    model = build_detector("cascade_rcnn", "resnet18", num_classes=3, image_size=64, **SMALL_RCNN)
+    stages = model.roi_heads.stages
+    assert [s.proposal_matcher.high_threshold for s in stages] == [0.5, 0.6, 0.7]
+    assert [tuple(s.box_coder.weights) for s in stages] == [(10, 10, 5, 5), (20, 20, 10, 10), (30, 30, 15, 15)]
+    assert all(s.fg_bg_sampler.batch_size_per_image == 64 for s in stages)  # sampling options reach every stage
+    assert all(s.box_predictor.cls_score.out_features == 3 for s in stages)
+    assert len({id(s.box_head) for s in stages}) == 3  # a head per stage, one shared RoIAlign
+    assert len({id(s.box_roi_pool) for s in stages}) == 1
+
+
 def test_resnet50_default_builds_at_512():
     model = build_detector("faster_rcnn", "resnet50", num_classes=2)
     assert model.transform.min_size == (512,) and model.transform.max_size == 512

@@ -147,10 +147,11 @@ def build_detector(arch: str, backbone: str, num_classes: int, image_size: int =
     common_kwargs = dict(image_mean=image_mean, image_std=image_std, **kwargs)
 
     if arch == "ssd":
-        if image_size >= 512:  # SSD512: 7 maps at strides 8..512 (Liu et al. 2016, Table 1 footnote)
+        if image_size >= 512:
+            # SSD512 (Liu et al. 2016): 7 maps. torchvision's highres extractor yields 64/32/16/8/6/4/1 cells at
+            # 512 px, so box centres are spread evenly over each map (steps=None) rather than at fixed strides.
             anchors = DefaultBoxGenerator([[2], [2, 3], [2, 3], [2, 3], [2, 3], [2], [2]],
-                                          scales=[0.07, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.05],
-                                          steps=[8, 16, 32, 64, 128, 256, 512])
+                                          scales=[0.07, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9, 1.05])
         else:  # SSD300 layout, as torchvision's ssd300_vgg16
             anchors = DefaultBoxGenerator([[2], [2, 3], [2, 3], [2, 3], [2], [2]],
                                           scales=[0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05],
