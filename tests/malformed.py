@@ -95,6 +95,16 @@ def png_bomb(path: Path, side: int = 30000) -> None:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b""))
 
 
+def tiff_claiming(path: Path, height: int, width: int, keep: int = 4096) -> None:
+    """A TIFF whose header declares ``height`` × ``width`` uint8 pixels but whose data stops after ``keep`` bytes
+    (a truncated download of a large scene, or a deliberate memory bomb)."""
+    import tifffile
+
+    tifffile.imwrite(str(path), np.zeros((height, width), np.uint8))
+    with open(path, "r+b") as f:
+        f.truncate(keep)
+
+
 def break_xml(path: Path) -> None:
     """Makes an XML file malformed: the last closing tag is cut off."""
     text = path.read_bytes().rstrip()

@@ -259,6 +259,31 @@ def test_decompression_bomb_is_refused_naming_the_file(pristine, tmp_path):
     assert "decompressionbomb" in importer.problems[0].reason.lower()
 
 
+def test_tiff_declaring_a_huge_size_fails_without_allocating_it(tmp_path):
+    """A 4 kB file declaring 12000 × 12000 pixels fails naming the file, and the reader does not fill 144 MB of
+    memory first (measured in a child process: eight decoding threads doing that would exhaust a small machine)."""
+    import subprocess
+
+    bomb = tmp_path / "claims_144MB.tif"
+    malformed.tiff_claiming(bomb, 12000, 12000)
+    code = (
+        "import resource, sys\n"
+        "from sardata import sarimage\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    sarimage.read_image(sys.argv[1])\n"
+        "except sarimage.SarReadError as e:\n"
+        "    print(e)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.returncode == 0, out.stderr
+    message, grown_mb = out.stdout.strip().splitlines()
+    assert "claims_144MB.tif: cannot decode tiff" in message
+    assert int(grown_mb) < 50, f"peak memory grew by {grown_mb} MB reading a 4 kB file"
+
+
 def _coco_train(root: Path) -> Path:
     return root / "BBox_SSDD" / "coco_style" / "annotations" / "train.json"
 
