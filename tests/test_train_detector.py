@@ -270,8 +270,8 @@ def test_train_under_torchrun_then_resume_and_test_only(tmp_path, coco_dir, monk
 
     from sardata.cli import app
 
-    base = ["train", "detector", "--data", str(coco_dir), "--arch", "faster_rcnn", "--backbone", "mobilenet_v3",
-            "--out", str(out), "--image-size", "64", "--workers", "0"]
+    # --test-only takes the architecture from the checkpoint (no --arch/--backbone needed).
+    base = ["train", "detector", "--data", str(coco_dir), "--out", str(out), "--workers", "0"]
     (out / "predictions_test.json").unlink()
     result = CliRunner().invoke(app, base + ["--test-only", "--resume", str(out / "checkpoint.pth")])
     assert result.exit_code == 0, result.output

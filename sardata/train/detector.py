@@ -440,6 +440,13 @@ def train(cfg: DetectorConfig) -> dict:
     Returns:
         ``{"out_dir", "history", "metrics", "checkpoint", "predictions"}``.
     """
+    checkpoint = common.load_checkpoint(cfg.resume) if cfg.resume else None
+    if checkpoint is not None and "model_kwargs" in checkpoint.get("args", {}):
+        saved = checkpoint["args"]["model_kwargs"]
+        if cfg.test_only:  # evaluating a checkpoint: its own architecture, whatever the defaults say
+            cfg.arch, cfg.backbone = saved["arch"], saved["backbone"]
+        elif cfg.backbone is None:
+            cfg.backbone = saved["backbone"]
     cfg.validate()
     dist_info = common.init_distributed(cfg.device)
     device = common.train_device(cfg.device, dist_info)
@@ -449,7 +456,6 @@ def train(cfg: DetectorConfig) -> dict:
     amp = cfg.amp and device.type == "cuda"
     workers = cfg.workers
 
-    checkpoint = common.load_checkpoint(cfg.resume) if cfg.resume else None
     train_set = None
     if not cfg.test_only:
         train_set = CocoDetection(cfg.data, cfg.train_split, train=True, max_images=cfg.max_images)
