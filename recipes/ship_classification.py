@@ -111,6 +111,13 @@ def main(argv=None) -> dict:
     out = output_dir(args, NAME)
     stage = Stages()
 
+    needed = [k for k in RELEASE_DIRS if k in datasets or "mix" in datasets]
+    explicit = {k: getattr(args, k) or (args.data / RELEASE_DIRS[k] if args.data else None) for k in needed}
+    if any(explicit.values()) and not all(explicit.values()):  # never mix a real release with a synthetic one
+        missing = [k for k, v in explicit.items() if v is None]
+        raise SystemExit(f"error: real data given for {[k for k, v in explicit.items() if v]} but not for {missing}: "
+                         f"pass --{' --'.join(missing)} ROOT (or --data DIR), or leave them out with --datasets")
+
     import sardata
     from exporters import export_view
     from sardata.train.classifier import ClassifierConfig
@@ -119,17 +126,17 @@ def main(argv=None) -> dict:
     from sardata.views.report import balance_report
     from sardata.views.split import leakage_check, split
 
-    stage("OpenSARShip and FUSAR-Ship → FiftyOne")
+    stage(f"{' and '.join(needed)} → FiftyOne")
     loaded, roots, synthetic = {}, {}, False
     for key, n in (("opensarship", sizes.opensarship_chips), ("fusar", sizes.fusar_chips)):
-        explicit = getattr(args, key) or (args.data / RELEASE_DIRS[key] if args.data else None)
-        roots[key], synth = dataset_root(args, key, out, n, data=explicit)
+        if key not in needed:
+            continue
+        roots[key], synth = dataset_root(args, key, out, n, data=explicit[key])
         synthetic |= synth
         loaded[key] = sardata.load(key, roots[key], name=f"recipe-{NAME}-{key}-raw", overwrite=True)
 
     stage("ships3 taxonomy (Cargo/Tanker/Fishing), Mix = both merged, grouped split by MMSI")
-    inputs = {"opensarship": [loaded["opensarship"]], "fusar": [loaded["fusar"]],
-              "mix": [loaded["opensarship"], loaded["fusar"]]}
+    inputs = {name: [loaded[k] for k in RELEASE_DIRS if name in (k, "mix")] for name in datasets}
     views, merge_reports, leakage, reports = {}, {}, {}, {}
     for name in datasets:
         view, merge_report = merge(inputs[name], name=f"recipe-{NAME}-{name}", taxonomy="ships3", dedup="exact",
@@ -190,7 +197,7 @@ def main(argv=None) -> dict:
     settings = {"synthetic": synthetic, "size": level, "seed": args.seed, "image_size": sizes.image_size,
                 "epochs": epochs, "batch_size": sizes.batch_size, "split": "group by mmsi 70/10/20",
                 "samples": {n: len(v) for n, v in views.items()}, "mmsi_groups_crossing_splits": leakage,
-                "opensarship": str(roots["opensarship"]), "fusar": str(roots["fusar"])}
+                **{f"{k} root": str(v) for k, v in roots.items()}}
     notes = ["Scores in %, on the held-out test split; majority = always predicting the most frequent training class.",
              "“collapsed” = the model predicts a single class for every test image (seen in the seeds' code).",
              f"The published rows are the seeds' best model per dataset (F-VGG16); only that model's row shows them."]

@@ -146,3 +146,10 @@ def test_aircraft_distillation_smoke(tmp_path):
     assert all(r["steps"] == 1 for r in students)
     assert students[0]["final_losses"]["loss_frs"] == 0 and students[2]["final_losses"]["loss_hsm"] > 0
     _artifacts_exist(payload, "losses", "teacher curves")
+
+
+def test_ship_classification_never_mixes_real_and_synthetic(tmp_path):
+    from recipes import ship_classification
+
+    with pytest.raises(SystemExit, match="--fusar"):
+        ship_classification.main(["--smoke", "--out", str(tmp_path), "--opensarship", str(tmp_path)])
