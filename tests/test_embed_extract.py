@@ -209,3 +209,23 @@ def test_float_tiff_is_read_through_the_display_remap(tmp_path):
     assert image.shape == (1, 32, 32) and image.dtype == torch.float32
     assert 0.0 <= image.min() and image.max() <= 1.0 and image.std() > 0.05
     assert load_gray(tmp_path / "chip.tif", 32, uint8=True).dtype == torch.uint8
+
+
+def test_checkpoint_hash_is_remembered_until_the_file_changes(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    first, second = (hashlib.sha256(b).hexdigest()[:16] for b in (b"first", b"second!"))
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(b"first")
+    assert extract.file_hash(ckpt) == first
+    assert (tmp_path / "checkpoint.pt.sha256.json").is_file()
+    hashed = []
+    real_sha = hashlib.sha256
+    monkeypatch.setattr(extract.hashlib, "sha256", lambda *a: hashed.append(1) or real_sha(*a))
+    assert extract.file_hash(ckpt) == first
+    assert hashed == []  # served from the sidecar
+    ckpt.write_bytes(b"second!")
+    os.utime(ckpt, ns=(1, 2))
+    assert extract.file_hash(ckpt) == second
+    assert hashed == [1]

@@ -132,8 +132,9 @@ def model_from_checkpoint(checkpoint: dict) -> ContrastiveClustering:
     if checkpoint.get("kind") != "cc":
         raise ValueError(f"not a contrastive-clustering checkpoint (kind={checkpoint.get('kind')!r})")
     cfg = checkpoint["config"]
-    model = ContrastiveClustering(build_encoder(None), cfg["feature_dim"], cfg["clusters"])
-    model.load_state_dict(checkpoint["model"])
+    with torch.device("meta"):  # no initialisation work: every tensor comes from the checkpoint
+        model = ContrastiveClustering(build_encoder(None), cfg["feature_dim"], cfg["clusters"])
+    model.load_state_dict(checkpoint["model"], assign=True)
     return model
 
 

@@ -224,8 +224,11 @@ def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+def load_checkpoint(path: str | os.PathLike, map_location="cpu", mmap: bool = False) -> dict:
     """Loads a sardata checkpoint (``weights_only=True``: plain tensors, dicts, lists and numbers only).
+
+    ``mmap=True`` maps the file instead of reading it: only the tensors used are read (extraction needs the
+    discriminator, not the generator and optimizer states that make up most of a GAN checkpoint).
 
     Raises:
         ValueError: the file is missing or not a readable checkpoint (the message names it).
@@ -234,7 +237,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     if not path.is_file():
         raise ValueError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # noqa: BLE001
         raise ValueError(f"checkpoint {path} cannot be read: {e}") from e
 
@@ -284,7 +287,7 @@ def write_curves(history: list[dict], out_dir: str | os.PathLike, stem: str = "l
     writer = csv.DictWriter(buf, fieldnames=columns)
     writer.writeheader()
     writer.writerows(history)
-    _write_text_atomic(out_dir / f"{stem}.csv", buf.getvalue())
+    write_text_atomic(out_dir / f"{stem}.csv", buf.getvalue())
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     epochs = [row["epoch"] for row in history]
@@ -312,7 +315,7 @@ def write_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> 
     return write_png_atomic((grid[0].numpy() * 255.0 + 0.5).astype(np.uint8), path)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
     import tempfile
 
     path.parent.mkdir(parents=True, exist_ok=True)

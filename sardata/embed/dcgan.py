@@ -146,8 +146,9 @@ def discriminator_from_checkpoint(checkpoint: dict) -> Discriminator:
     if checkpoint.get("kind") != "dcgan":
         raise ValueError(f"not a DCGAN checkpoint (kind={checkpoint.get('kind')!r})")
     cfg = checkpoint["config"]
-    model = Discriminator(cfg["image_size"], cfg["base_channels"])
-    model.load_state_dict(checkpoint["discriminator"])
+    with torch.device("meta"):  # no initialisation work: every tensor comes from the checkpoint
+        model = Discriminator(cfg["image_size"], cfg["base_channels"])
+    model.load_state_dict(checkpoint["discriminator"], assign=True)
     return model
 
 

@@ -72,11 +72,31 @@ def default_checkpoint(dataset_name: str, model: str) -> Path:
 
 
 def file_hash(path: str | os.PathLike) -> str:
-    """First 16 hex digits of a file's SHA-256."""
+    """First 16 hex digits of a file's SHA-256.
+
+    GAN checkpoints are ~300 MB, so the hash is remembered in ``<file>.sha256.json`` next to it, keyed by size and
+    modification time, and recomputed only when the file changes (or the sidecar cannot be written).
+    """
+    import json
+
+    path = Path(path)
+    stat = path.stat()
+    sidecar = path.with_name(path.name + ".sha256.json")
+    key = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    try:
+        saved = json.loads(sidecar.read_text())
+        if {k: saved.get(k) for k in key} == key:
+            return saved["sha256"][:16]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
+    try:
+        edata.write_text_atomic(sidecar, json.dumps({**key, "sha256": digest.hexdigest()}))
+    except OSError:
+        pass  # a read-only checkpoint folder: hash again next time
     return digest.hexdigest()[:16]
 
 
@@ -115,7 +135,7 @@ def load_embedder(
             else:
                 net, image_size = contrastive.ContrastiveClustering(), contrastive.DEFAULT_IMAGE_SIZE
         return Embedder(net, model).eval(), image_size, "random-init"
-    state = edata.load_checkpoint(checkpoint)
+    state = edata.load_checkpoint(checkpoint, mmap=True)
     if state.get("kind") != model:
         raise ValueError(f"{checkpoint}: a {state.get('kind')!r} checkpoint, but model={model!r} was asked")
     net = dcgan.discriminator_from_checkpoint(state) if model == "dcgan" else contrastive.model_from_checkpoint(state)
