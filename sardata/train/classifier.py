@@ -563,7 +563,7 @@ def train(cfg: ClassifierConfig) -> dict:
         if cfg.gradcam:
             result["gradcam"] = write_gradcams(common.unwrap(model), test_set, out_dir / "gradcam", cfg.gradcam,
                                                device)
-    if dist_info["distributed"]:
+    if dist_info["owns_group"]:
         common.cleanup_distributed()
     return result
 

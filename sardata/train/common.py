@@ -88,11 +88,11 @@ def init_distributed(device: str | None = None) -> dict:
     """Joins the process group when launched by ``torchrun`` (``WORLD_SIZE`` set), else does nothing.
 
     Returns:
-        ``{"distributed", "rank", "world_size", "local_rank"}``. NCCL on CUDA, gloo on CPU.
+        ``{"distributed", "rank", "world_size", "local_rank", "owns_group"}``. NCCL on CUDA, gloo on CPU.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if "WORLD_SIZE" not in os.environ:
-        return {"distributed": False, "rank": 0, "world_size": 1, "local_rank": 0}
+        return {"distributed": False, "rank": 0, "world_size": 1, "local_rank": 0, "owns_group": False}
     import torch.distributed as dist
 
     rank = int(os.environ.get("RANK", "0"))
@@ -100,9 +100,11 @@ def init_distributed(device: str | None = None) -> dict:
     use_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
     if use_cuda:
         torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()  # a caller's own process group is left for the caller to destroy
+    if owns_group:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
-    return {"distributed": True, "rank": rank, "world_size": world_size, "local_rank": local_rank}
+    return {"distributed": True, "rank": rank, "world_size": world_size, "local_rank": local_rank,
+            "owns_group": owns_group}
 
 
 def cleanup_distributed() -> None:

@@ -542,7 +542,7 @@ def train(cfg: DetectorConfig) -> dict:
         if not results:  # resumed past the last epoch, or evaluation skipped
             metrics, results = evaluate(common.unwrap(model), test_loader, device, cfg.progress)
         pred_path = common.atomic_write_text(out_dir / f"predictions_{cfg.test_split}.json", json.dumps(results))
-    if dist_info["distributed"]:
+    if dist_info["owns_group"]:
         common.cleanup_distributed()
     if test_set is None:
         warnings.warn(f"{cfg.data}: no {cfg.test_split!r} split; trained without evaluation")
