@@ -213,6 +213,7 @@ def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; artifacts are shared
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -320,6 +321,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.chmod(tmp, 0o644)
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)

@@ -247,6 +247,7 @@ def _write_shard(shard_dir: Path, ids, paths, feats: np.ndarray, probs: np.ndarr
         arrays["cluster_probs"] = probs
     final = shard_dir / f"shard-{time.time_ns():020d}-{os.getpid()}.npz"
     fd, tmp = tempfile.mkstemp(dir=shard_dir, suffix=".npz.tmp")
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; the cache is shared
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
