@@ -211,3 +211,18 @@ def test_cli_classifier(folder, tmp_path):
     assert "majority" in result.output and "macro F1" in result.output
     bad = CliRunner().invoke(app, ["train", "classifier", "--data", str(tmp_path / "none")])
     assert bad.exit_code == 1 and "train/" in bad.output
+
+
+def test_fine_tuned_backbone_loads_weights_file(tmp_path):
+    import torchvision
+
+    torch.manual_seed(1)
+    reference = torchvision.models.resnet50(weights=None)
+    path = tmp_path / "resnet50-imagenet.pth"
+    torch.save(reference.state_dict(), path)
+    model = build_classifier("f-resnet50", 4, weights=str(path))
+    assert torch.equal(model.backbone.conv1.weight, reference.conv1.weight)
+    assert torch.equal(model.backbone.layer4[2].bn3.running_var, reference.layer4[2].bn3.running_var)
+    assert model.head.out_features == 4 and not model.backbone.conv1.weight.requires_grad
+    with pytest.raises(ValueError, match="torchvision weights name"):
+        build_classifier("f-vgg16", 4, weights=str(tmp_path / "missing.pth"))
