@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sardata.cli._app import app, embed_app, train_app  # noqa: F401
 
@@ -17,7 +18,7 @@ def _load(dataset: str):
     import fiftyone as fo
 
     if not fo.dataset_exists(dataset):
-        raise typer.BadParameter(f"FiftyOne dataset {dataset!r} does not exist (see `sardata info` / fo.list_datasets())")
+        raise typer.BadParameter(f"FiftyOne dataset {dataset!r} does not exist (see fo.list_datasets())")
     return fo.load_dataset(dataset)
 
 
@@ -100,7 +101,7 @@ def extract_cmd(
             cluster_field=cluster_field,
         )
     except ValueError as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(1) from e
     console.print(
         f"{len(result.sample_ids)} samples, {result.features.shape[1]}-d {model} features "

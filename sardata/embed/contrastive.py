@@ -86,7 +86,9 @@ def build_encoder(weights=None, in_channels: int = 1) -> nn.Module:
         state = state.get("state_dict", state)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if [k for k in missing if not k.startswith("fc.")] or unexpected:
-            raise ValueError(f"{weights}: not a ResNet18 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})")
+            raise ValueError(
+                f"{weights}: not a ResNet18 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
     if in_channels != 3:
         old = model.conv1
         conv = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)

@@ -59,7 +59,8 @@ def resolve_samples(samples_or_dataset) -> SampleSource:
         source = SampleSource(list(paths), paths, None, None)
     else:
         raise ValueError(
-            f"expected a FiftyOne dataset/view, a dataset name or a list of image paths, got {type(samples_or_dataset)!r}"
+            "expected a FiftyOne dataset/view, a dataset name or a list of image paths, "
+            f"got {type(samples_or_dataset)!r}"
         )
     if not source.ids:
         raise ValueError("no samples to embed: the collection is empty")

@@ -98,7 +98,8 @@ class Discriminator(nn.Module):
         widths = _channels(base_channels)
         c_in = 1
         for i, (name, c_out, strided) in enumerate(zip(BLOCK_NAMES, widths, _strided(image_size))):
-            conv = nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False) if strided else nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+            kernel, stride = (4, 2) if strided else (3, 1)
+            conv = nn.Conv2d(c_in, c_out, kernel, stride, 1, bias=False)
             # No batch norm on the input block (DCGAN, Radford et al. 2016).
             norm = nn.Identity() if i == 0 else nn.BatchNorm2d(c_out)
             setattr(self, name, nn.Sequential(conv, norm, nn.LeakyReLU(0.2, inplace=True)))
