@@ -15,26 +15,30 @@ mapping of the two clusters to the true names (a low ``accuracy`` with a high ``
 ``probe_accuracy`` (5-fold logistic regression, uses the truth) says whether the scene is in the feature at all.
 
 Measured 2026-11-23, 120 images (23 inshore, seed 0), machine shared and loaded (load ~12 on 2 cores: times ~3-5×
-an idle machine). Best k=2 accuracy over the normalisations (none / l2 / standardize), no PCA; probe in brackets:
+an idle machine). Best k=2 accuracy over the normalisations (none / l2 / standardize), no PCA, and the probe:
 
     model   size  epochs  accuracy (none/l2/std)   probe   train s (loaded)
     stats     -     -     0.917 / 0.950 / 0.917    0.917      -
     pixels    -     -     0.900 / 0.883 / 0.908    0.892      -
     dcgan    64     0     0.658 / 0.883 / 0.908    0.933      -
     dcgan    64     1     0.817 / 0.450 / 0.825    0.942     724
+    dcgan    64     3     0.883 / 0.450 / 0.908    0.942    1485
     dcgan   256     0     0.633 / 0.850 / 0.908    0.925      -
     cc       64     0     0.600 / 0.842 / 0.592    0.850      -
     cc       64     1     0.925 / 0.925 / 0.867    0.917     431
     cc       64     3     0.825 / 0.750 / 0.825    0.867    1553
 
-PCA (16 or 64 dims) never helped: equal or lower in every row (e.g. dcgan 64/0: standardize 0.908 → 0.742 / 0.800).
-More CC epochs lowered the accuracy; DCGAN training at 256 and 3-5 epochs did not finish within the session.
+PCA (16 or 64 dims) never raised the best accuracy of a row (e.g. dcgan 64/0: standardize 0.908 → 0.742 / 0.800).
+More CC epochs lowered the accuracy; DCGAN training at 256 and 5 epochs did not finish within the session.
 The "smaller cluster = inshore" rule is not the problem: ``accuracy`` equals ``matched_accuracy`` except where the
 split is near-random. The features hold the scene (probe 0.92-0.94) but k-means splits on something else: the
 synthetic sea level varies per image (mean 0.06-0.20) as much as inshore differs from offshore, and both models see
-absolute brightness. Outside this module (same images, untrained DCGAN at 64), standardising each *input image*
-(zero mean, unit std, clipped to ±3σ, scaled to [-1, 1]) raises the probe to 0.99, and then averaging the DCGAN
-feature over its 4×4 positions (1792-d) and L2-normalising gives k=2 accuracy 1.000; see the final report.
+absolute brightness. Outside this module (untrained DCGAN), standardising each *input image* (zero mean, unit std,
+clipped to ±3σ, divided by 3 into [-1, 1]) raises the probe to 0.98-0.99, and then averaging the DCGAN feature over
+its 4×4 positions (1792-d) and L2-normalising gives k=2 accuracy 1.000 at 64 and 256 (seed 0) and at 64 on another
+120-image set (seed 1); applied to a DCGAN trained 1 epoch on unstandardised images it gives only 0.917 (flat, l2)
+and 0.767 (pooled, l2), so training should see standardised images too. The untrained CC encoder gains in probe (0.85 → 0.96) but not in k-means accuracy (≤ 0.79).
+Those need a library option (input standardisation and pooled features before ``assign_scenes``), not yet there.
 
     .venv/bin/python benchmarks/scenes.py [--images 120] [--epochs 0,1] [--image-sizes 64] [--models dcgan,cc]
         [--pca-dims none] [--norms none,l2,standardize] [--json out.json]
