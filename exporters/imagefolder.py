@@ -27,12 +27,17 @@ def class_dir(label: str) -> str:
 
 
 def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, original_format: str = "tiff", **_) -> dict:
-    """Writes ``<split>/<class>/<file>`` under ``root``; returns ``{"class_dirs": {dir: label}}``."""
+    """Writes ``<split>/<class>/<file>`` under ``root``.
+
+    Returns ``{"class_dirs": {dir: label}, "sample_ids": {relative path of the first copy: sample id}}`` for the
+    manifest, so trainers can put per-image results (e.g. Grad-CAM heatmaps) back on the FiftyOne samples.
+    """
     from sardata import sarimage
 
     if original_format not in ORIGINAL_FORMATS:
         raise ValueError(f"original_format {original_format!r}; expected one of {ORIGINAL_FORMATS}")
     dirs: dict[str, str] = {}
+    sample_ids: dict[str, str] = {}
     names = UniqueNames()
     skipped = 0
     for item in tqdm(plan.items, desc="imagefolder export", unit="img", disable=None):
@@ -52,14 +57,18 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, original_
         src = Path(item.image_path)
         stem = names.stem(str(out), src.stem)
         if plan.image_source == "display":
-            place_replicas(src, out, stem, src.suffix.lower(), item.count)
+            ext = src.suffix.lower()
+            place_replicas(src, out, stem, ext, item.count)
         elif original_format == "tiff" and sarimage.sniff_format(src) == "tiff":
-            place_replicas(src, out, stem, ".tif", item.count)
+            ext = ".tif"
+            place_replicas(src, out, stem, ext, item.count)
         else:
+            ext = ".npy" if original_format == "npy" else ".tif"
             _write_array(sarimage.read_image(src), out, stem, original_format, item.count)
+        sample_ids[f"{item.split}/{folder}/{stem}{ext}"] = item.sample_id
     if skipped:
         warnings.warn(f"{skipped} samples without a class label were left out of the ImageFolder export")
-    return {"class_dirs": dict(sorted(dirs.items())), "skipped_unlabelled": skipped}
+    return {"class_dirs": dict(sorted(dirs.items())), "skipped_unlabelled": skipped, "sample_ids": sample_ids}
 
 
 def _write_array(array: np.ndarray, out: Path, stem: str, fmt: str, count: int) -> None:

@@ -107,6 +107,9 @@ def classifier(
     patience: int = typer.Option(3, help="epochs without improvement before stopping (0: off)"),
     normalization: str = typer.Option("auto", help="auto | data | sar | imagenet"),
     gradcam: int = typer.Option(8, help="Grad-CAM overlays for the first N test images"),
+    fiftyone_dataset: Optional[str] = typer.Option(None, "--dataset",
+                                                   help="FiftyOne dataset of the export: Grad-CAM maps go to its "
+                                                        "samples as heatmaps (field gradcam)"),
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None),
     amp: bool = typer.Option(True, "--amp/--no-amp"),
@@ -122,7 +125,7 @@ def classifier(
         cfg = ClassifierConfig(
             data=data, model=model, out_dir=out, weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, image_size=image_size, val_fraction=val_fraction, balance=balance,
-            monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam, workers=workers,
+            monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam, fiftyone_dataset=fiftyone_dataset, workers=workers,
             device=device, amp=amp, resume=resume, test_only=test_only, max_images=max_images, seed=seed,
         )
         result = train(cfg)

@@ -287,6 +287,8 @@ class ClassifierConfig:
         workers (2), device (None), amp (True), seed (0), progress (True).
         resume (None): checkpoint to continue from; test_only (False): evaluate ``resume`` only.
         gradcam (8): Grad-CAM overlays written for the first N test images (0: none).
+        fiftyone_dataset (None): FiftyOne dataset the export came from; the Grad-CAM maps are then added to its
+            samples as ``fo.Heatmap`` in the field ``gradcam`` (via the export manifest's ``sample_ids``).
         max_images (None): cap per split (smoke runs).
     """
 
@@ -312,6 +314,7 @@ class ClassifierConfig:
     resume: Path | None = None
     test_only: bool = False
     gradcam: int = 8
+    fiftyone_dataset: str | None = None
     max_images: int | None = None
 
     def validate(self) -> "ClassifierConfig":
@@ -563,9 +566,40 @@ def train(cfg: ClassifierConfig) -> dict:
         if cfg.gradcam:
             result["gradcam"] = write_gradcams(common.unwrap(model), test_set, out_dir / "gradcam", cfg.gradcam,
                                                device)
+            if cfg.fiftyone_dataset:
+                result["gradcam_samples"] = attach_gradcams(cfg.data, test_set, result["gradcam"],
+                                                            cfg.fiftyone_dataset)
     if dist_info["owns_group"]:
         common.cleanup_distributed()
     return result
+
+
+def attach_gradcams(data_dir, dataset: SarImageFolder, written: list[tuple[Path, Path]], fiftyone_dataset,
+                    field: str = "gradcam") -> int:
+    """Adds the Grad-CAM maps of the first ``len(written)`` images of ``dataset`` to their FiftyOne samples.
+
+    The export's ``manifest.json`` maps each exported file to its sample id (sardata's ImageFolder exporter writes
+    ``sample_ids``); files it does not name are skipped with a warning. Returns the number of samples updated.
+    """
+    import warnings
+
+    from exporters._common import read_manifest
+    from sardata.train.gradcam import add_heatmaps_to_fiftyone
+
+    manifest = read_manifest(Path(data_dir)) or {}
+    mapping = manifest.get("sample_ids") or {}
+    ids, maps = [], []
+    for (path, _), (cam_path, _) in zip(dataset.samples, written):
+        sample_id = mapping.get(Path(path).resolve().relative_to(Path(data_dir).resolve()).as_posix())
+        if sample_id is not None:
+            ids.append(sample_id)
+            maps.append(cam_path)
+    if len(ids) < len(written):
+        warnings.warn(f"{len(written) - len(ids)} Grad-CAM maps have no sample id in {data_dir}/manifest.json; "
+                      "not added to FiftyOne")
+    if ids:
+        add_heatmaps_to_fiftyone(fiftyone_dataset, ids, maps, field=field)
+    return len(ids)
 
 
 def write_gradcams(model, dataset: SarImageFolder, out_dir: Path, n: int, device) -> list[tuple[Path, Path]]:
