@@ -10,16 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from sardata.cli._app import app, embed_app, train_app  # noqa: F401
+from sardata.cli._app import load_dataset_or_exit as _load
 
 console = Console()
-
-
-def _load(dataset: str):
-    import fiftyone as fo
-
-    if not fo.dataset_exists(dataset):
-        raise typer.BadParameter(f"FiftyOne dataset {dataset!r} does not exist (see fo.list_datasets())")
-    return fo.load_dataset(dataset)
 
 
 @embed_app.command("train-gan")

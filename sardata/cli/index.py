@@ -11,22 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from sardata.cli._app import app
+from sardata.cli._app import fail as _fail
+from sardata.cli._app import load_dataset_or_exit as _load
 
 console = Console()
-
-
-def _load(name: str):
-    import fiftyone as fo
-
-    if not fo.dataset_exists(name):
-        console.print(f"[red]error:[/red] no FiftyOne dataset {name!r}; datasets: {fo.list_datasets()}")
-        raise typer.Exit(code=1)
-    return fo.load_dataset(name)
-
-
-def _fail(e: Exception):
-    console.print(f"[red]error:[/red] {e}")
-    raise typer.Exit(code=1)
 
 
 @app.command()
