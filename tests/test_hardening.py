@@ -288,7 +288,6 @@ def _coco_train(root: Path) -> Path:
     return root / "BBox_SSDD" / "coco_style" / "annotations" / "train.json"
 
 
-@pytest.mark.xfail(strict=True, reason="ssdd._read_coco: a COCO json of the wrong shape raises instead of being reported")
 @pytest.mark.parametrize(
     "damage", ["annotation_not_an_object", "image_id_a_list", "images_not_a_list", "nan_bbox", "bad_segmentation"]
 )
@@ -321,7 +320,6 @@ def test_ssdd_coco_json_of_the_wrong_shape_is_reported_not_fatal(pristine, tmp_p
     assert len(samples) == (test_only if damage == "images_not_a_list" else test_only + n_train)
 
 
-@pytest.mark.xfail(strict=True, reason="sar_aircraft._read_split_lists: UnicodeDecodeError on a non-UTF-8 list")
 def test_sar_aircraft_split_list_that_is_not_text_is_reported(pristine, tmp_path):
     root = malformed.copy(pristine["sar_aircraft"], tmp_path / "aircraft")
     split_list = root / "ImageSets" / "Main" / "test.txt"

@@ -113,7 +113,12 @@ class SARAircraftImporter(SarDatasetImporter):
             return None
         splits: dict[str, str] = {}
         for path, split in lists:
-            for line in path.read_text().split():
+            try:
+                text = path.read_bytes().decode("utf-8-sig")
+            except (OSError, UnicodeDecodeError) as e:
+                self._problem(path, f"unreadable split list ({e}); ignored")
+                continue
+            for line in text.split():
                 splits[Path(line.strip()).stem] = split  # later (higher-priority) lists win
         return splits
 

@@ -33,6 +33,7 @@ silently keep one of each duplicate, so the JSON is grouped by ``image_id`` here
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -276,17 +277,25 @@ class SSDDImporter(SarDatasetImporter):
         split_name = json_path.stem
         try:
             data = json.loads(json_path.read_text())
-            images = data["images"]
+            images, annotations = data["images"], data.get("annotations", [])
+            if not isinstance(images, list) or not isinstance(annotations, list):
+                raise TypeError("'images' and 'annotations' must be lists")
             categories = {c["id"]: c["name"] for c in data.get("categories", [])}
         except (OSError, ValueError, KeyError, TypeError) as e:
             self._problem(json_path, f"unreadable COCO json ({type(e).__name__}: {e})")
             return
         by_image: dict = defaultdict(list)  # grouped by image id, never keyed by the (duplicated) annotation ids
-        for ann in data.get("annotations", []):
-            by_image[ann.get("image_id")].append(ann)
+        for i, ann in enumerate(annotations):
+            if not isinstance(ann, dict) or not isinstance(ann.get("image_id"), (int, str)):
+                self._problem(json_path, f"annotation {i + 1} is not an object with an image_id "
+                              f"({str(ann)[:80]}); ignored")
+                continue
+            by_image[ann["image_id"]].append(ann)
         for image in images:
             try:
                 file_name, coco_id = image["file_name"], image["id"]
+                if not isinstance(coco_id, (int, str)):
+                    raise TypeError(f"id {coco_id!r} is not an integer")
                 size = (int(image["width"]), int(image["height"]))
                 image_path = safe_join(coco_dir / "images" / split_name, file_name)
             except (KeyError, TypeError, ValueError) as e:
@@ -326,6 +335,8 @@ class SSDDImporter(SarDatasetImporter):
             return None
         try:
             x, y, w, h = (float(v) for v in ann["bbox"])
+            if not all(math.isfinite(v) for v in (x, y, w, h)):
+                raise ValueError("not finite")
         except (KeyError, TypeError, ValueError):
             self._problem(json_path, f"{where}: bad bbox {ann.get('bbox')!r}; object dropped")
             return None
@@ -346,7 +357,15 @@ class SSDDImporter(SarDatasetImporter):
         if not isinstance(segmentation, list):
             self._problem(json_path, f"annotation id {ann.get('id')}: RLE segmentation not supported; polygon dropped")
             return None
-        parts = [[(float(p[i]), float(p[i + 1])) for i in range(0, len(p) - 1, 2)] for p in segmentation if len(p) >= 6]
+        try:
+            parts = [[(float(p[i]), float(p[i + 1])) for i in range(0, len(p) - 1, 2)]
+                     for p in segmentation if len(p) >= 6]
+            if not all(math.isfinite(v) for part in parts for point in part for v in point):
+                raise ValueError("not finite")
+        except (TypeError, ValueError):
+            self._problem(json_path, f"annotation id {ann.get('id')}: bad polygon {str(segmentation)[:80]}; "
+                          "polygon dropped")
+            return None
         return (name, parts, {}) if parts else None
 
     # ---------------------------------------------------------------- samples
