@@ -82,9 +82,7 @@ def parse_args(argv=None):
     parser.add_argument("--weights", default=None,
                         help="ImageNet weights per backbone, e.g. vgg16=/w/vgg16.pth,resnet50=IMAGENET1K_V1")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 10; --quick 1)")
-    parser.add_argument("--gradcam", type=int, default=1,
-                        help="Grad-CAM overlays per model (default 1: sardata.train.classifier.write_gradcams stacks "
-                             "the display images, so >1 fails on datasets whose chips differ in size)")
+    parser.add_argument("--gradcam", type=int, default=8, help="Grad-CAM overlays per model (first N test chips)")
     parser.add_argument("--balance", default="none", choices=("none", "sampler", "weights"),
                         help="class balancing in training (none, as the seeds)")
     return parser.parse_args(argv)

@@ -610,8 +610,12 @@ def write_gradcams(model, dataset: SarImageFolder, out_dir: Path, n: int, device
     if n == 0:
         return []
     images = torch.stack([dataset[i][0] for i in range(n)])
-    display = torch.stack([common.to_chw_tensor(dataset.loader(dataset.samples[i][0])) for i in range(n)])
-    display = torch.nn.functional.interpolate(display, size=images.shape[-2:], mode="bilinear", align_corners=False)
+    # chips differ in size (OpenSARShip): resize each display image to the network input before stacking
+    display = torch.cat([
+        torch.nn.functional.interpolate(common.to_chw_tensor(dataset.loader(dataset.samples[i][0]))[None],
+                                        size=images.shape[-2:], mode="bilinear", align_corners=False)
+        for i in range(n)
+    ])
     with GradCAM(model) as cam:
         maps = cam(images.to(device))
     names = [f"{i:04d}_{dataset.classes[dataset.samples[i][1]]}_{Path(dataset.samples[i][0]).stem}" for i in range(n)]
