@@ -17,11 +17,12 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Iterable
 
 from rich.console import Console
+
+from sardata.stages import Stages  # noqa: F401  re-exported for the recipes
 
 console = Console()
 
@@ -142,29 +143,6 @@ def setup_environment() -> None:
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
-
-
-class Stages:
-    """Prints a rule per stage and records its wall time."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-        self._name: str | None = None
-        self._t0 = 0.0
-
-    def __call__(self, name: str) -> None:
-        self._close()
-        console.rule(f"[bold cyan]{len(self.seconds) + 1}. {name}")
-        self._name, self._t0 = name, time.perf_counter()
-
-    def _close(self) -> None:
-        if self._name is not None:
-            self.seconds[self._name] = round(time.perf_counter() - self._t0, 1)
-            self._name = None
-
-    def done(self) -> dict[str, float]:
-        self._close()
-        return self.seconds
 
 
 # --------------------------------------------------------------------------------------------- results

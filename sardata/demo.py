@@ -10,12 +10,13 @@ demo doubles as the shortest example of how the pieces fit.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from sardata.stages import Stages
 
 console = Console()
 
@@ -41,29 +42,6 @@ class DemoSizes:
     def quick(cls) -> "DemoSizes":
         return cls(ssdd_images=24, gan_epochs=1, gan_image_size=64, gan_batch_size=8, pca_dim=16,
                    detector_epochs=1, detector_image_size=128, tour=False)
-
-
-class _Stages:
-    """Prints a rule per stage and records its duration."""
-
-    def __init__(self):
-        self.seconds: dict[str, float] = {}
-        self._name: str | None = None
-        self._t0 = 0.0
-
-    def __call__(self, name: str) -> None:
-        self._close()
-        console.rule(f"[bold cyan]{len(self.seconds) + 1}. {name}")
-        self._name, self._t0 = name, time.perf_counter()
-
-    def _close(self) -> None:
-        if self._name is not None:
-            self.seconds[self._name] = round(time.perf_counter() - self._t0, 1)
-            self._name = None
-
-    def done(self) -> dict[str, float]:
-        self._close()
-        return self.seconds
 
 
 def ingest_tour(out: Path, seed: int = 0, prefix: str = "demo") -> dict:
@@ -116,7 +94,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str | None =
     sizes = DemoSizes.quick() if quick else DemoSizes()
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    stage = _Stages()
+    stage = Stages(console)
     summary: dict = {"dataset": name, "quick": quick}
 
     if sizes.tour:
