@@ -37,7 +37,8 @@ absolute brightness. Outside this module (untrained DCGAN), standardising each *
 clipped to ±3σ, divided by 3 into [-1, 1]) raises the probe to 0.98-0.99, and then averaging the DCGAN feature over
 its 4×4 positions (1792-d) and L2-normalising gives k=2 accuracy 1.000 at 64 and 256 (seed 0) and at 64 on another
 120-image set (seed 1); applied to a DCGAN trained 1 epoch on unstandardised images it gives only 0.917 (flat, l2)
-and 0.767 (pooled, l2), so training should see standardised images too. The untrained CC encoder gains in probe (0.85 → 0.96) but not in k-means accuracy (≤ 0.79).
+and 0.767 (pooled, l2), so training should see standardised images too. The untrained CC encoder gains in probe
+(0.85 → 0.96) but not in k-means accuracy (≤ 0.79).
 Those need a library option (input standardisation and pooled features before ``assign_scenes``), not yet there.
 
     .venv/bin/python benchmarks/scenes.py [--images 120] [--epochs 0,1] [--image-sizes 64] [--models dcgan,cc]
@@ -200,8 +201,9 @@ def run(
 
     Returns:
         ``rows`` (one dict per combination: model, image_size, epochs, pca_dim, norm, accuracy, matched_accuracy,
-        predicted_inshore, silhouette, train_seconds, probe_accuracy: see :func:`probe_accuracy`), ``best`` (the row of highest accuracy per model), flat figures
-        ``<model>_best_accuracy``, ``images``, ``true_inshore``, ``aim`` and ``seconds``.
+        predicted_inshore, silhouette, train_seconds, probe_accuracy: see :func:`probe_accuracy`), ``best`` (the
+        row of highest accuracy per model), flat figures ``<model>_best_accuracy``, ``images``, ``true_inshore``,
+        ``aim`` and ``seconds``.
     """
     import sardata
     from sardata.demo import attach_scene_truth
@@ -309,10 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         out=args.out,
         name=args.name,
     )
-    print(f"\n{'model':8} {'size':>5} {'ep':>3} {'pca':>5} {'norm':12} {'acc':>6} {'matched':>8} {'inshore':>8} {'probe':>6}")
+    print(f"\n{'model':8} {'size':>5} {'ep':>3} {'pca':>5} {'norm':12} {'acc':>6} {'matched':>8} {'inshore':>8} "
+          f"{'probe':>6}")
     for r in result["rows"]:
         print(f"{r['model']:8} {str(r['image_size']):>5} {str(r['epochs']):>3} {str(r['pca_dim']):>5} {r['norm']:12} "
-              f"{r['accuracy']:6.3f} {r['matched_accuracy']:8.3f} {r['predicted_inshore']:>8} {r['probe_accuracy']:6.3f}")
+              f"{r['accuracy']:6.3f} {r['matched_accuracy']:8.3f} {r['predicted_inshore']:>8} "
+              f"{r['probe_accuracy']:6.3f}")
     print(f"true inshore: {result['true_inshore']}/{result['images']}; best: "
           + ", ".join(f"{m} {r['accuracy']:.3f}" for m, r in result["best"].items()) + f"; {result['seconds']} s")
     if args.json:

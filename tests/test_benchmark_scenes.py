@@ -1,4 +1,4 @@
-"""benchmarks/scenes.py: a tiny end-to-end run (synth → train → extract → k=2 tags → accuracy) and its helpers."""
+"""benchmarks/scenes.py: a tiny end-to-end run (synth → train → extract → k=2 tags → accuracy), its helpers."""
 
 import math
 
