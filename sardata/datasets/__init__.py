@@ -62,7 +62,13 @@ def load(
             raise ValueError(f"dataset {name!r} already exists; pass overwrite=True (--overwrite) to replace it")
         fo.delete_dataset(name)
     importer = importer_cls(root, strict=strict, **importer_kwargs)
-    dataset = fo.Dataset(name, persistent=True)
+    try:
+        dataset = fo.Dataset(name, persistent=True)
+    except Exception as e:  # another process took the name between the check above and here
+        if fo.dataset_exists(name):
+            raise ValueError(f"dataset {name!r} already exists (created meanwhile by another process); pass "
+                             "overwrite=True (--overwrite) to replace it") from e
+        raise
     try:
         dataset.add_importer(importer, progress=progress)
     except BaseException:
