@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MANIFEST = "manifest.json"
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9._-]+")
 TMP_MARK = ".sardata-tmp-"
 
 
@@ -186,12 +188,16 @@ def build_plan(
             image_path = sar_paths[i]
         else:
             image_path = filepaths[i]
+        split = str(splits[i]) if splits[i] is not None else "all"
+        if not _SPLIT_NAME.fullmatch(split) or split in (".", ".."):
+            # split values become directory names: refuse anything that could leave the export directory
+            raise ValueError(f"sample {sample_id}: split {split!r} is not a plain name (letters, digits, . _ -)")
         items.append(
             ExportItem(
                 sample_id=sample_id,
                 filepath=filepaths[i],
                 image_path=image_path,
-                split=str(splits[i]) if splits[i] is not None else "all",
+                split=split,
                 label=labels[i],
                 count=int(count),
                 width=widths[i],

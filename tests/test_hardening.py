@@ -447,8 +447,6 @@ def _tiny_coco(root: Path, file_name: str, bbox) -> Path:
     return root
 
 
-@pytest.mark.xfail(strict=True, reason="train.coco_data.CocoDetection joins file_name without safe_join: "
-                   "'../../outside.png' in a COCO json reads a file outside the export")
 def test_coco_training_data_refuses_file_names_escaping_the_export(tmp_path):
     from sardata.train.coco_data import CocoDetection
 
@@ -461,8 +459,6 @@ def test_coco_training_data_refuses_file_names_escaping_the_export(tmp_path):
     assert [image["file_name"] for image in dataset.images] == ["a.png"]
 
 
-@pytest.mark.xfail(strict=True, reason="train.coco_data.CocoDetection keeps a NaN bbox (NaN < 1e-3 is False), "
-                   "which turns the training loss non-finite")
 def test_coco_training_data_drops_nan_boxes(tmp_path):
     from sardata.train.coco_data import CocoDetection
 
@@ -496,8 +492,6 @@ def test_checkpoints_with_code_in_them_are_refused(tmp_path, loader):
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="exporters: the split value is joined into output paths unchecked; a split "
-                   "'../../../escaped' writes images and annotations outside the export directory")
 def test_export_split_values_cannot_escape_the_export_directory(tmp_path, pristine, fo_dataset_name):
     import exporters
     import sardata

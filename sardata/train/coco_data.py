@@ -96,7 +96,11 @@ class CocoDetection(torch.utils.data.Dataset):
         images = unique_per_sample(self.coco["images"]) if dedup else list(self.coco["images"])
         kept = []
         for image in images:
-            path = self.image_path(image)
+            try:
+                path = self.image_path(image)
+            except ValueError as e:  # a file_name escaping the export: reported, never read
+                warnings.warn(f"{annotations_path(data_dir, split)}: {e}; skipped")
+                continue
             if not path.is_file():
                 warnings.warn(f"{path}: image listed in {annotations_path(data_dir, split)} is missing; skipped")
                 continue
@@ -107,7 +111,10 @@ class CocoDetection(torch.utils.data.Dataset):
             self.annotations.setdefault(ann["image_id"], []).append(ann)
 
     def image_path(self, image: dict) -> Path:
-        return self.data_dir / "images" / self.split / image["file_name"]
+        """The image file of a COCO image entry; raises ValueError when its ``file_name`` escapes the export."""
+        from sardata.datasets._base import safe_join
+
+        return safe_join(self.data_dir / "images" / self.split, image["file_name"])
 
     def __len__(self) -> int:
         return len(self.images)
@@ -122,6 +129,10 @@ class CocoDetection(torch.utils.data.Dataset):
         boxes, labels, areas, crowd = [], [], [], []
         for ann in self.annotations.get(entry["id"], []):
             x, y, w, h = ann["bbox"]
+            if not np.isfinite([x, y, w, h]).all():  # NaN/inf would make the training loss non-finite
+                warnings.warn(f"annotation {ann.get('id')} of image {entry['id']}: non-finite bbox {ann['bbox']}; "
+                              "dropped")
+                continue
             x0, y0 = max(0.0, float(x)), max(0.0, float(y))
             x1, y1 = min(float(width), float(x) + float(w)), min(float(height), float(y) + float(h))
             if x1 - x0 < 1e-3 or y1 - y0 < 1e-3:  # degenerate boxes break the box coder's log(w)
