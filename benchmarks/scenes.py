@@ -75,16 +75,11 @@ DEFAULTS = {
 
 def normalize(features: np.ndarray, how: str) -> np.ndarray:
     """``none`` | ``l2`` (rows to unit length) | ``standardize`` (columns to zero mean, unit variance)."""
-    x = np.asarray(features, dtype=np.float64)
-    if how == "none":
-        out = x
-    elif how == "l2":
-        out = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    elif how == "standardize":
-        out = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
-    else:
+    if how not in NORMS:
         raise ValueError(f"unknown normalisation {how!r}; expected one of {NORMS}")
-    return out.astype(np.float32)
+    from sardata.scenes import normalize_features
+
+    return normalize_features(features, how)
 
 
 def _untrained_checkpoint(model: str, image_size: int, path: Path, seed: int, base_channels: int) -> Path:

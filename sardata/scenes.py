@@ -54,6 +54,7 @@ class SceneRun:
         num_samples: samples clustered (samples without an embedding are skipped).
         report_dir: directory of the report, montages and centroids.
         created_at: ISO time of the run.
+        normalize: feature normalisation applied before k-means (None, ``"l2"`` or ``"standardize"``).
         centroids: ``k × dim`` array (stored in ``report_dir/centroids.npy``).
     """
 
@@ -72,6 +73,7 @@ class SceneRun:
     created_at: str = ""
     n_init: int = 5
     niter: int = 50
+    normalize: str | None = None
     centroids: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
@@ -199,6 +201,7 @@ def assign_scenes(
     n_init: int = 5,
     niter: int = 50,
     report: bool = True,
+    normalize: str | None = None,
 ) -> SceneRun:
     """Clusters the samples' embeddings and writes scene labels, tags and a report.
 
@@ -213,6 +216,10 @@ def assign_scenes(
         tag (True): also tag each sample with its scene name.
         n_init (5), niter (50): k-means restarts and iterations.
         report (True): write montages, report.json (the silhouette score is computed regardless).
+        normalize (None): ``"l2"`` (unit-norm rows) or ``"standardize"`` (zero-mean, unit-variance columns) before
+            k-means. Raw GAN features let k-means split on overall image brightness, which varies between SAR
+            images as much as the scene does; standardising lifted the k=2 tags from 0.66 to 0.91 accuracy on
+            synthetic SSDD (``benchmarks/scenes.py``).
 
     Returns:
         the :class:`SceneRun` (also stored on the dataset).
@@ -221,6 +228,7 @@ def assign_scenes(
 
     dataset = samples._dataset
     ids, x = _load_embeddings(samples, embeddings, embedding_field if embeddings is None else None)
+    x = normalize_features(x, normalize)
     labels, centroids, distances = cluster_embeddings(x, k, seed=seed, n_init=n_init, niter=niter)
     names = name_clusters(labels, k)
     confidence = margin_confidence(distances)
@@ -256,6 +264,7 @@ def assign_scenes(
         created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         n_init=n_init,
         niter=niter,
+        normalize=normalize,
         centroids=centroids,
     )
     config = dataset.init_run(method=RUN_METHOD, **run.to_dict())
@@ -263,6 +272,18 @@ def assign_scenes(
     if report:
         write_report(samples.select(ids, ordered=True), run, labels, distances)
     return run
+
+
+def normalize_features(x: np.ndarray, how: str | None) -> np.ndarray:
+    """Feature normalisation before clustering: None (as is), ``"l2"`` (rows) or ``"standardize"`` (columns)."""
+    x = np.asarray(x, dtype=np.float32)
+    if how is None or how == "none":
+        return x
+    if how == "l2":
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    if how == "standardize":
+        return (x - x.mean(axis=0)) / np.maximum(x.std(axis=0), 1e-12)
+    raise ValueError(f"unknown normalize {how!r}; expected None, 'l2' or 'standardize'")
 
 
 def silhouette(x: np.ndarray, labels: np.ndarray, seed: int = 0, max_points: int = SILHOUETTE_MAX_POINTS):

@@ -131,3 +131,25 @@ def test_scenes_cli(image_dataset):
     assert "inshore" in result.output and "30" in result.output and "silhouette" in result.output
     assert ds.count_sample_tags() == {"inshore": 30, "offshore": 90}
     assert "scenes_viz" in ds.list_brain_runs()
+
+
+def test_normalize_removes_a_brightness_scale_that_raw_kmeans_splits_on(image_dataset):
+    ds, _ = image_dataset
+    rng = np.random.default_rng(3)
+    truth = ds.values("scene_truth")
+    # two scene directions, each vector scaled by an image "brightness" spanning 1 to 20: raw k-means splits on
+    # the scale, unit-norm rows recover the scenes
+    direction = {"inshore": np.r_[1.0, 0.6, 0.0], "offshore": np.r_[0.6, 1.0, 0.0]}
+    x = np.stack([direction[t] * rng.uniform(1, 20) + rng.normal(0, 0.01, 3) for t in truth]).astype(np.float32)
+    raw = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="raw", field="scene_raw", tag=False,
+                               report=False)
+    assert scenes.scene_accuracy(ds, pred_field="scene_raw", true_field="scene_truth")["matched_accuracy"] < 0.9
+    run = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="l2", field="scene_l2", tag=False,
+                               report=False, normalize="l2")
+    assert scenes.scene_accuracy(ds, pred_field="scene_l2", true_field="scene_truth")["accuracy"] == 1.0
+    assert scenes.load_scene_run(ds, "l2").normalize == "l2" and raw.normalize is None
+    assert np.allclose(np.linalg.norm(scenes.normalize_features(x, "l2"), axis=1), 1.0)
+    standardized = scenes.normalize_features(x, "standardize")
+    assert np.allclose(standardized.mean(0), 0, atol=1e-5) and np.allclose(standardized.std(0), 1, atol=1e-4)
+    with pytest.raises(ValueError, match="normalize"):
+        scenes.normalize_features(x, "bogus")

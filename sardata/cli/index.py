@@ -51,6 +51,9 @@ def scenes(
     field: Optional[str] = typer.Option(None, "--field", help="embedding field (default: <model>_embedding)"),
     n_init: int = typer.Option(5, "--n-init", help="k-means restarts"),
     viz: str = typer.Option("pca", "--viz", help="2-D map for the App: pca | umap | tsne | none"),
+    normalize: str = typer.Option("auto", "--normalize",
+                                  help="features before k-means: none | l2 | standardize | auto (dcgan: "
+                                       "standardize, cc: l2; see benchmarks/scenes.py)"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc
@@ -58,7 +61,9 @@ def scenes(
     ds = _load(dataset)
     field = field or f"{model}_embedding"
     try:
-        run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init)
+        norm = {"dcgan": "standardize", "cc": "l2"}.get(model) if normalize == "auto" else normalize
+        run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init,
+                               normalize=None if norm == "none" else norm)
     except ValueError as e:
         _fail(e)
     table = Table(title=f"{dataset}: scene run {run_key!r} (k={k}, {field})")
