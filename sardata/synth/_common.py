@@ -8,8 +8,10 @@ land is a textured, brighter region bounded by a fractal coastline, and harbours
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -178,6 +180,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_root(out_dir: str | os.PathLike, root_name: str):
+    """Yields a temporary directory inside ``out_dir``; on success it replaces ``out_dir/root_name`` in one rename.
+
+    A killed or failed generation never leaves a half-written dataset looking complete.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root_name}.", dir=out_dir))
+    try:
+        yield tmp
+        final = out_dir / root_name
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_truth(root: str | os.PathLike, truth: dict) -> Path:

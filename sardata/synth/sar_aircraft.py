@@ -14,9 +14,6 @@ Files under ``out_dir/SAR-AIRcraft-1.0``: ``JPEGImages/<7-digit id>.jpg`` (grays
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -147,19 +144,10 @@ def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = Fa
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{ROOT_NAME}.", dir=out_dir))
-    try:
+    with C.atomic_root(out_dir, ROOT_NAME) as tmp:
         truth = _write_all(tmp, n, seed, full)
         C.write_truth(tmp, {"dataset": "sar_aircraft", "seed": seed, "n": n, "images": truth})
-        final = out_dir / ROOT_NAME
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    return out_dir / ROOT_NAME
 
 
 def _write_all(root: Path, n: int, seed: int, full: bool) -> dict:
