@@ -18,9 +18,6 @@ class, MMSI, type name, product type; ``ships_without_patches[<scene>]`` = count
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +29,7 @@ from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
 from sardata.datasets.taxonomy import AisClassMap, ais_type_name
-from sardata.synth._common import atomic_write_bytes, paste_target, sea_clutter, write_truth
+from sardata.synth._common import atomic_root, atomic_write_bytes, paste_target, sea_clutter, write_truth
 
 ROOT_NAME = "OpenSARShip"
 #: Chips in the small default and in ``full=True`` (the release has ~11k chips in 85 scene zips, 35 SLC and 50 GRD).
@@ -402,15 +399,11 @@ def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = Fa
     n_chips = n if n is not None else (FULL_CHIPS if full else DEFAULT_CHIPS)
     if n_chips < 1:
         raise ValueError(f"n must be at least 1, got {n_chips}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    root = out_dir / ROOT_NAME
-    tmp = Path(tempfile.mkdtemp(prefix=f".{ROOT_NAME}-", dir=out_dir))
     ais_map = AisClassMap()
     truth: dict = {"dataset": "opensarship", "seed": seed, "chips": {}, "ships_without_patches": {}, "scenes": {}}
     used_mmsi: set[int] = set()
     seen: list[Vessel] = []
-    try:
+    with atomic_root(out_dir, ROOT_NAME) as tmp:
         specs = _scene_specs(rng, n_chips, full)
         sar_scene = next((i for i, s in enumerate(specs) if s.release == "2.0" and s.product == "GRD"), None)
         # every class appears in the first scene (a small default must still have all four)
@@ -427,10 +420,4 @@ def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = Fa
             seen += vessels[: spec.n_chips]
             _write_scene(rng, tmp, spec, vessels, truth, ais_map)
         write_truth(tmp, truth)
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return root
+    return Path(out_dir) / ROOT_NAME
