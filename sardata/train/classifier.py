@@ -351,14 +351,7 @@ def train_one_epoch(model, optimizer, data_loader, device, epoch: int, criterion
             loss = criterion(logits, labels)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"epoch {epoch}: loss is {loss.item()}; stopping training")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        common.optimizer_step(loss, optimizer, scaler)
         loss_sum += loss.item() * len(labels)
         correct += int((logits.argmax(1) == labels).sum())
         seen += len(labels)

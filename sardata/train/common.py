@@ -159,6 +159,18 @@ def grad_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler | N
 # --------------------------------------------------------------------------------------------- checkpoints
 
 
+def optimizer_step(loss: torch.Tensor, optimizer, scaler: torch.amp.GradScaler | None = None) -> None:
+    """Zero the gradients, backpropagate ``loss`` and step, through the AMP ``scaler`` when there is one."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+
+
 def plain(value: Any) -> Any:
     """``args`` for a checkpoint: paths → str, tuples → lists, so ``torch.load(weights_only=True)`` accepts them."""
     if isinstance(value, dict):

@@ -326,14 +326,7 @@ def train_one_epoch(model, optimizer, data_loader, device, epoch: int, lr_schedu
                 f"epoch {epoch}: loss is {loss.item()} ({ {k: round(v.item(), 4) for k, v in loss_dict.items()} }); "
                 "stopping training"
             )
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        common.optimizer_step(loss, optimizer, scaler)
         if lr_scheduler is not None:
             lr_scheduler.step()
         count += 1
