@@ -169,16 +169,23 @@ class _NeighbourPicker:
 # --------------------------------------------------------------------------------------------------- training
 
 
+#: Default budget in optimiser steps (one epoch of 120 images at batch 32 is only 3 of them). ``epochs=`` instead
+#: gives an epoch budget (20 epochs: the previous default).
+DEFAULT_STEPS = 60
+#: Nearest-neighbour positives (seed 003: K=3).
+DEFAULT_KNN = 3
+
+
 def train_cc(
     samples,
     out_dir: str | os.PathLike | None = None,
-    epochs: int = 20,
+    epochs: int | None = None,
     batch_size: int = 32,
     clusters: int = 10,
     feature_dim: int = 128,
     tau_instance: float = 0.5,
     tau_cluster: float = 1.0,
-    knn_positives: int = 0,
+    knn_positives: int = DEFAULT_KNN,
     lr: float = 3e-4,
     weight_decay: float = 0.0,
     image_size: int = DEFAULT_IMAGE_SIZE,
@@ -188,20 +195,22 @@ def train_cc(
     seed: int = 0,
     resume: bool = True,
     progress: bool = True,
+    steps: int | None = None,
+    input_norm: str = edata.DEFAULT_INPUT_NORM,
 ) -> Path:
     """Trains contrastive clustering and returns the path of its checkpoint.
 
     Args:
         samples: FiftyOne dataset/view, dataset name, or list of image paths.
         out_dir (None): run directory; None → ``work_dir(dataset_name, "cc")``.
-        epochs (20): total epochs (a resumed run trains only the missing ones).
+        epochs (None): budget in epochs (a resumed run trains only the missing ones); excludes ``steps``.
         batch_size (32): images per step (seed 003: 32).
         clusters (10): M, the number of clusters of the cluster head.
         feature_dim (128): instance head output.
         tau_instance (0.5): instance NT-Xent temperature.
         tau_cluster (1.0): cluster NT-Xent temperature.
-        knn_positives (0): K > 0 → the second view comes from one of the K nearest neighbours (previous epoch's
-            encoder features) from epoch 2 on; 0 → two views of the same image.
+        knn_positives (3): K > 0 → the second view comes from one of the K nearest neighbours (previous epoch's
+            encoder features) from epoch 2 on (seed 003: K=3); 0 → two views of the same image.
         lr (3e-4): Adam learning rate.
         weight_decay (0.0): Adam weight decay.
         image_size (224): input side.
@@ -211,11 +220,21 @@ def train_cc(
         seed (0): seed of initialisation, shuffling and augmentation, reseeded per epoch.
         resume (True): continue from ``out_dir/checkpoint.pt`` when it exists.
         progress (True): show a progress bar.
+        steps (None): budget in optimiser steps; None with ``epochs`` None → :data:`DEFAULT_STEPS`.
+        input_norm ("db_zscore"): image → model input after augmentation
+            (:func:`sardata.embed.data.to_model_input`), recorded in the checkpoint for extraction.
 
     Writes ``checkpoint.pt`` after every epoch (atomically), ``losses.csv`` and ``losses.png``.
     """
     from sardata.paths import resolve_device, work_dir
 
+    if steps is not None and epochs is not None:
+        raise ValueError(f"give steps or epochs, not both (steps={steps}, epochs={epochs})")
+    if steps is None and epochs is None:
+        steps = DEFAULT_STEPS
+    if (steps if steps is not None else epochs) < 1:
+        raise ValueError(f"the training budget must be at least 1 step or epoch (steps={steps}, epochs={epochs})")
+    edata.to_model_input(torch.zeros(1, 1, 2, 2), input_norm)  # unknown names fail before any work
     source = edata.resolve_samples(samples)
     if len(source.ids) < 2:
         raise ValueError("contrastive clustering needs at least two images")
@@ -237,6 +256,7 @@ def train_cc(
         "lr": float(lr),
         "batch_size": int(batch_size),
         "seed": int(seed),
+        "input_norm": input_norm,
     }
 
     torch.manual_seed(seed)
@@ -244,43 +264,51 @@ def train_cc(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     bank = torch.zeros(len(source.ids), ENCODER_DIM)
     history: list[dict] = []
-    start_epoch = 0
+    start_epoch = start_step = 0
     if resume and ckpt_path.exists():
         state = edata.load_checkpoint(ckpt_path)  # CPU: the RNG state must stay there
         if state.get("kind") != "cc":
             raise ValueError(f"{ckpt_path}: not a contrastive-clustering checkpoint; use another out_dir")
-        diff = {k: (state["config"].get(k), config[k]) for k in ("image_size", "clusters", "feature_dim")
-                if state["config"].get(k) != config[k]}
+        saved = {**state["config"], "input_norm": edata.checkpoint_input_norm(state["config"])}
+        diff = {k: (saved.get(k), config[k]) for k in ("image_size", "clusters", "feature_dim", "input_norm")
+                if saved.get(k) != config[k]}
         if diff:
             raise ValueError(f"{ckpt_path}: cannot resume, architecture differs (saved, requested): {diff}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = list(state["history"])
         start_epoch = int(state["epoch"])
+        start_step = int(state.get("step", 0))
         if state["bank"].shape == bank.shape:
             bank = state["bank"].cpu()
         edata.set_rng_state(state["rng"])
-    if start_epoch >= epochs:
-        return ckpt_path
-
     picker = _NeighbourPicker(None)
     dataset = edata.SampleImageDataset(
         source.filepaths, image_size, transform=SarAugment(image_size), views=2, pair_index=picker
     )
+    drop_last = len(dataset) > batch_size
+    per_epoch = max(1, len(dataset) // batch_size if drop_last else 1)
+    if steps is not None:
+        epochs = start_epoch + -(-max(0, int(steps) - start_step) // per_epoch)
+    if start_epoch >= epochs or (steps is not None and start_step >= steps):
+        return ckpt_path
+    step = start_step
     for epoch in range(start_epoch + 1, epochs + 1):
         # Neighbours in the feature space of the previous epoch (the bank is complete after one epoch).
         picker.neighbours = nearest_neighbours(bank, knn_positives).numpy() if knn_positives and epoch > 1 else None
         epoch_seed = seed * 100_003 + epoch
         loader = edata.make_loader(
-            dataset, batch_size, True, num_workers, device, drop_last=len(dataset) > batch_size,
+            dataset, batch_size, True, num_workers, device, drop_last=drop_last,
             generator=torch.Generator().manual_seed(epoch_seed),
         )
         torch.manual_seed(epoch_seed)
         started = time.perf_counter()
-        stats = _cc_epoch(model, optimizer, loader, bank, config, device, epoch, epochs, progress)
-        history.append({"epoch": epoch, **stats, "seconds": round(time.perf_counter() - started, 3)})
+        max_steps = None if steps is None else steps - step
+        stats = _cc_epoch(model, optimizer, loader, bank, config, device, epoch, epochs, progress, max_steps)
+        step += int(stats.pop("steps"))
+        history.append({"epoch": epoch, "step": step, **stats, "seconds": round(time.perf_counter() - started, 3)})
         edata.write_curves(
-            [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir,
+            [{k: v for k, v in row.items() if k not in ("seconds", "step")} for row in history], out_dir,
             title="contrastive clustering",
         )
         edata.save_atomic(
@@ -288,6 +316,7 @@ def train_cc(
                 "kind": "cc",
                 "config": config,
                 "epoch": epoch,
+                "step": step,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "bank": bank,
@@ -296,22 +325,29 @@ def train_cc(
             },
             ckpt_path,
         )
+        if steps is not None and step >= steps:
+            break
     return ckpt_path
 
 
-def _cc_epoch(model, optimizer, loader, bank, config, device, epoch: int, epochs: int, progress: bool) -> dict:
-    """One epoch; updates ``bank`` rows with the first view's encoder features. Returns mean losses."""
+def _cc_epoch(model, optimizer, loader, bank, config, device, epoch: int, epochs: int, progress: bool,
+              max_steps: int | None = None) -> dict:
+    """One epoch (at most ``max_steps`` steps); updates ``bank`` rows with the first view's encoder features.
+    Returns mean losses and ``steps``."""
     from tqdm.auto import tqdm
 
     model.train()
     totals = {"loss": 0.0, "instance": 0.0, "cluster": 0.0, "entropy": 0.0}
     steps = 0
     for batch in tqdm(loader, desc=f"cc epoch {epoch}/{epochs}", disable=not progress, leave=False):
+        if max_steps is not None and steps >= max_steps:
+            break
         ok = batch["ok"]
         views = batch["image"][ok]
         if views.shape[0] < 2:  # batch norm and the contrast need two images
             continue
-        views = edata.to_model_range(views.to(device, non_blocking=True))
+        views = edata.to_model_input(views.to(device, non_blocking=True).flatten(0, 1), config["input_norm"])
+        views = views.view(-1, 2, *views.shape[1:])
         h_a, z_a, p_a = model(views[:, 0])
         _, z_b, p_b = model(views[:, 1])
         instance = nt_xent(z_a, z_b, config["tau_instance"])
@@ -331,8 +367,8 @@ def _cc_epoch(model, optimizer, loader, bank, config, device, epoch: int, epochs
         steps += 1
     if steps == 0:
         warnings.warn(f"cc epoch {epoch}: no batch with at least two readable images", stacklevel=2)
-        return {k: float("nan") for k in totals}
-    return {k: round(v / steps, 6) for k, v in totals.items()}
+        return {**{k: float("nan") for k in totals}, "steps": 0}
+    return {**{k: round(v / steps, 6) for k, v in totals.items()}, "steps": steps}
 
 
 __all__ = [
