@@ -52,8 +52,9 @@ def scenes(
     n_init: int = typer.Option(5, "--n-init", help="k-means restarts"),
     viz: str = typer.Option("pca", "--viz", help="2-D map for the App: pca | umap | tsne | none"),
     normalize: str = typer.Option("auto", "--normalize",
-                                  help="features before k-means: none | l2 | standardize | auto (dcgan: "
-                                       "standardize, cc: l2; see benchmarks/scenes.py)"),
+                                  help="features before k-means: auto (chosen without labels) | l2 | standardize | "
+                                       "none"),
+    variant: str = typer.Option("auto", "--variant", help="auto | flat (paper's F) | pooled (F over its 4x4 grid)"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc
@@ -61,29 +62,34 @@ def scenes(
     ds = _load(dataset)
     field = field or f"{model}_embedding"
     try:
-        norm = {"dcgan": "standardize", "cc": "l2"}.get(model) if normalize == "auto" else normalize
         run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init,
-                               normalize=None if norm == "none" else norm)
+                               normalize=normalize, variant=variant)
     except ValueError as e:
         _fail(e)
     table = Table(title=f"{dataset}: scene run {run_key!r} (k={k}, {field})")
     table.add_column("scene")
     table.add_column("samples", justify="right")
-    table.add_column("montage")
+    table.add_column("montage (typical | boundary)")
     for name in run.labels:
         table.add_row(name, str(run.sizes[name]), os.path.join(run.report_dir, f"montage_{name}.png"))
     console.print(table)
     silhouette = "n/a" if run.silhouette is None else f"{run.silhouette:.3f}"
-    console.print(f"silhouette {silhouette}; report {os.path.join(run.report_dir, 'report.json')}")
+    score = "" if run.score is None else f", stability {run.score:.3f}"
+    console.print(f"feature space {run.variant}/{run.normalize} ({run.criterion}{score}); silhouette {silhouette}; "
+                  f"report {os.path.join(run.report_dir, 'report.json')}")
+    if run.uncertain_view:
+        console.print(f"least certain: saved view [bold]{run.uncertain_view}[/bold] ({run.uncertain_count} samples; "
+                      f"App: view bar, or `ds.load_saved_view({run.uncertain_view!r})`)")
     if viz != "none":
-        _visualize(ds, field, viz, f"{run_key}_viz")
+        _visualize(ds, field, viz, f"{run_key}_viz", run_key)
 
 
-def _visualize(ds, field: str, method: str, brain_key: str) -> None:
+def _visualize(ds, field: str, method: str, brain_key: str, run_key: Optional[str] = None) -> None:
     from sardata import scenes as sc
 
     try:
-        _, png = sc.compute_visualization(ds, embedding_field=field, method=method, brain_key=brain_key)
+        _, png = sc.compute_visualization(ds, embedding_field=field, method=method, brain_key=brain_key,
+                                          run_key=run_key)
     except ValueError as e:
         _fail(e)
     console.print(f"2-D map ({method}) as brain key [bold]{brain_key}[/bold] (App embeddings panel); scatter {png}")
