@@ -50,7 +50,7 @@ class Sizes:
     """Run sizes. ``full`` = the paper (DCGAN 256², detectors 512², 12 epochs, R50 backbones, SSD on VGG16)."""
 
     synth_images: int | None = 1160
-    gan_epochs: int = 25
+    gan_steps: int | None = None  # None: the paper preset (25 epochs); else a budget in optimiser steps
     gan_image_size: int = 256
     gan_batch_size: int = 32
     pca_dim: int | None = None
@@ -66,11 +66,11 @@ class Sizes:
     @classmethod
     def of(cls, level: str) -> "Sizes":
         if level == "quick":
-            return cls(synth_images=120, gan_epochs=2, gan_image_size=64, gan_batch_size=16, pca_dim=32,
+            return cls(synth_images=120, gan_steps=60, gan_image_size=64, gan_batch_size=16,
                        detector_epochs=1, detector_image_size=256, backbone="mobilenet_v3", lr_steps=(99,),
                        warmup_iters=20, workers=0)
         if level == "smoke":
-            return cls(synth_images=20, gan_epochs=1, gan_image_size=32, gan_batch_size=8, pca_dim=8,
+            return cls(synth_images=20, gan_steps=2, gan_image_size=32, gan_batch_size=8,
                        detector_epochs=1, detector_image_size=64, detector_batch_size=4, backbone="mobilenet_v3",
                        lr_steps=(99,), warmup_iters=5, max_images=8, workers=0)
         return cls()
@@ -130,7 +130,8 @@ def main(argv=None) -> dict:
     summary: dict = {"samples": len(dataset), "synthetic": synthetic, "models": models}
 
     stage("BSLM DCGAN → 28672-d scene features")
-    checkpoint = train_gan(dataset, out_dir=out / "dcgan", epochs=sizes.gan_epochs, batch_size=sizes.gan_batch_size,
+    checkpoint = train_gan(dataset, out_dir=out / "dcgan", steps=sizes.gan_steps,
+                           preset="paper" if sizes.gan_steps is None else "default", batch_size=sizes.gan_batch_size,
                            image_size=sizes.gan_image_size, device=args.device, num_workers=sizes.workers,
                            seed=args.seed, resume=False)
     features = extract_features(dataset, model="dcgan", checkpoint=checkpoint, device=args.device,

@@ -109,12 +109,13 @@ def visualize(
 
 
 def launch(dataset: str, port: int = 5151, address: Optional[str] = None, remote: bool = False,
-           browser: bool = True):
+           browser: bool = True, spaces=None):
     """Launches the FiftyOne App on ``dataset`` with the FAISS backend importable in its server process.
 
     The App server is a child process started from ``os.environ``; the brain-config variables of
     :func:`sardata.index.backend_env` make ``"faiss"`` a registered backend there (stored runs reload through their
-    config class path anyway, since sardata is installed).
+    config class path anyway, since sardata is installed). Dynamic attributes (``sar_stats.*``) are declared in the
+    schema first, so the sidebar shows them.
 
     Args:
         dataset: FiftyOne dataset name.
@@ -122,6 +123,7 @@ def launch(dataset: str, port: int = 5151, address: Optional[str] = None, remote
         address (None): bind address; default ``127.0.0.1``, or ``0.0.0.0`` with ``remote``.
         remote (False): serve for a remote browser (binds all interfaces unless ``address`` is given).
         browser (True): open a local browser tab (never with ``remote``).
+        spaces (None): an ``fo.Space`` layout of the App's panels.
 
     Returns:
         the ``fo.Session``.
@@ -132,8 +134,10 @@ def launch(dataset: str, port: int = 5151, address: Optional[str] = None, remote
     import fiftyone as fo
 
     ds = fo.load_dataset(dataset)
+    # ``sar_stats`` is a dynamic embedded document: declare its attributes so the App's sidebar lists them
+    ds.add_dynamic_sample_fields()
     address = address or ("0.0.0.0" if remote else "127.0.0.1")
-    return fo.launch_app(ds, port=port, address=address, remote=remote or not browser, auto=False)
+    return fo.launch_app(ds, port=port, address=address, remote=remote or not browser, auto=False, spaces=spaces)
 
 
 def _raise_keyboard_interrupt(signum, frame):
