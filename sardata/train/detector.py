@@ -29,6 +29,7 @@ import torchvision
 from torch import nn
 from tqdm.auto import tqdm
 
+from sardata.runtime import seed_everything
 from sardata.train import common
 from sardata.train.coco_data import CocoDetection, categories_of, collate, has_split, targets_to
 
@@ -192,9 +193,9 @@ def load_detector(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.M
         raise ValueError(f"{checkpoint_path}: not a sardata detector checkpoint (no args.model_kwargs)")
     model = build_detector(**args["model_kwargs"])
     model.load_state_dict(checkpoint["model"])
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
-    model.to(resolve_device(device) if not isinstance(device, torch.device) else device).eval()
+    model.to(resolve_device(device)).eval()
     return model, args
 
 
@@ -387,9 +388,9 @@ def evaluate(model, data_loader, device, progress: bool = True) -> tuple[dict[st
 def predict(model, data_dir, split: str = "test", device=None, batch_size: int = 4, workers: int = 0,
             progress: bool = True) -> list[dict]:
     """COCO result dicts with ``sample_id`` for one split of a COCO export, one image per FiftyOne sample."""
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
-    device = device if isinstance(device, torch.device) else resolve_device(device)
+    device = resolve_device(device)
     model.to(device)
     dataset = CocoDetection(data_dir, split, dedup=True)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
@@ -443,7 +444,7 @@ def train(cfg: DetectorConfig) -> dict:
     cfg.validate()
     dist_info = common.init_distributed(cfg.device)
     device = common.train_device(cfg.device, dist_info)
-    common.seed_everything(cfg.seed + dist_info["rank"])
+    seed_everything(cfg.seed + dist_info["rank"])
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"
