@@ -379,10 +379,10 @@ def gt_of(dataset: CocoDetection) -> dict:
 def evaluate(model, data_loader, device, progress: bool = True) -> tuple[dict[str, float], list[dict]]:
     """COCO mAP/AP50 of ``model`` on a :class:`CocoDetection` loader (one entry per sample). Returns
     ``(metrics, results)``."""
-    from sardata.evaluate import coco_metrics
+    from sardata.metrics import coco_detection_metrics
 
     results = predict_loader(model, data_loader, device, progress)
-    return coco_metrics(gt_of(data_loader.dataset), results), results
+    return coco_detection_metrics(gt_of(data_loader.dataset), results), results
 
 
 def predict(model, data_dir, split: str = "test", device=None, batch_size: int = 4, workers: int = 0,
