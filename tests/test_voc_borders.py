@@ -123,7 +123,9 @@ def test_zero_based_files_clip_one_pixel_and_drop_the_rest(tmp_path, fo_dataset_
     ds = sardata.load("ssdd", _ssdd_root(tmp_path, ZERO_BASED), name=fo_dataset_name)
     assert ds.info["ingest_labels"] == {"ship": {"kept": 4, "clipped": 1, "dropped": 1}}
     assert ds.count("ground_truth.detections") == 5
-    assert _spans(ds.match({"image_id": "000013"}).first()) == [(0, 0, 6, 6), (55, 40, 64, 48)]
+    sample = ds.match({"image_id": "000013"}).first()
+    assert _spans(sample) == [(0, 0, 6, 6), (55, 40, 64, 48)]
+    assert [d.get_field("clipped") if d.has_field("clipped") else False for d in sample.ground_truth.detections] == [False, True]
     (problem,) = ds.info["ingest_problems"]
     assert problem["path"].endswith("000014.xml") and "outside" in problem["reason"]
 

@@ -161,7 +161,8 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
 
     def _take_voc_objects(self, path, annotation_objects, size, classes) -> list:
         """Resolves one VOC file's objects (:func:`sardata.datasets._voc.resolve_objects`), counting every label and
-        reporting each dropped one as a problem naming the file; returns ``[(object, half-open span), ...]`` kept."""
+        reporting each dropped one as a problem naming the file; returns ``[(object, half-open span, clipped), ...]``
+        for the kept ones (``clipped``: the box reached past the image and was clipped to it)."""
         _, resolved = _voc.resolve_objects(annotation_objects, size, classes)
         kept = []
         for i, (obj, verdict) in enumerate(resolved):
@@ -169,7 +170,7 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
             if verdict.status == "dropped":
                 self._problem(path, f"object {i + 1}: {verdict.reason}; object dropped")
             else:
-                kept.append((obj, verdict.span))
+                kept.append((obj, verdict.span, verdict.status == "clipped"))
         return kept
 
     # ---------------------------------------------------------------- importer protocol

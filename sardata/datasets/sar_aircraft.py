@@ -53,7 +53,7 @@ class AircraftRecord:
     annotation_path: str
     split: str | None
     size: tuple[int, int] | None = None
-    boxes: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
+    boxes: list[tuple[str, tuple[float, float, float, float], dict]] = field(default_factory=list)  # half-open spans
 
 
 class SARAircraftImporter(SarDatasetImporter):
@@ -154,8 +154,8 @@ class SARAircraftImporter(SarDatasetImporter):
             record = AircraftRecord(image_id, str(images[image_id]), str(xml), split)
             if annotation.width and annotation.height:
                 record.size = (int(annotation.width), int(annotation.height))
-            for obj, span in self._take_voc_objects(xml, annotation.objects, record.size, CLASSES):
-                record.boxes.append((obj.name, span))
+            for obj, span, clipped in self._take_voc_objects(xml, annotation.objects, record.size, CLASSES):
+                record.boxes.append((obj.name, span, {"clipped": True} if clipped else {}))
             records.append(record)
         return records
 
@@ -171,8 +171,8 @@ class SARAircraftImporter(SarDatasetImporter):
         if self.compute_stats:
             fields["sar_stats"] = fo.DynamicEmbeddedDocument(**_voc.uint8_speckle_stats(gray).to_dict())
         detections = [
-            fo.Detection(label=label, bounding_box=_voc.span_to_relative(span, width, height))
-            for label, span in record.boxes
+            fo.Detection(label=label, bounding_box=_voc.span_to_relative(span, width, height), **attrs)
+            for label, span, attrs in record.boxes
         ]
         return fo.Sample(
             **fields,

@@ -209,8 +209,10 @@ class SSDDImporter(SarDatasetImporter):
         record = SSDDRecord(image_id, str(image), str(xml), split, {suffix} if suffix in TAG_FOLDERS else set())
         if annotation.width and annotation.height:
             record.size = (int(annotation.width), int(annotation.height))
-        for obj, (x0, y0, x1, y1) in self._take_voc_objects(xml, annotation.objects, record.size, CLASSES):
+        for obj, (x0, y0, x1, y1), clipped in self._take_voc_objects(xml, annotation.objects, record.size, CLASSES):
             attrs = {"difficult": bool(obj.difficult), "truncated": bool(obj.truncated)}
+            if clipped:  # only on clipped boxes, so that datasets without any keep their schema
+                attrs["clipped"] = True
             record.boxes.append((obj.name, (x0, y0, x1, y1), attrs))
         return record
 
@@ -328,9 +330,12 @@ class SSDDImporter(SarDatasetImporter):
             self._count_label(name, "dropped")
             self._problem(json_path, f"{where}: box {[x, y, w, h]} degenerate or outside the {width}x{height} image; object dropped")
             return None
-        self._count_label(name, "clipped" if x < 0 or y < 0 or x + w > width or y + h > height else "kept")
+        clipped = x < 0 or y < 0 or x + w > width or y + h > height
+        self._count_label(name, "clipped" if clipped else "kept")
         x0, y0 = max(0.0, x), max(0.0, y)
         attrs = {"iscrowd": bool(ann.get("iscrowd", 0)), "ignore": bool(ann.get("ignore", 0))}
+        if clipped:
+            attrs["clipped"] = True
         return name, (x0, y0, min(float(width), x + w), min(float(height), y + h)), attrs
 
     def _coco_polygon(self, json_path, ann: dict, categories: dict) -> Shape | None:
