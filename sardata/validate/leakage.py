@@ -66,6 +66,8 @@ def check_near(ids, splits, vectors, source: str, threshold: float = NEAR_THRESH
 
 
 def check_groups(samples, split_field: str = "split", group_fields=GROUP_FIELDS) -> list[Finding]:
+    """Values of ``group_fields`` found in more than one split (samples without a split take no part)."""
+    samples = samples.exists(split_field)
     findings = []
     for group_field in group_fields:
         if not samples.has_field(group_field):
