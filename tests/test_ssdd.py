@@ -100,7 +100,7 @@ def test_real_coco_quirks(real_data):
 
 
 def test_uint8_stats_match_generic_path(real_data):
-    gray, channels = _voc.read_gray_jpeg(real_data / "ssdd/BBox_SSDD/voc_style/JPEGImages_train/000006.jpg")
+    gray, channels = sarimage.read_gray_jpeg(real_data / "ssdd/BBox_SSDD/voc_style/JPEGImages_train/000006.jpg")
     rgb = sarimage.read_image(real_data / "ssdd/BBox_SSDD/voc_style/JPEGImages_train/000006.jpg")
     assert channels == 3 and np.array_equal(gray, rgb[..., 0])  # R = G = B, luma-only decode is exact
     fast, generic = _voc.uint8_speckle_stats(gray).to_dict(), sarimage.speckle_stats(gray).to_dict()

@@ -289,32 +289,6 @@ def pixel_points_to_relative(points, width: int, height: int) -> list[tuple[floa
 # --------------------------------------------------------------------------------------------- pixels
 
 
-def read_gray_jpeg(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Reads an 8-bit SAR JPEG as one grey band, returning ``(array (H, W) uint8, channels in the file)``.
-
-    SSDD stores grey as RGB with R = G = B. For a JPEG, ``draft("L")`` makes libjpeg decode the luma plane only,
-    which equals every RGB channel when R = G = B and skips the colour conversion (about half the decode time).
-    Other formats fall back to :func:`sarimage.read_image` (first band).
-    """
-    from PIL import Image
-
-    path = str(path)
-    if sarimage.sniff_format(path) != "jpeg":
-        array = sarimage.read_image(path)
-        channels = 1 if array.ndim == 2 else array.shape[2]
-        return (array if array.ndim == 2 else array[..., 0]), channels
-    try:
-        with Image.open(path) as image:
-            channels = len(image.getbands())
-            image.draft("L", image.size)
-            image.load()
-            gray = image if image.mode == "L" else image.convert("L")
-            array = np.asarray(gray)
-    except Exception as e:  # truncated/corrupt JPEGs surface as OSError, SyntaxError, ...
-        raise sarimage.SarReadError(f"{path}: cannot decode jpeg ({type(e).__name__}: {e})") from e
-    return array, channels
-
-
 def uint8_speckle_stats(gray: np.ndarray) -> sarimage.SpeckleStats:
     """:func:`sarimage.speckle_stats` (amplitude kind) of an 8-bit image, computed from its 256-bin histogram.
 

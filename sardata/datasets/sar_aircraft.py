@@ -32,6 +32,7 @@ from typing import ClassVar
 
 import fiftyone as fo
 
+from sardata import sarimage
 from sardata.datasets import _voc
 from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
 
@@ -160,7 +161,7 @@ class SARAircraftImporter(SarDatasetImporter):
         return records
 
     def _build_sample(self, record: AircraftRecord) -> fo.Sample:
-        gray, channels = _voc.read_gray_jpeg(record.path)
+        gray, channels = sarimage.read_gray_jpeg(record.path)
         height, width = gray.shape
         if record.size is not None and record.size != (width, height):
             raise ValueError(

@@ -42,6 +42,7 @@ from typing import ClassVar
 
 import fiftyone as fo
 
+from sardata import sarimage
 from sardata.datasets import _voc
 from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
 from sardata.safepath import safe_join
@@ -360,7 +361,7 @@ class SSDDImporter(SarDatasetImporter):
     # ---------------------------------------------------------------- samples
 
     def _build_sample(self, record: SSDDRecord) -> fo.Sample:
-        gray, channels = _voc.read_gray_jpeg(record.path)
+        gray, channels = sarimage.read_gray_jpeg(record.path)
         height, width = gray.shape
         if record.size is not None and record.size != (width, height):
             raise ValueError(
