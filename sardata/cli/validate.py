@@ -46,7 +46,10 @@ def validate(
     for f in report.findings:
         style = _STYLE[f.severity]
         table.add_row(f"[{style}]{f.severity}[/{style}]", escape(f.message), str(f.count), report.views.get(f.kind, ""))
-    console.print(table)
+    if report.findings:
+        console.print(table)
+    else:
+        console.print(f"[green]no problems found[/green] in {dataset.name} ({report.params['samples']} samples)")
     counts = report.counts()
     console.print(f"{counts['error']} error, {counts['warning']} warning, {counts['info']} info kinds; "
                   f"report and plots in {report.report_dir}")
