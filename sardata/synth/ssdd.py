@@ -27,6 +27,7 @@ from matplotlib.path import Path as MplPath
 from PIL import Image
 from tqdm import tqdm
 
+from sardata._io import write_bytes
 from sardata.synth import _common as C
 
 ROOT_NAME = "Official-SSDD"
@@ -251,7 +252,7 @@ def write_voc_xml(
             lines.append(f"{i2}</segm>")
         lines.append(f"{i1}</object>")
     lines.append("</annotation>")
-    C.atomic_write_bytes(Path(path), "\r\n".join(lines).encode())
+    write_bytes(Path(path), "\r\n".join(lines).encode())
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -367,5 +368,5 @@ def _write_all(root: Path, n: int, seed: int) -> dict:
     for variant, splits in coco.items():
         for folder, data in splits.items():
             if data["images"]:
-                C.atomic_write_bytes(root / variant / "coco_style" / "annotations" / f"{folder}.json", json.dumps(data).encode())
+                write_bytes(root / variant / "coco_style" / "annotations" / f"{folder}.json", json.dumps(data).encode())
     return truth
