@@ -86,8 +86,8 @@ def _untrained_checkpoint(model: str, image_size: int, path: Path, seed: int, ba
     """A checkpoint of the seeded, untrained model at ``image_size`` (the random-init baseline at any size)."""
     import torch
 
+    from sardata._io import torch_save
     from sardata.embed import contrastive, dcgan
-    from sardata.embed import data as edata
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -99,7 +99,7 @@ def _untrained_checkpoint(model: str, image_size: int, path: Path, seed: int, ba
             net = contrastive.ContrastiveClustering()
             state = {"kind": "cc", "model": net.state_dict(),
                      "config": {"image_size": image_size, "feature_dim": 128, "clusters": 10}}
-    return edata.save_atomic(state, path)
+    return torch_save(path, state)
 
 
 def _score(dataset, features: np.ndarray, seed: int) -> dict:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sardata._io import torch_save
 from sardata.embed import data as edata
 from sardata.embed.augment import SarAugment
 
@@ -284,7 +285,8 @@ def train_cc(
             [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir,
             title="contrastive clustering",
         )
-        edata.save_atomic(
+        torch_save(
+            ckpt_path,
             {
                 "kind": "cc",
                 "config": config,
@@ -295,7 +297,6 @@ def train_cc(
                 "history": history,
                 "rng": edata.rng_state(),
             },
-            ckpt_path,
         )
     return ckpt_path
 

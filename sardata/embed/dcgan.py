@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sardata._io import torch_save
 from sardata.embed import data as edata
 
 NOISE_DIM = 100
@@ -255,7 +256,8 @@ def train_gan(
         edata.write_curves(
             [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir, title="BSLM DCGAN"
         )
-        edata.save_atomic(
+        torch_save(
+            ckpt_path,
             {
                 "kind": "dcgan",
                 "config": config,
@@ -267,7 +269,6 @@ def train_gan(
                 "history": history,
                 "rng": edata.rng_state(),
             },
-            ckpt_path,
         )
     return ckpt_path
 
