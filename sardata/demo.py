@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sardata._io import write_json
 from sardata.stages import Stages
 
 console = Console()
@@ -161,7 +162,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str | None =
 
     summary["seconds"] = stage.done()
     summary["app_command"] = f"sardata app {name}"
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_json(out / "summary.json", summary, default=str)
     table = Table(title="sardata demo summary")
     table.add_column("what")
     table.add_column("value")
