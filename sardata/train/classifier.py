@@ -31,6 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sardata._io import atomic_path, write_json, write_text
+from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
 from sardata.train import common
 
@@ -241,27 +242,6 @@ def format_report(metrics: dict, title: str = "test") -> str:
         lines.append(f"WARNING: the model predicts a single class ({', '.join(metrics['predicted_classes'])}) "
                      "for every image: it has collapsed to a constant guess")
     return "\n".join(lines)
-
-
-def plot_confusion_matrix(matrix, class_names: list[str], out_path: str | os.PathLike, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    size = max(4.0, 0.8 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=class_names).plot(ax=ax, colorbar=False,
-                                                                               xticks_rotation=45)
-    ax.set_title(title)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
 
 
 # --------------------------------------------------------------------------------------------- config + engine

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from sardata._io import atomic_path, write_json
 from sardata.embed.contrastive import cluster_loss, nt_xent
+from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
 from sardata.train.lanet import LANet
 from sardata.train.seg_data import IGNORE_INDEX, MasksExportDataset
@@ -194,36 +195,6 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def plot_confusion(confusion: np.ndarray | torch.Tensor, class_names: list[str], out_path: str | os.PathLike) -> Path:
-    """Row-normalised confusion matrix PNG with the raw counts in each cell."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    conf = np.asarray(confusion, dtype=np.float64)
-    rows = conf.sum(axis=1, keepdims=True)
-    normalised = np.divide(conf, rows, out=np.zeros_like(conf), where=rows > 0)
-    size = max(4.0, 0.7 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("ground truth")
-    for i in range(len(class_names)):
-        for j in range(len(class_names)):
-            ax.text(j, i, f"{int(conf[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if normalised[i, j] > 0.5 else "black")
-    fig.tight_layout()
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Training, evaluation, prediction
 # ---------------------------------------------------------------------------------------------------------------
@@ -354,7 +325,7 @@ def train(cfg: SegmentConfig) -> dict:
             metrics, confusion = evaluate(model, val_set, device, cfg.batch_size, cfg.progress)
         write_json(out_dir / "metrics.json",
                    {**metrics, "split": val_split, "confusion": confusion.tolist(), "class_names": class_names})
-        plot_confusion(confusion, class_names, out_dir / "confusion.png")
+        plot_confusion_matrix(confusion, class_names, out_dir / "confusion.png")
         predictions = predict_masks(model, val_set, out_dir / "predictions", device, cfg.batch_size, cfg.progress)
     return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / "checkpoint.pth",
             "predictions": predictions}
