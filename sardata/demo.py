@@ -77,8 +77,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str | None =
     """Runs the demo under ``out`` and returns a summary dict (also written to ``out/summary.json``)."""
     import fiftyone.brain as fob
 
-    import sardata
-    import sardata.index  # noqa: F401  registers the "faiss" brain backend
+    import sardata  # also registers the "faiss" brain backend
     from exporters import export_view
     from sardata.embed.dcgan import train_gan
     from sardata.embed.extract import extract_features

@@ -3,7 +3,7 @@
 Usage::
 
     import fiftyone.brain as fob
-    import sardata.index  # registers the backend
+    import sardata  # registers the backend
 
     index = fob.compute_similarity(dataset, embeddings="dcgan_embedding", backend="faiss", brain_key="faiss_dcgan")
     view = dataset.sort_by_similarity(dataset.first().id, k=10, brain_key="faiss_dcgan")
