@@ -39,6 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+from sardata._io import write_json  # noqa: E402
+
 TARGET_ACCURACY = 0.97
 TARGET_ARI = 0.85
 REAL_MASKS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "ssdd_sealand"
@@ -198,7 +200,7 @@ def run(conditions=tuple(CONDITIONS), budget: str = "demo", models=("dcgan", "cc
     result = {"budget": budget, "seed": seed, "targets": {"accuracy": TARGET_ACCURACY, "ari": TARGET_ARI},
               "verdict": verdict, "rows": rows, "seconds": round(time.perf_counter() - started, 1)}
     if temp is None:
-        (out / f"scenes-{budget}.json").write_text(json.dumps(result, indent=2))
+        write_json(out / f"scenes-{budget}.json", result)
     return result
 
 
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"targets: accuracy ≥ {TARGET_ACCURACY}, ARI ≥ {TARGET_ARI}; verdict {result['verdict']}; "
           f"{result['seconds']} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        write_json(args.json, result)
     return 0
 
 

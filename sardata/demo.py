@@ -16,13 +16,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sardata._io import write_json
+from sardata.registry import DATASETS
 from sardata.stages import Stages
 
 console = Console()
-
-#: dataset key → synthetic size for the ingest tour (small: the point is the layouts, not the volume)
-TOUR_SIZES = {"ssdd": 12, "opensarship": None, "fusar": 12, "whu_opt_sar": 2, "sar_aircraft": 6}
-
 
 @dataclass
 class DemoSizes:
@@ -51,8 +49,8 @@ def ingest_tour(out: Path, seed: int = 0, prefix: str = "demo") -> dict:
     from sardata.synth import synthesize
 
     summaries = {}
-    for key, n in TOUR_SIZES.items():
-        root = synthesize(key, out / "synth" / key, n=n, seed=seed)
+    for key, spec in DATASETS.items():  # tour sizes are small: the point is the layouts, not the volume
+        root = synthesize(key, out / "synth" / key, n=spec.tour_size, seed=seed)
         dataset = sardata.load(key, root, name=f"{prefix}-{key}", overwrite=True)
         summaries[key] = summarize(dataset)
     table = Table(title="synthetic datasets ingested")
@@ -78,8 +76,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str | None =
     """Runs the demo under ``out`` and returns a summary dict (also written to ``out/summary.json``)."""
     import fiftyone.brain as fob
 
-    import sardata
-    import sardata.index  # noqa: F401  registers the "faiss" brain backend
+    import sardata  # also registers the "faiss" brain backend
     from exporters import export_view
     from sardata.embed.dcgan import train_gan
     from sardata.embed.extract import extract_features
@@ -163,7 +160,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str | None =
 
     summary["seconds"] = stage.done()
     summary["app_command"] = f"sardata app {name}"
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_json(out / "summary.json", summary, default=str)
     table = Table(title="sardata demo summary")
     table.add_column("what")
     table.add_column("value")

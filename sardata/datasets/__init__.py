@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-
 from typing import TYPE_CHECKING
+
+from sardata import registry
 
 if TYPE_CHECKING:  # importing fiftyone takes seconds: modules like taxonomy must stay cheap to import
     import fiftyone as fo
 
-#: CLI/dataset key → name of its FiftyOne dataset type in :mod:`sardata.types`.
-DATASET_TYPES: dict[str, str] = {
-    "ssdd": "SSDD",
-    "opensarship": "OpenSARShip",
-    "fusar": "FUSARShip",
-    "whu_opt_sar": "WHUOptSar",
-    "sar_aircraft": "SARAircraft",
-}
-
 
 def dataset_type(key: str) -> type:
-    """The FiftyOne dataset type for a dataset key (``ssdd``, ``opensarship``, ``fusar``, ``whu_opt_sar``, ``sar_aircraft``)."""
+    """The FiftyOne dataset type for a dataset key (see :data:`sardata.registry.DATASETS`)."""
     from sardata import types as sartypes
 
-    try:
-        return getattr(sartypes, DATASET_TYPES[key])
-    except KeyError:
-        raise ValueError(f"unknown dataset {key!r}; expected one of {sorted(DATASET_TYPES)}") from None
+    return getattr(sartypes, registry.get(key).type_name)
 
 
 def load(
@@ -42,7 +31,7 @@ def load(
     """Ingests a dataset from its on-disk layout into a persistent FiftyOne dataset.
 
     Args:
-        key: dataset key (see :data:`DATASET_TYPES`).
+        key: dataset key (see :data:`sardata.registry.DATASETS`).
         root: the dataset root directory.
         name (None): FiftyOne dataset name (default: ``key``).
         overwrite (False): replace an existing dataset of that name.
@@ -55,7 +44,7 @@ def load(
     """
     import fiftyone as fo
 
-    importer_cls = dataset_type(key)().get_dataset_importer_cls()
+    importer_cls = registry.get(key).importer_cls()
     name = name or key
     if fo.dataset_exists(name):
         if not overwrite:
@@ -77,16 +66,20 @@ def load(
     if not dataset.has_field("split"):  # loaders without an official split set None, which FiftyOne doesn't declare
         dataset.add_sample_field("split", fo.StringField)
     dataset.info["sardata_dataset"] = key
-    dataset.info["ingest_problems"] = importer.report()["problems"]
+    report = importer.report()
+    dataset.info["ingest_problems"] = report["problems"]
+    dataset.info["ingest_labels"] = report["labels"]
     dataset.save()
     return dataset
 
 
 def summarize(dataset: "fo.Dataset", label_field: str = "ground_truth") -> dict:
-    """Counts for an ingest summary: samples, labels per class, samples per split, skipped files."""
+    """Counts for an ingest summary: samples, labels per class, samples per split, skipped files, and the annotated
+    labels kept / clipped / dropped per class (``labels``; empty for loaders whose labels are not boxes)."""
     import fiftyone as fo
 
-    summary: dict = {"samples": len(dataset), "splits": {}, "classes": {}, "skipped": dataset.info.get("ingest_problems", [])}
+    summary: dict = {"samples": len(dataset), "splits": {}, "classes": {}, "skipped": dataset.info.get("ingest_problems", []),
+                     "labels": dataset.info.get("ingest_labels", {})}
     if "split" in dataset.get_field_schema():
         summary["splits"] = dict(sorted(dataset.count_values("split").items(), key=lambda kv: str(kv[0])))
     field = dataset.get_field(label_field) if label_field in dataset.get_field_schema() else None

@@ -80,7 +80,7 @@ def cluster_embeddings(features, k: int, seed: int = 0, n_init: int = 5, niter: 
     import faiss
     from sklearn.cluster import kmeans_plusplus
 
-    from sardata.index.build import use_gpu
+    from sardata.runtime import faiss_use_gpu
 
     x = np.ascontiguousarray(features, dtype=np.float32)
     if x.ndim != 2:
@@ -98,9 +98,9 @@ def cluster_embeddings(features, k: int, seed: int = 0, n_init: int = 5, niter: 
             k,
             niter=niter,
             seed=seed + restart,
-            max_points_per_centroid=max(n, 1),
+            max_points_per_centroid=n // k + 1,  # never subsample: train on all n points
             min_points_per_centroid=1,
-            gpu=use_gpu(gpu),
+            gpu=faiss_use_gpu(gpu),
             verbose=False,
         )
         km.train(x, init_centroids=np.ascontiguousarray(init, dtype=np.float32))

@@ -3,14 +3,13 @@ map for the App's embeddings panel (+ scatter PNG), and agreement with known sce
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from sardata.scenes._write import save_figure, write_text
+from sardata._io import save_figure, write_json
 
 MONTAGE_IMAGES = 8  # per group: typical and boundary
 MONTAGE_TILE = 96
@@ -59,7 +58,7 @@ def write_report(samples, run, labels: np.ndarray, distances: np.ndarray, per_gr
             "montage": str(montage),
         }
     report = {**run.to_dict(), "clusters": clusters}
-    write_text(out / "report.json", json.dumps(report, indent=2))
+    write_json(out / "report.json", report)
     return report
 
 
@@ -93,7 +92,7 @@ def make_review_montage(groups, out_path, title: str = "", tile: int = MONTAGE_T
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    save_figure(out_path, fig)
+    save_figure(out_path, fig, dpi=100)
     plt.close(fig)
     return Path(out_path)
 
@@ -190,7 +189,7 @@ def scatter_png(points: np.ndarray, colors, out_path, title: str = "") -> Path:
         ax.legend(markerscale=2, fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    save_figure(out_path, fig)
+    save_figure(out_path, fig, dpi=100)
     plt.close(fig)
     return Path(out_path)
 

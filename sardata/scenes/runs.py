@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sardata._io import save_npy
 from sardata.scenes import cluster as _cluster
-from sardata.scenes._write import save_npy
 
 RUN_METHOD = "sardata.scenes"
 #: Share of the clustered samples (or a count, when ≥ 1) in the saved view of uncertain samples.
@@ -254,11 +254,12 @@ def delete_scene_run(samples, run_key: str, delete_field: bool = True) -> None:
 
 def scenes_dir(dataset_name: str, run_key: str | None = None) -> Path:
     """``work_dir(dataset, "scenes")[/<run_key>]`` (created)."""
-    from sardata.paths import _safe_component, work_dir
+    from sardata.paths import work_dir
+    from sardata.safepath import safe_component
 
     path = work_dir(dataset_name, "scenes")
     if run_key is not None:
-        path = path / _safe_component(run_key)
+        path = path / safe_component(run_key)
         path.mkdir(parents=True, exist_ok=True)
     return path
 
