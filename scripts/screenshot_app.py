@@ -164,11 +164,9 @@ def take(dataset_name: str, out: Path, viz_key: str = "scenes_viz", color_field:
                 tools.wait_js("document.querySelectorAll('canvas').length > 0 && "
                               "[...document.querySelectorAll('body *')].some(e => e.className && "
                               "String(e.className).includes('emb-plot'))", 60, "the embeddings plot")
-                try:
-                    _color_by(tools, color_field)
-                except SystemExit:
-                    if not os.environ.get("SCREENSHOT_DEBUG"):
-                        raise
+                _color_by(tools, color_field)
+            # METADATA and PRIMITIVES closed, SAR_STATS (closed by default) opened: its fields come into view
+            _toggle_sidebar_groups(tools, ("metadata", "primitives", "sar_stats"))
             time.sleep(4)  # thumbnails and the plot's last frame
             shot = tools.call("Page.captureScreenshot", format="png")
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -197,20 +195,49 @@ def _click(tools: DevTools, text: str) -> bool:
     return True
 
 
+def _toggle_sidebar_groups(tools: DevTools, groups) -> None:
+    """Toggles sidebar groups (their names are editable inputs) open/closed with a real click on the "-"/"+" control
+    at the right of the header."""
+    for name in groups:
+        point = tools.js(f"""(() => {{
+          const input = [...document.querySelectorAll('input')]
+            .find(e => e.value.toLowerCase() === {json.dumps(name)} && e.offsetParent !== null);
+          if (!input) return null;
+          const r = input.getBoundingClientRect(), y = r.y + r.height / 2;
+          for (let x = r.x + 300; x > r.right; x -= 2) {{
+            const el = document.elementFromPoint(x, y);
+            if (el && el.closest('svg, button, [role=button]') && !el.closest('input')) return [x, y];
+          }}
+          return null;
+        }})()""")
+        if point:
+            x, y = point
+            tools.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+            for kind in ("mousePressed", "mouseReleased"):
+                tools.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+            time.sleep(0.7)
+
+
 def _color_by(tools: DevTools, color_field: str) -> None:
-    """Opens the plot's colour-by menu and picks ``color_field`` (fails loudly if the App changed its wording)."""
-    if not _click(tools, "None"):
-        raise SystemExit("no colour-by control found in the embeddings panel")
-    time.sleep(1)
-    if os.environ.get("SCREENSHOT_DEBUG"):
-        print("texts:", tools.js(
-            "[...document.querySelectorAll('body *')].filter(e => e.offsetParent !== null && e.children.length === 0)"
-            ".map(e => e.textContent.trim()).filter(t => t && t !== 'inshore' && t !== 'offshore').slice(-80)"))
-    deadline = time.time() + 20
-    while not _click(tools, color_field):
-        if time.time() > deadline:
-            raise SystemExit(f"timed out waiting for the colour-by option {color_field}")
-        time.sleep(0.5)
+    """Opens the plot's colour-by menu and picks ``color_field`` (fails loudly if the App changed its markup)."""
+    pick = f"""(() => {{
+      const row = [...document.querySelectorAll('.emb-facet-row-label')]
+        .find(e => e.textContent.trim() === {json.dumps(color_field)});
+      if (!row) return false;
+      (row.closest('button, [role=option], [role=menuitem], li') || row.parentElement).click();
+      return true;
+    }})()"""
+    for _ in range(20):  # the menu closes when the panel re-renders while the plot loads: open it again
+        if not tools.js("(() => { const b = document.querySelector('button.emb-facet-trigger'); if (b) b.click(); "
+                        "return !!b; })()"):
+            raise SystemExit("no colour-by control (button.emb-facet-trigger) in the embeddings panel")
+        time.sleep(1)
+        if tools.js(pick):
+            break
+    else:
+        raise SystemExit(f"no colour-by option {color_field!r} in the embeddings panel")
+    tools.wait_js(f"[...document.querySelectorAll('.emb-facet-trigger-label')].some(e => "
+                  f"e.textContent.trim() === {json.dumps(color_field)})", 20, f"the map coloured by {color_field}")
     time.sleep(2)
 
 
