@@ -16,8 +16,9 @@ label.
 
 Why stability and not silhouette alone: silhouettes of differently normalised spaces are not on one scale (raw
 image statistics give 0.79 unnormalised against 0.65 after L2, yet L2 recovers more scenes), whereas the agreement
-of resampled partitions is a property of the partition, comparable across spaces. Validated on synthetic SSDD
-(``default``, ``coast_hard`` and real SL-SSDD coastlines under synthetic pixels) in ``benchmarks/scenes.py``.
+of resampled partitions is a property of the partition, comparable across spaces. On synthetic SSDD (``default``, ``coast_hard``, real SL-SSDD coastlines under synthetic
+pixels; ``benchmarks/scenes.py``) it picked a pooled space every time (stability 0.77–0.98, flat F 0.1–0.6), the better
+variant on each condition; silhouette alone would have picked it too there, but not for the raw image statistics.
 """
 
 from __future__ import annotations
