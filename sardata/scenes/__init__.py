@@ -4,8 +4,9 @@
   policy (variant × normalisation chosen by bootstrap stability, never by labels).
 - :mod:`sardata.scenes.runs`: :func:`assign_scenes` (the one entry point of CLI, recipes and demo), scene runs as
   FiftyOne custom runs, the ``scene_uncertain`` saved view.
-- :mod:`sardata.scenes.report`: ``report.json``, review montages (typical beside boundary), the 2-D map for the App,
+- :mod:`sardata.scenes.report`: ``report.json``, review montages (typical beside boundary), scatter PNGs,
   :func:`scene_accuracy` against known scenes.
+- :mod:`sardata.scenes.viz`: :func:`compute_visualization`, the 2-D map for the App's embeddings panel.
 """
 
 from sardata.scenes.cluster import (
@@ -29,7 +30,6 @@ from sardata.scenes.cluster import (
 from sardata.scenes.report import (
     MONTAGE_IMAGES,
     MONTAGE_TILE,
-    compute_visualization,
     make_montage,
     make_review_montage,
     scatter_png,
@@ -47,6 +47,7 @@ from sardata.scenes.runs import (
     load_scene_run,
     scenes_dir,
 )
+from sardata.scenes.viz import compute_visualization
 
 __all__ = [
     "BSLM_NAMES", "MONTAGE_IMAGES", "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD", "SILHOUETTE_MAX_POINTS",
