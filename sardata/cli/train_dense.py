@@ -97,8 +97,9 @@ def segment(
     data: Path = typer.Option(..., "--data", help="masks export root (class_map.json, <split>/{images,optical,masks})"),
     input: str = typer.Option("sar", "--input", help="sar | optical | both"),
     cc: bool = typer.Option(True, "--cc/--no-cc", help="auxiliary contrastive clustering (off: LANet alone)"),
-    cc_weight: float = typer.Option(0.1, "--cc-weight", help="weight of the contrastive-clustering losses"),
-    knn: int = typer.Option(3, help="nearest neighbours used as positives"),
+    cc_weight: float = typer.Option(1.0, "--cc-weight",
+                                    help="weight of the contrastive-clustering losses (the paper: 1)"),
+    knn: int = typer.Option(3, help="nearest neighbours used as positives (besides the augmented view)"),
     num_clusters: int = typer.Option(10, "--num-clusters"),
     out: Optional[Path] = typer.Option(None, "--out", help="output dir (default $SARDATA_HOME/<data>/segment)"),
     epochs: int = typer.Option(30),
@@ -142,7 +143,7 @@ def segment(
     table = Table(title=f"LANet{' + CC' if cc else ''} ({input})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("pixel_accuracy", "mean_f1", "mean_iou"):
+    for key in ("pixel_accuracy", "mean_precision", "mean_recall", "mean_f1", "mean_iou"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.4f}")
     for name, scores in metrics.get("per_class", {}).items():
