@@ -78,6 +78,13 @@ def test_ship_classification_smoke(tmp_path):
     payload = _results(tmp_path)
     assert [(r["dataset"], r["model"]) for r in payload["rows"]] == [("opensarship", "cnn"), ("fusar", "cnn"),
                                                                     ("mix", "cnn")]
+    assert payload["settings"]["mix split"] == "each chip's split from its source dataset"
+    sequential = next(t for h, t in payload["extra_tables"].items() if h.startswith("Seed-002 sequential"))
+    assert [(r["variant"], r["stage"], r["trained on"]) for r in sequential["rows"]] == [
+        ("base", 0, "fusar"), ("frozen", 1, "fusar → opensarship"), ("frozen", 2, "fusar → opensarship → mix"),
+        ("unfrozen", 1, "fusar → opensarship"), ("unfrozen", 2, "fusar → opensarship → mix")]
+    for row in sequential["rows"]:
+        _finite(row, [f"{n} {k}" for n in ("fusar", "opensarship", "mix") for k in ("acc", "macro F1")])
     for row in payload["rows"]:
         _finite(row, ["accuracy", "weighted F1", "macro F1", "majority accuracy", "majority weighted F1"])
         assert isinstance(row["collapsed"], bool)
@@ -122,10 +129,14 @@ def test_whu_segmentation_smoke(tmp_path):
     payload = _results(tmp_path)
     assert [r["method"] for r in payload["rows"]] == ["lanet", "lanet+cc"]
     for row in payload["rows"]:
-        _finite(row, ["pixel accuracy", "mean F1", "mean IoU"])
+        _finite(row, ["pixel_acc_mean", "pixel_acc_std", "f1_mean", "f1_std"])
+        assert row["seeds"] == [0] and " ± " in row["pixel accuracy"]
+    assert payload["columns"][:6] == ["method", "seeds", "pixel accuracy", "mean precision", "mean recall", "mean F1"]
     assert payload["rows"][1]["published mean F1"] == 65.27 and payload["rows"][0]["published pixel accuracy"] == 73.47
-    per_class = payload["extra_tables"]["Per-class F1 (%)"]["columns"]
-    assert "F1 others" not in per_class and "F1 farmland" in per_class  # "others" excluded, as in the paper
+    per_class = payload["extra_tables"]["Per-class F1 (%), mean ± std over seeds"]["columns"]
+    assert per_class == ["method"] + [f"F1 {c}" for c in ("farmland", "city", "village", "water", "forest", "road")]
+    scenes = payload["extra_tables"]["Per scene (%), mean ± std over seeds"]["rows"]
+    assert {r["scene"] for r in scenes} <= {"urban", "rural", "mixed"} and scenes
     assert (tmp_path / "export" / "masks" / "class_map.json").is_file()
     _artifacts_exist(payload, "loss curve", "confusion matrix", "predicted masks", "balance report")
 
