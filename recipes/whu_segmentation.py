@@ -128,7 +128,8 @@ def main(argv=None) -> dict:
     import sardata
     from exporters import export_view
     from sardata.train.seg_data import MasksExportDataset
-    from sardata.train.segment import SegmentConfig, evaluate, load_segmenter, plot_confusion
+    from sardata.metrics import plot_confusion_matrix
+    from sardata.train.segment import SegmentConfig, evaluate, load_segmenter
     from sardata.train.segment import train as train_segmenter
     from sardata.views.report import balance_report
 
@@ -202,7 +203,7 @@ def main(argv=None) -> dict:
             png = out / "per_scene" / f"{method.replace('+', '_')}_{group}_confusion.png"
             png.parent.mkdir(parents=True, exist_ok=True)
             class_names = list(MasksExportDataset(export_dir, "train").class_names)
-            plot_confusion(confusion, class_names, png)
+            plot_confusion_matrix(confusion, class_names, png, title=f"{method}, {group} tiles")
             artifacts[f"{method} confusion {group} (sum over seeds)"] = png
             scene_rows[-1]["confusion"] = confusion.tolist()
 
