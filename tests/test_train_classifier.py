@@ -269,7 +269,7 @@ def test_frozen_and_unfrozen_fine_tuning():
     torch.manual_seed(0)
     model = set_trainable(build_classifier("cnn", 3), "head")
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {"classifier.4.weight", "classifier.4.bias"} and head_of(model) is model.classifier
+    assert trainable == {"classifier.3.weight", "classifier.3.bias"} and head_of(model) is model.classifier
     before = {k: v.clone() for k, v in model.features.state_dict().items()}  # weights and BN statistics
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     model.train()
@@ -299,7 +299,7 @@ def test_init_from_an_earlier_stage_keeps_its_frozen_layers(folder, tmp_path):
     base = torch.load(first["best"], weights_only=True)["model"]
     tuned = torch.load(second["best"], weights_only=True)["model"]
     assert all(torch.equal(base[k], tuned[k]) for k in base if k.startswith("features."))
-    assert not torch.equal(base["classifier.4.weight"], tuned["classifier.4.weight"])
+    assert not torch.equal(base["classifier.3.weight"], tuned["classifier.3.weight"])
     saved = json.loads((tmp_path / "ft" / "config.json").read_text())["model_kwargs"]
     assert saved["image_size"] == 32 and saved["image_mean"] == json.loads(
         (tmp_path / "base" / "config.json").read_text())["model_kwargs"]["image_mean"]

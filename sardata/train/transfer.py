@@ -45,7 +45,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "
                         batch_size: int = 64, max_images: int | None = None) -> dict:
     """Metrics of a classifier checkpoint on ``<data>/<split>`` (no augmentation, replicas counted once), with the
     majority-class baseline of ``<data>/train``."""
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     model, args = load_classifier(checkpoint, device=device)
