@@ -340,3 +340,20 @@ def test_classifier_learns_easy_ships(tmp_path):
                                     batch_size=16, workers=0, progress=False, gradcam=0, patience=0, seed=0))
     test = result["test"]
     assert test["f1_macro"] > 0.8 and test["majority_f1_macro"] < 0.2, format_report(test)
+
+
+def test_cli_sequential_protocol(folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from sardata.cli import app
+
+    other = make_imagefolder(tmp_path / "opensarship", size=32)
+    result = CliRunner().invoke(app, ["train", "classifier", "--data", str(folder), "--model", "cnn", "--epochs", "1",
+                                      "--image-size", "32", "--batch-size", "16", "--workers", "0", "--gradcam", "0",
+                                      "--out", str(tmp_path / "run"), "--then", f"opensarship={other}",
+                                      "--variants", "frozen"])
+    assert result.exit_code == 0, result.output
+    stages = json.loads((tmp_path / "run" / "sequential" / "sequential.json").read_text())["stages"]
+    assert [(s["variant"], s["trained_on"]) for s in stages] == [("base", folder.name), ("frozen", "opensarship")]
+    bad = CliRunner().invoke(app, ["train", "classifier", "--data", str(folder), "--then", "nonsense"])
+    assert bad.exit_code == 1 and "NAME=EXPORT_DIR" in bad.output
