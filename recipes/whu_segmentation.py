@@ -70,7 +70,8 @@ def parse_args(argv=None):
     parser = build_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--input", default="sar", choices=("sar", "optical", "both"),
                         help="network input: sar (the paper's SAR branch), optical or both")
-    parser.add_argument("--epochs", type=int, default=None, help=f"training epochs (default 30; --quick {QUICK_EPOCHS})")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"training epochs (default 30; --quick {QUICK_EPOCHS})")
     parser.add_argument("--seeds", type=int, default=None, help="training seeds per variant (default 3)")
     parser.add_argument("--cc-weight", type=float, default=1.0,
                         help="weight of the contrastive-clustering losses (the paper: 1)")

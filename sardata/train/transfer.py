@@ -20,12 +20,11 @@ Readings of the seed written down here:
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import torch
 
-from sardata.train import common
+from sardata._io import write_json
 from sardata.train.classifier import (
     ChipTransform,
     ClassifierConfig,
@@ -113,6 +112,5 @@ def sequential_protocol(exports: dict[str, str | Path], base: str, config: Class
             stages.append(previous)
     result = {"base": base, "order": order, "model": config.model, "variants": list(variants), "stages": stages}
     out_dir.mkdir(parents=True, exist_ok=True)
-    result["json"] = common.atomic_write_text(out_dir / "sequential.json", json.dumps(result, indent=2,
-                                                                                         default=str))
+    result["json"] = write_json(out_dir / "sequential.json", result, default=str)
     return result
