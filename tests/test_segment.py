@@ -321,3 +321,15 @@ def test_segmenter_learns_easy_tiles(tmp_path):
     assert metrics["pixel_accuracy"] > 0.7, metrics
     assert metrics["mean_f1"] > 0.6, metrics
     assert result["history"][-1]["loss_instance"] > 0
+
+
+def test_augmented_view_leaves_batch_norm_statistics_alone():
+    from sardata.train.segment import frozen_bn_statistics
+
+    model = LANet(num_classes=3).train()
+    before = {k: v.clone() for k, v in model.state_dict().items() if "running" in k}
+    with frozen_bn_statistics(model):
+        model.embed(torch.rand(2, 1, 32, 32) * 5)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    model(torch.rand(2, 1, 32, 32) * 5)  # an ordinary training pass still updates them
+    assert not all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())

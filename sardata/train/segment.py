@@ -17,6 +17,7 @@ left out of the averages.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -102,12 +103,35 @@ class SegmentConfig:
     progress: bool = True
 
 
+@contextlib.contextmanager
+def frozen_bn_statistics(model: torch.nn.Module):
+    """Batch norm keeps normalising by batch statistics but does not update its running statistics (momentum 0).
+
+    The extra augmented view of the contrastive loss (crops, gain/offset, noise) is not the distribution the
+    segmenter is evaluated on; letting it into the running statistics made evaluation unstable (measured: pixel
+    accuracy swinging by ±0.1 between epochs at the same training loss).
+    """
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None)
+             for m in layers]
+    for m in layers:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(layers, saved):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
+
+
 def segmentation_loss(model: LANet, images: torch.Tensor, labels: torch.Tensor, cfg: SegmentConfig,
                       generator: torch.Generator | None = None) -> dict:
     """Loss terms of one batch: ``loss`` (total), ``loss_ce``, ``loss_instance``, ``loss_cluster``, ``logits``."""
     if cfg.cc:
         logits, view_a = model(images, with_embeddings=True)
-        view_b = model.embed(augment_view(images, generator))
+        with frozen_bn_statistics(model):  # the augmented view must not shift the statistics used at evaluation
+            view_b = model.embed(augment_view(images, generator))
         instance, cluster = contrastive_clustering_loss(view_a, view_b, cfg.knn, cfg.instance_tau, cfg.cluster_tau)
     else:
         logits = model(images)
