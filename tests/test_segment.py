@@ -322,7 +322,8 @@ def test_segmenter_learns_easy_tiles(tmp_path):
     metrics = result["metrics"]
     assert metrics["pixel_accuracy"] > 0.45, metrics
     assert metrics["mean_f1"] > 0.35, metrics
-    assert result["history"][-1]["loss_instance"] > 0
+    # (a batch of 3 with K = 3 neighbours has no negatives left: L_ins = 0 by definition; L_clu still acts)
+    assert result["history"][-1]["loss_cluster"] != 0
 
 
 def test_augmented_view_leaves_batch_norm_statistics_alone():
