@@ -13,7 +13,6 @@ them for a measurement.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -22,6 +21,7 @@ from typing import Iterable
 
 from rich.console import Console
 
+from sardata._io import write_json, write_text
 from sardata.stages import Stages  # noqa: F401  re-exported for the recipes
 
 console = Console()
@@ -127,12 +127,9 @@ def dataset_root(args, key: str, out: Path, n: int | None, data: Path | None = N
         return root, False
     console.print(f"no --data given: writing a synthetic {key} under {out / 'synth'}")
     if synth_options:  # options beyond synthesize()'s signature live on the generator module
-        import importlib
+        from sardata import registry
 
-        from sardata.synth import GENERATORS
-
-        module = importlib.import_module(GENERATORS[key])
-        return module.generate(out / "synth" / key, n=n, seed=args.seed, **synth_options), True
+        return registry.get(key).generator_module().generate(out / "synth" / key, n=n, seed=args.seed, **synth_options), True
     from sardata.synth import synthesize
 
     return synthesize(key, out / "synth" / key, n=n, seed=args.seed), True
@@ -173,13 +170,6 @@ def markdown_table(columns: list[str], rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def write_results(out: Path, title: str, columns: list[str], rows: list[dict], settings: dict,
                   notes: Iterable[str] = (), extra_tables: dict[str, tuple[list[str], list[dict]]] | None = None,
                   artifacts: dict | None = None) -> dict:
@@ -216,11 +206,11 @@ def write_results(out: Path, title: str, columns: list[str], rows: list[dict], s
         lines += ["", f"## {heading}", "", markdown_table(cols, table_rows)]
     if artifacts:
         lines += ["", "## Artifacts", ""] + [f"- {k}: `{v}`" for k, v in artifacts.items()]
-    md = _atomic_write(out / "results.md", "\n".join(lines) + "\n")
+    md = write_text(out / "results.md", "\n".join(lines) + "\n")
     payload = {"title": title, "settings": settings, "columns": columns, "rows": rows, "notes": list(notes),
                "extra_tables": {h: {"columns": c, "rows": r} for h, (c, r) in (extra_tables or {}).items()},
                "artifacts": {k: str(v) for k, v in (artifacts or {}).items()}}
-    js = _atomic_write(out / "results.json", json.dumps(payload, indent=2, default=str))
+    js = write_json(out / "results.json", payload, default=str)
     console.print(markdown_table(columns, rows))
     console.print(f"results: {md}  {js}")
     return {"markdown": md, "json": js}

@@ -10,22 +10,32 @@ from rich.console import Console
 from rich.table import Table
 
 from sardata.cli._app import app
+from sardata.registry import DATASETS
 
 console = Console()
+_KEYS = " | ".join(DATASETS)
 
 
 @app.command()
 def synth(
-    name: str = typer.Argument(..., help="ssdd | opensarship | fusar | whu_opt_sar | sar_aircraft"),
+    name: str = typer.Argument(..., help=_KEYS),
     out: Path = typer.Argument(..., help="output directory"),
     n: Optional[int] = typer.Option(None, "--n", help="number of images/chips/tiles (small default)"),
     seed: int = typer.Option(0, "--seed"),
     full: bool = typer.Option(False, "--full", help="full-size dataset (e.g. SSDD 1160 images)"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="ssdd difficulty: default | easy | coast_hard"),
+    land_masks: Optional[Path] = typer.Option(None, "--land-masks", help="ssdd: directory of real land/sea mask PNGs"),
 ) -> None:
     """Write a synthetic copy of a dataset in its real on-disk layout, with synth_truth.json."""
     from sardata.synth import synthesize
 
-    root = synthesize(name, out, n=n, seed=seed, full=full)
+    options = {k: v for k, v in (("preset", preset), ("land_masks", land_masks)) if v is not None}
+    if options and name != "ssdd":
+        raise typer.BadParameter(f"--preset/--land-masks apply to ssdd only, not {name!r}")
+    try:
+        root = synthesize(name, out, n=n, seed=seed, full=full, **options)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
     console.print(f"wrote synthetic {name} to [bold]{root}[/bold]")
 
 
@@ -48,7 +58,7 @@ def print_summary(summary: dict, title: str) -> None:
 
 @app.command()
 def ingest(
-    name: str = typer.Argument(..., help="ssdd | opensarship | fusar | whu_opt_sar | sar_aircraft"),
+    name: str = typer.Argument(..., help=_KEYS),
     root: Path = typer.Argument(..., help="dataset root directory"),
     dataset_name: Optional[str] = typer.Option(None, "--name", help="FiftyOne dataset name (default: NAME)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset of that name"),

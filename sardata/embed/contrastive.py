@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sardata._io import torch_save
 from sardata.embed import data as edata
 from sardata.embed.augment import SarAugment
 
@@ -214,7 +215,8 @@ def train_cc(
 
     Writes ``checkpoint.pt`` after every epoch (atomically), ``losses.csv`` and ``losses.png``.
     """
-    from sardata.paths import resolve_device, work_dir
+    from sardata.paths import work_dir
+    from sardata.runtime import resolve_device, seed_everything
 
     source = edata.resolve_samples(samples)
     if len(source.ids) < 2:
@@ -226,7 +228,7 @@ def train_cc(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = edata.checkpoint_path_for(out_dir)
-    device = resolve_device(str(device) if device is not None else None)
+    device = resolve_device(device)
     config = {
         "image_size": int(image_size),
         "clusters": int(clusters),
@@ -239,7 +241,7 @@ def train_cc(
         "seed": int(seed),
     }
 
-    torch.manual_seed(seed)
+    seed_everything(seed)
     model = ContrastiveClustering(build_encoder(weights), feature_dim, clusters).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     bank = torch.zeros(len(source.ids), ENCODER_DIM)
@@ -283,7 +285,8 @@ def train_cc(
             [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir,
             title="contrastive clustering",
         )
-        edata.save_atomic(
+        torch_save(
+            ckpt_path,
             {
                 "kind": "cc",
                 "config": config,
@@ -294,7 +297,6 @@ def train_cc(
                 "history": history,
                 "rng": edata.rng_state(),
             },
-            ckpt_path,
         )
     return ckpt_path
 

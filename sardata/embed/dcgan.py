@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sardata._io import torch_save
 from sardata.embed import data as edata
 
 NOISE_DIM = 100
@@ -194,7 +195,8 @@ def train_gan(
     written atomically, with
     ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
     """
-    from sardata.paths import resolve_device, work_dir
+    from sardata.paths import work_dir
+    from sardata.runtime import resolve_device, seed_everything
 
     source = edata.resolve_samples(samples_or_dataset)
     if out_dir is None:
@@ -204,7 +206,7 @@ def train_gan(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = edata.checkpoint_path_for(out_dir)
-    device = resolve_device(str(device) if device is not None else None)
+    device = resolve_device(device)
     config = {
         "image_size": int(image_size),
         "base_channels": int(base_channels),
@@ -215,7 +217,7 @@ def train_gan(
         "seed": int(seed),
     }
 
-    torch.manual_seed(seed)
+    seed_everything(seed)
     gen = Generator(image_size, base_channels).to(device)
     disc = Discriminator(image_size, base_channels).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=tuple(betas))
@@ -254,7 +256,8 @@ def train_gan(
         edata.write_curves(
             [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir, title="BSLM DCGAN"
         )
-        edata.save_atomic(
+        torch_save(
+            ckpt_path,
             {
                 "kind": "dcgan",
                 "config": config,
@@ -266,7 +269,6 @@ def train_gan(
                 "history": history,
                 "rng": edata.rng_state(),
             },
-            ckpt_path,
         )
     return ckpt_path
 

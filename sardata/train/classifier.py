@@ -30,6 +30,9 @@ import torchvision
 from torch import nn
 from tqdm.auto import tqdm
 
+from sardata._io import atomic_path, write_json, write_text
+from sardata.metrics import plot_confusion_matrix
+from sardata.runtime import seed_everything
 from sardata.train import common
 
 MODELS = ("cnn", "vgg16", "resnet50", "f-vgg16", "f-resnet50")
@@ -129,9 +132,9 @@ def load_classifier(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn
         warnings.simplefilter("ignore")  # the frozen backbone's weights come from the checkpoint
         model = build_classifier(kwargs["name"], kwargs["num_classes"])
     model.load_state_dict(checkpoint["model"])
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
-    model.to(device if isinstance(device, torch.device) else resolve_device(device)).eval()
+    model.to(resolve_device(device)).eval()
     return model, args
 
 
@@ -239,27 +242,6 @@ def format_report(metrics: dict, title: str = "test") -> str:
         lines.append(f"WARNING: the model predicts a single class ({', '.join(metrics['predicted_classes'])}) "
                      "for every image: it has collapsed to a constant guess")
     return "\n".join(lines)
-
-
-def plot_confusion_matrix(matrix, class_names: list[str], out_path: str | os.PathLike, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    size = max(4.0, 0.8 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=class_names).plot(ax=ax, colorbar=False,
-                                                                               xticks_rotation=45)
-    ax.set_title(title)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
 
 
 # --------------------------------------------------------------------------------------------- config + engine
@@ -434,7 +416,7 @@ def train(cfg: ClassifierConfig) -> dict:
     cfg.validate()
     dist_info = common.init_distributed(cfg.device)
     device = common.train_device(cfg.device, dist_info)
-    common.seed_everything(cfg.seed + dist_info["rank"])
+    seed_everything(cfg.seed + dist_info["rank"])
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"
@@ -480,7 +462,7 @@ def train(cfg: ClassifierConfig) -> dict:
     model = build_classifier(cfg.model, len(classes), None if checkpoint else cfg.weights).to(device)
     args = {**common.plain(dataclasses.asdict(cfg)), "model_kwargs": common.plain(model_kwargs)}
     if common.is_main_process():
-        common.atomic_write_text(out_dir / "config.json", json.dumps(args, indent=2))
+        write_json(out_dir / "config.json", args)
 
     history, best_score, best_epoch = [], -1.0, -1
     train_labels = [plain_train.targets[i] for i in train_idx] if plain_train is not None else None
@@ -532,8 +514,8 @@ def train(cfg: ClassifierConfig) -> dict:
             if common.is_main_process():
                 common.save_checkpoint(out_dir, epoch, model, optimizer, None, args, scaler, extra=extra)
                 if improved:
-                    shutil.copyfile(out_dir / "checkpoint.pth", out_dir / ".best.pth.tmp")
-                    os.replace(out_dir / ".best.pth.tmp", out_dir / "best.pth")
+                    with atomic_path(out_dir / "best.pth") as tmp:
+                        shutil.copyfile(out_dir / "checkpoint.pth", tmp)
                 common.write_history(history, out_dir)
             common.barrier()
             if cfg.patience and epoch - best_epoch >= cfg.patience:
@@ -549,12 +531,12 @@ def train(cfg: ClassifierConfig) -> dict:
         test_loader = torch.utils.data.DataLoader(test_set, batch_size=cfg.batch_size, **loader_kw)
         metrics = evaluate(common.unwrap(model), test_loader, device, classes, train_labels)
         metrics["best_epoch"] = best_epoch
-        common.atomic_write_text(out_dir / "test_metrics.json", json.dumps(metrics, indent=2))
+        write_json(out_dir / "test_metrics.json", metrics)
         plot_confusion_matrix(metrics["confusion_matrix"], classes, out_dir / "confusion_matrix_test.png",
                               f"{cfg.model} — test (acc {metrics['accuracy']:.3f}, "
                               f"macro F1 {metrics['f1_macro']:.3f})")
         result["report"] = format_report(metrics, f"{cfg.model} test")
-        common.atomic_write_text(out_dir / "report_test.txt", result["report"] + "\n")
+        write_text(out_dir / "report_test.txt", result["report"] + "\n")
         result["test"] = metrics
         if cfg.gradcam:
             result["gradcam"] = write_gradcams(common.unwrap(model), test_set, out_dir / "gradcam", cfg.gradcam,

@@ -133,9 +133,9 @@ def load_detector(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.M
         raise ValueError(f"{checkpoint_path}: not a sardata detector checkpoint (no args.model_kwargs)")
     model = build_detector(**args["model_kwargs"])
     model.load_state_dict(checkpoint["model"])
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
-    model.to(resolve_device(device) if not isinstance(device, torch.device) else device).eval()
+    model.to(resolve_device(device)).eval()
     return model, args
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from sardata.metrics import coco_detection_metrics
 from sardata.train import common
 from sardata.train.coco_data import CocoDetection, collate, targets_to
 
@@ -209,12 +210,6 @@ def gt_of(dataset: CocoDetection) -> dict:
 
 def coco_evaluation(gt: dict, results: list[dict], score_threshold: float = SCORE_THRESHOLD) -> dict:
     """The project's COCO evaluation of ``results`` against ``gt`` (detections below ``score_threshold`` dropped)."""
-    try:
-        from sardata.metrics import coco_detection_metrics
-    except ImportError:  # before the shared metrics module: the same pycocotools evaluation
-        from sardata.evaluate import coco_metrics
-
-        return coco_metrics(gt, [r for r in results if r["score"] >= score_threshold])
     return coco_detection_metrics(gt, results, score_threshold=score_threshold)
 
 
@@ -232,7 +227,7 @@ def evaluate(model, data_loader, device, progress: bool = True, tile_size: int |
 def predict(model, data_dir, split: str = "test", device=None, batch_size: int = 4, workers: int = 0,
             progress: bool = True, tile_size: int | None = None) -> list[dict]:
     """COCO result dicts with ``sample_id`` for one split of a COCO export, one image per FiftyOne sample."""
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
     device = device if isinstance(device, torch.device) else resolve_device(device)
     model.to(device)
