@@ -47,12 +47,21 @@ def test_bslm_ssdd_smoke(tmp_path):
     summary = bslm_ssdd.main(["--smoke", "--out", str(tmp_path), "--seed", "0"])
     payload = _results(tmp_path)
     measured = ["AP50 all", "AP50 inshore", "AP50 offshore"]
-    assert payload["columns"] == ["model", "replication", *measured, *(f"{PUBLISHED} {c}" for c in measured)]
+    spread = ["± all", "± inshore", "± offshore"]
+    assert payload["columns"] == ["model", "replication", "AP50 all", "± all", "AP50 inshore", "± inshore",
+                                  "AP50 offshore", "± offshore", *(f"{PUBLISHED} {c}" for c in measured)]
     assert [(r["model"], r["replication"]) for r in payload["rows"]] == [("faster_rcnn", False), ("faster_rcnn", True)]
     for row in payload["rows"]:
-        _finite(row, measured)
+        _finite(row, measured + spread)
+        assert len(row["seeds inshore"]) == 2  # two training seeds in a smoke run
+        mean = sum(row["seeds all"]) / 2
+        assert row["AP50 all"] == pytest.approx(mean, abs=0.01)
     assert payload["rows"][0][f"{PUBLISHED} AP50 inshore"] == 66.22
     assert payload["rows"][1][f"{PUBLISHED} AP50 inshore"] == 74.82
+    (diff,) = payload["extra_tables"]["Replication − baseline (AP50 points, paired by seed)"]["rows"]
+    base, rep = payload["rows"]
+    assert diff["seeds inshore"] == [round(b - a, 2) for a, b in zip(base["seeds inshore"], rep["seeds inshore"])]
+    assert diff[f"{PUBLISHED} Δ inshore"] == 8.6
     # the synthetic SSDD ships the official inshore/offshore test subsets, so the test split follows them
     assert payload["settings"]["test_scenes_from"].startswith("official")
     after = payload["settings"]["train_scenes_after"]

@@ -177,12 +177,9 @@ class DetectorConfig:
         if self.arch not in ALL_ARCHS:
             raise ValueError(f"unknown arch {self.arch!r}; expected one of {ALL_ARCHS}")
         preset = PRESETS[self.preset]
-        eval_every_unset = self.eval_every is None
         for key, value in preset.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
-        if eval_every_unset and preset["eval_every"] is None:
-            self.eval_every = None
         if self.arch == "cfar":
             self.backbone = "none"
         elif self.backbone is None:
