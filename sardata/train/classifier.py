@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from exporters.contract import is_replica, parse_replica
 from sardata.metrics import plot_confusion_matrix
+from sardata.runtime import seed_everything
 from sardata.train import common
 
 MODELS = ("cnn", "vgg16", "resnet50", "f-vgg16", "f-resnet50")
@@ -130,9 +131,9 @@ def load_classifier(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn
         warnings.simplefilter("ignore")  # the frozen backbone's weights come from the checkpoint
         model = build_classifier(kwargs["name"], kwargs["num_classes"])
     model.load_state_dict(checkpoint["model"])
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
-    model.to(device if isinstance(device, torch.device) else resolve_device(device)).eval()
+    model.to(resolve_device(device)).eval()
     return model, args
 
 
@@ -406,7 +407,7 @@ def train(cfg: ClassifierConfig) -> dict:
     cfg.validate()
     dist_info = common.init_distributed(cfg.device)
     device = common.train_device(cfg.device, dist_info)
-    common.seed_everything(cfg.seed + dist_info["rank"])
+    seed_everything(cfg.seed + dist_info["rank"])
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"

@@ -34,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sardata.runtime import seed_everything
 from sardata.train import distill_losses as dl
 from sardata.train.masks import MaskSource, build_mask_source
 
@@ -446,7 +447,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     if len(train_set) == 0:
         raise ValueError(f"{cfg.data}: split {cfg.train_split!r} has no readable images")
 
-    common.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     student, student_kwargs = build_student(teacher_kwargs, cfg.student, cfg.student_weights)
     student.to(device)
     distiller = Distiller(student, teacher, cfg).to(device)

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from sardata.embed.contrastive import cluster_loss, nt_xent
 from sardata.metrics import plot_confusion_matrix
+from sardata.runtime import seed_everything
 from sardata.train.lanet import LANet
 from sardata.train.seg_data import IGNORE_INDEX, MasksExportDataset
 
@@ -262,7 +263,7 @@ def train(cfg: SegmentConfig) -> dict:
     from sardata.train import common
 
     device = common.train_device(cfg.device, {"distributed": False})
-    common.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else _default_out_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_set = MasksExportDataset(cfg.data, cfg.train_split, cfg.input, augment=cfg.augment,
@@ -332,7 +333,7 @@ def train(cfg: SegmentConfig) -> dict:
 
 def load_segmenter(checkpoint_path: str | os.PathLike, device=None) -> tuple[LANet, dict]:
     """LANet (eval mode) and its training args from a :func:`train` checkpoint."""
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
     from sardata.train import common
 
     checkpoint = common.load_checkpoint(checkpoint_path)
