@@ -122,3 +122,37 @@ def test_segmentation_masks_come_back_by_id_through_the_masks_manifest(tmp_path,
     assert ds.mask_targets["predictions"][40] == "water"
     with pytest.raises(ValueError, match="manifest"):
         add_segmentations(ds, pred_dir, tmp_path / "not_an_export", "train")
+
+
+def test_cli_train_segment_puts_the_predicted_masks_on_the_predicted_split(tmp_path, fo_dataset_name):
+    import fiftyone as fo
+    from typer.testing import CliRunner
+
+    from exporters import export_view
+    from sardata.cli import app
+
+    rng = np.random.default_rng(0)
+    samples = []
+    for i in range(6):
+        labels = np.where(np.arange(32)[None, :] < 16, 0, 10).astype(np.uint8).repeat(32, 0)
+        sar = (labels * 10 + rng.normal(0, 5, labels.shape)).clip(0, 255).astype(np.uint8)
+        for kind, array in (("sar", sar), ("lbl", labels)):
+            (tmp_path / kind).mkdir(exist_ok=True)
+            Image.fromarray(array).save(tmp_path / kind / f"t{i}.png")
+        samples.append(fo.Sample(filepath=str(tmp_path / "sar" / f"t{i}.png"), split="train" if i < 4 else "val",
+                                 ground_truth=fo.Segmentation(mask_path=str(tmp_path / "lbl" / f"t{i}.png"))))
+    ds = fo.Dataset(fo_dataset_name)
+    ds.add_samples(samples)
+    ds.default_mask_targets = {0: "background", 10: "farmland"}
+    ds.save()
+    export_view(ds, tmp_path / "masks", "masks")
+    result = CliRunner().invoke(app, ["train", "segment", "--data", str(tmp_path / "masks"), "--no-cc", "--epochs",
+                                      "1", "--batch-size", "2", "--out", str(tmp_path / "run"), "--device", "cpu",
+                                      "--dataset", ds.name, "--field", "lanet"])
+    assert result.exit_code == 0, result.output
+    assert "2 predicted masks loaded" in " ".join(result.output.split())
+    with_masks = ds.exists("lanet")
+    assert sorted(with_masks.values("split")) == ["val", "val"]
+    for sample in with_masks:
+        assert _stem(sample.lanet.mask_path) == _stem(sample.filepath)
+        assert sample.lanet.get_mask().shape == (32, 32)
