@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from sardata._io import atomic_path
 
 #: Smallest intensity used before taking a log, so zeros (padding, SLC nulls) stay finite.
 EPS = 1e-10
@@ -186,19 +187,10 @@ def is_displayable(path: str | os.PathLike) -> bool:
 
 
 def write_png_atomic(image: np.ndarray, out_path: str | os.PathLike) -> Path:
-    """Writes an 8-bit image as PNG through a temporary file and a rename, so a kill never leaves half a PNG."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".png.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(image).save(f, format="PNG")
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out_path
+    """Writes an 8-bit image as PNG atomically (:func:`sardata._io.atomic_path`): a kill never leaves half a PNG."""
+    with atomic_path(out_path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return Path(out_path)
 
 
 def default_cache_dir() -> Path:

@@ -151,7 +151,7 @@ def test_synth_layout_and_style(synth_root, real_data):
             assert [*pts.min(axis=0), *pts.max(axis=0)] == box
             assert box[0] <= rbox["rotated_bbox_cx"] <= box[2] and box[1] <= rbox["rotated_bbox_cy"] <= box[3]
             assert 0 <= rbox["rotated_bbox_theta"] < 90
-        assert (t["land_fraction"] > 0.1) == (t["scene"] == "inshore")
+        assert (t["land_fraction"] > 0) == (t["scene"] == "inshore")
 
 
 def test_synth_deterministic_and_scene_mix(tmp_path):

@@ -23,11 +23,19 @@ def synth(
     n: Optional[int] = typer.Option(None, "--n", help="number of images/chips/tiles (small default)"),
     seed: int = typer.Option(0, "--seed"),
     full: bool = typer.Option(False, "--full", help="full-size dataset (e.g. SSDD 1160 images)"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="ssdd difficulty: default | easy | coast_hard"),
+    land_masks: Optional[Path] = typer.Option(None, "--land-masks", help="ssdd: directory of real land/sea mask PNGs"),
 ) -> None:
     """Write a synthetic copy of a dataset in its real on-disk layout, with synth_truth.json."""
     from sardata.synth import synthesize
 
-    root = synthesize(name, out, n=n, seed=seed, full=full)
+    options = {k: v for k, v in (("preset", preset), ("land_masks", land_masks)) if v is not None}
+    if options and name != "ssdd":
+        raise typer.BadParameter(f"--preset/--land-masks apply to ssdd only, not {name!r}")
+    try:
+        root = synthesize(name, out, n=n, seed=seed, full=full, **options)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from e
     console.print(f"wrote synthetic {name} to [bold]{root}[/bold]")
 
 
