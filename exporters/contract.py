@@ -11,8 +11,8 @@
   :class:`SampleIds` records them while exporting, :class:`SampleIdMap` looks them up. A Hugging Face export
   records ``"<split>/<row>"`` keys (its rows also carry a ``sample_id`` column).
 
-This module depends on nothing else in sardata, so exporters, trainers and :mod:`sardata.predictions` all read the
-contract from the same place.
+This module depends only on :mod:`sardata._io` (the lowest floor), so exporters, trainers and
+:mod:`sardata.predictions` all read the contract from the same place.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import os
 import re
 from pathlib import Path
 from typing import Iterable
+
+from sardata._io import write_json
 
 MANIFEST = "manifest.json"
 #: Version of this contract, recorded in every manifest (2: every file's sample id is recorded).
@@ -110,8 +112,7 @@ def write_manifest(root: str | os.PathLike, manifest: dict) -> dict:
     if unknown:
         raise ValueError(f"sample_ids name files that were not written under {root}: {unknown[:3]}")
     full = {**manifest, "contract": CONTRACT_VERSION, "sample_ids": dict(sorted(manifest["sample_ids"].items())), "checksums": sha256_tree(root)}
-    # the export directory as a whole is renamed into place (atomic_export_dir): a plain write is enough here
-    (root / MANIFEST).write_text(json.dumps(full, indent=1))
+    write_json(root / MANIFEST, full, indent=1)
     return full
 
 

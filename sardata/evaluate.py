@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from sardata.metrics import coco_detection_metrics
-from sardata.predictions import ensure_metadata, add_detections, category_names
+from sardata.predictions import add_detections, category_names, ensure_metadata
 
 #: Sample tags that name a scene: ``sardata scenes`` tags (``inshore``, ``offshore``, ``scene_<i>``) and the official
 #: SSDD test subsets (``test_inshore``, ``test_offshore``, the subsets BSLM Table I reports), kept as their own columns.
