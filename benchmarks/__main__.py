@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ["ingest", "index", "embed", "scenes", "export", "train"]
+BENCHMARKS = ["ingest", "index", "embed", "scenes", "export", "train", "difficulty"]
 
 
 def _run_one(name: str, timeout: float) -> dict:
