@@ -1,7 +1,8 @@
 """How hard the synthetic SSDD is, measured with training-free detectors: CA-CFAR and a simple threshold.
 
-For each generator condition (presets ``default``, ``coast_hard``, ``easy``; the generator as it was before the
-presets, ``old``, taken from git at :data:`OLD_COMMIT`), one dataset of ``images`` images is generated with
+For each generator condition (presets ``default``, ``coast_hard``, ``easy``; ``real_masks``: ``default`` with the
+real SL-SSDD coastlines of :data:`REAL_MASKS`; the generator as it was before the presets, ``old``, taken from git
+at :data:`OLD_COMMIT`), one dataset of ``images`` images is generated with
 ``seed``. CA-CFAR (:mod:`sardata.detect.cfar`) is tuned on up to ``tune_images`` images of its **train** split
 (grid over ``pfa``, window size and score; best AP50 on those training images) and evaluated once on the **test**
 split; AP50 (COCO, :func:`sardata.metrics.coco_detection_metrics`) for all test images and for the official
@@ -32,7 +33,9 @@ from PIL import Image
 
 #: main before the difficulty presets: the generator the issue measured (threshold detector 1.00 / 0.84)
 OLD_COMMIT = "0aaeb15"
-CONDITIONS = ("default", "coast_hard", "easy", "old")
+CONDITIONS = ("default", "coast_hard", "easy", "real_masks", "old")
+#: the 20 real SL-SSDD masks (13 with land) used as coastlines by the ``real_masks`` condition
+REAL_MASKS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real" / "ssdd_sealand"
 PFAS = (1e-3, 1e-4, 1e-5, 1e-6, 1e-8, 1e-10)
 WINDOWS = ((6, 8), (12, 10))  # (guard, train)
 SCORES = ("peak", "mean", "integrated")
@@ -59,6 +62,8 @@ def generate(condition: str, out: Path, images: int, seed: int) -> Path:
 
     if condition == "old":
         return _old_generator().generate(out, n=images, seed=seed)
+    if condition == "real_masks":
+        return ssdd.generate(out, n=images, seed=seed, preset="default", land_masks=REAL_MASKS.resolve())
     return ssdd.generate(out, n=images, seed=seed, preset=condition)
 
 

@@ -16,12 +16,14 @@ masks, Ke et al. 2025; the four real SSDD images in ``../shared/data/real/ssdd``
   real sea (a pure gamma-speckled constant would be too easy for a CFAR). With the preset's probability the image
   has **wind-roughened patches**: smooth, elongated regions (along a random wind direction) 2–8 dB brighter and more
   textured, as in SSDD's sea images with bright streaky areas (elongated along the image axis nearer the wind).
-* **Ships.** Sizes (log-uniform length within a class): 30 % small (5–14 px, beam 0.25–0.4 of the length, at
-  least 2 px), 50 % medium (14–40 px), 20 % large (40–90 px); fleets (8 % of offshore images, 5–12 ships) are small
-  and medium boats. SSDD is dominated by COCO-small ships (box area under 32²), which here are the small and most of
-  the medium class. Brightness is set as signal-to-clutter ratio over the local mean sea: about a fifth of the ships
-  (a small ship with probability 2·``dim_ship_fraction`` = 0.4, a medium one 0.1, a large one never) lie 3–8 dB
-  over the clutter — a few slightly brighter pixels under 1–4-look speckle and sea texture — the others 10–25 dB.
+* **Ships.** Sizes (log-uniform length within a class): 20 % small (5–16 px, beam 0.25–0.4 of the length, at
+  least 2 px), 55 % medium (16–60 px), 25 % large (60–160 px); fleets (6 % of offshore images, 5–12 ships) are small
+  and medium boats. The real SSDD boxes in ``../shared/data/real/ssdd`` are 14–156 px long (median box area about
+  2900 px²); SSDD as a whole is dominated by COCO-small ships (box area under 32²). Counts: 1 + Poisson(0.6) ships
+  per offshore image, 1–5 berthed or sailing per inshore image plus rafted ones (SSDD: 2456 ships in 1160 images).
+  Brightness is set as signal-to-clutter ratio over the local mean sea: a small ship is dim (3–8 dB over the
+  clutter — a few slightly brighter pixels under 1–4-look speckle and sea texture) with probability
+  2·``dim_ship_fraction`` = 0.5, a medium one with 0.125, a large one never; the others are 10–25 dB.
   One to three dominant scatterers (superstructure) per bright ship are 3–6 dB over the hull; those of ships of
   15 dB and more throw the sidelobe streaks below. ``ship_scr_db`` in the truth is each ship's mean reflectivity
   over the clutter under it, as painted (before speckle).
@@ -72,8 +74,8 @@ class Preset:
     wind_probability: float = 0.35  # images with wind-roughened patches
     wind_gain_db: tuple[float, float] = (2.0, 8.0)
     wind_cover: tuple[float, float] = (0.15, 0.5)  # fraction of the image roughened
-    size_mix: tuple[float, float, float] = (0.3, 0.5, 0.2)  # small, medium, large ships
-    dim_ship_fraction: float = 0.2  # dim (3–8 dB) probability: small ships 2×, medium 0.5×, large 0
+    size_mix: tuple[float, float, float] = (0.2, 0.55, 0.25)  # small, medium, large ships
+    dim_ship_fraction: float = 0.25  # dim (3–8 dB) probability: small ships 2×, medium 0.5×, large 0
     dim_scr_db: tuple[float, float] = (3.0, 8.0)
     bright_scr_db: tuple[float, float] = (10.0, 25.0)
     sliver_probability: float = 0.32  # coasts covering little of the image
@@ -365,7 +367,7 @@ def _sea(rng, shape: tuple[int, int], level: float, p: Preset) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------- ships
 
-_SIZE_CLASSES = ((5.0, 14.0, (0.25, 0.4)), (14.0, 40.0, (0.15, 0.3)), (40.0, 90.0, (0.13, 0.22)))
+_SIZE_CLASSES = ((5.0, 16.0, (0.25, 0.4)), (16.0, 60.0, (0.15, 0.3)), (60.0, 160.0, (0.13, 0.22)))
 
 
 def _ship_size(rng, p: Preset, small_only: bool = False) -> tuple[float, float, int]:
@@ -409,10 +411,10 @@ def _place_ships(rng, land: np.ndarray | None, piers: list, inshore: bool, shape
 
     coast_y, coast_x = np.nonzero(_grow(land, 2) & ~land) if inshore else (np.array([]), np.array([]))
     if inshore:
-        n_ships, fleet = int(rng.integers(1, 7)), False
+        n_ships, fleet = int(rng.integers(1, 6)), False
     else:
-        fleet = rng.random() < 0.08
-        n_ships = int(rng.integers(5, 13)) if fleet else 1 + int(rng.poisson(0.8))
+        fleet = rng.random() < 0.06
+        n_ships = int(rng.integers(5, 13)) if fleet else 1 + int(rng.poisson(0.6))
     for _ in range(n_ships * 30):
         if len(ships) >= n_ships:
             break
@@ -469,8 +471,8 @@ def _paint_ships(rng, refl: np.ndarray, ships: list, p: Preset) -> tuple[list[fl
         m = mask > 0
         window = refl[y0 : y0 + m.shape[0], x0 : x0 + m.shape[1]]
         clutter = float(window[m].mean())
-        small = length < 14
-        p_dim = min(1.0, 2 * p.dim_ship_fraction) if small else (0.5 * p.dim_ship_fraction if length < 40 else 0.0)
+        small = length < 16
+        p_dim = min(1.0, 2 * p.dim_ship_fraction) if small else (0.5 * p.dim_ship_fraction if length < 60 else 0.0)
         scr = rng.uniform(*(p.dim_scr_db if rng.random() < p_dim else p.bright_scr_db))
         boost = clutter * (10 ** (scr / 10) - 1)
         window[m] += boost * rng.uniform(0.4, 1.6, int(m.sum()))
