@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from sardata._io import write_bytes
 from sardata.synth import _common as C
 from sardata.synth.ssdd_scene import PRESETS, Preset, get_preset, hull_polygon, load_land_masks, polygon_mask, render_scene
 
@@ -157,7 +158,7 @@ def write_voc_xml(
             lines.append(f"{i2}</segm>")
         lines.append(f"{i1}</object>")
     lines.append("</annotation>")
-    C.atomic_write_bytes(Path(path), "\r\n".join(lines).encode())
+    write_bytes(Path(path), "\r\n".join(lines).encode())
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -283,5 +284,5 @@ def _write_all(root: Path, n: int, seed: int, preset: Preset, land_masks) -> dic
     for variant, splits in coco.items():
         for folder, data in splits.items():
             if data["images"]:
-                C.atomic_write_bytes(root / variant / "coco_style" / "annotations" / f"{folder}.json", json.dumps(data).encode())
+                write_bytes(root / variant / "coco_style" / "annotations" / f"{folder}.json", json.dumps(data).encode())
     return truth
