@@ -96,6 +96,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return arr
 
 
+def read_gray_jpeg(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Reads an 8-bit SAR JPEG as one grey band, returning ``(array (H, W) uint8, channels in the file)``.
+
+    SSDD stores grey as RGB with R = G = B. For a JPEG, ``draft("L")`` makes libjpeg decode the luma plane only,
+    which equals every RGB channel when R = G = B and skips the colour conversion (about half the decode time).
+    Other formats fall back to :func:`read_image` (first band).
+    """
+    path = str(path)
+    if sniff_format(path) != "jpeg":
+        array = read_image(path)
+        channels = 1 if array.ndim == 2 else array.shape[2]
+        return (array if array.ndim == 2 else array[..., 0]), channels
+    try:
+        with Image.open(path) as image:
+            channels = len(image.getbands())
+            image.draft("L", image.size)
+            image.load()
+            gray = image if image.mode == "L" else image.convert("L")
+            array = np.asarray(gray)
+    except Exception as e:  # truncated/corrupt JPEGs surface as OSError, SyntaxError, ...
+        raise SarReadError(f"{path}: cannot decode jpeg ({type(e).__name__}: {e})") from e
+    return array, channels
+
+
 # --------------------------------------------------------------------------------------------- unit conversion
 
 

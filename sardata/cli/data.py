@@ -50,6 +50,15 @@ def print_summary(summary: dict, title: str) -> None:
         table.add_row(f"class {label}", str(count))
     table.add_row("skipped files", str(len(summary["skipped"])))
     console.print(table)
+    labels = summary.get("labels") or {}
+    if labels:
+        counts = Table(title="annotated labels")
+        for column in ("class", "kept", "clipped", "dropped"):
+            counts.add_column(column, justify="left" if column == "class" else "right")
+        for label, c in labels.items():
+            dropped = f"[red]{c['dropped']}[/red]" if c["dropped"] else "0"
+            counts.add_row(label, str(c["kept"]), str(c["clipped"]), dropped)
+        console.print(counts)
     for problem in summary["skipped"][:50]:
         console.print(f"  [yellow]skipped[/yellow] {problem['path']}: {problem['reason']}")
     if len(summary["skipped"]) > 50:
@@ -62,7 +71,7 @@ def ingest(
     root: Path = typer.Argument(..., help="dataset root directory"),
     dataset_name: Optional[str] = typer.Option(None, "--name", help="FiftyOne dataset name (default: NAME)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset of that name"),
-    strict: bool = typer.Option(False, "--strict", help="fail on the first bad file instead of reporting it"),
+    strict: bool = typer.Option(False, "--strict", help="fail on the first bad file or dropped label instead of reporting it"),
 ) -> None:
     """Ingest a dataset from its on-disk layout into a persistent FiftyOne dataset and print a summary."""
     import sardata.datasets as sds
