@@ -127,12 +127,9 @@ def dataset_root(args, key: str, out: Path, n: int | None, data: Path | None = N
         return root, False
     console.print(f"no --data given: writing a synthetic {key} under {out / 'synth'}")
     if synth_options:  # options beyond synthesize()'s signature live on the generator module
-        import importlib
+        from sardata import registry
 
-        from sardata.synth import GENERATORS
-
-        module = importlib.import_module(GENERATORS[key])
-        return module.generate(out / "synth" / key, n=n, seed=args.seed, **synth_options), True
+        return registry.get(key).generator_module().generate(out / "synth" / key, n=n, seed=args.seed, **synth_options), True
     from sardata.synth import synthesize
 
     return synthesize(key, out / "synth" / key, n=n, seed=args.seed), True

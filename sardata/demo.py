@@ -16,13 +16,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sardata.registry import DATASETS
 from sardata.stages import Stages
 
 console = Console()
-
-#: dataset key → synthetic size for the ingest tour (small: the point is the layouts, not the volume)
-TOUR_SIZES = {"ssdd": 12, "opensarship": None, "fusar": 12, "whu_opt_sar": 2, "sar_aircraft": 6}
-
 
 @dataclass
 class DemoSizes:
@@ -52,8 +49,8 @@ def ingest_tour(out: Path, seed: int = 0, prefix: str = "demo") -> dict:
     from sardata.synth import synthesize
 
     summaries = {}
-    for key, n in TOUR_SIZES.items():
-        root = synthesize(key, out / "synth" / key, n=n, seed=seed)
+    for key, spec in DATASETS.items():  # tour sizes are small: the point is the layouts, not the volume
+        root = synthesize(key, out / "synth" / key, n=spec.tour_size, seed=seed)
         dataset = sardata.load(key, root, name=f"{prefix}-{key}", overwrite=True)
         summaries[key] = summarize(dataset)
     table = Table(title="synthetic datasets ingested")

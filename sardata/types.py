@@ -1,52 +1,32 @@
-"""FiftyOne dataset types of the five SAR datasets, so ``fo.Dataset.from_dir(root, dataset_type=sardata.types.SSDD)``.
+"""FiftyOne dataset types of the SAR datasets, so ``fo.Dataset.from_dir(root, dataset_type=sardata.types.SSDD)``.
 
-Importer classes are imported inside the methods, as FiftyOne's own ``fiftyone/types/dataset_types.py`` does, so
-importing this module stays cheap.
+One class per row of :data:`sardata.registry.DATASETS` (``SSDD``, ``OpenSARShip``, ``FUSARShip``, ``WHUOptSar``,
+``SARAircraft``). The importer class is imported inside ``get_dataset_importer_cls``, as FiftyOne's own
+``fiftyone/types/dataset_types.py`` does, so importing this module stays cheap.
 """
 
 import fiftyone.types as fot
 
-
-class SSDD(fot.Dataset):
-    """Official-SSDD ship detection (BBox/RBox/PSeg VOC-style and COCO-style). See :mod:`sardata.datasets.ssdd`."""
-
-    def get_dataset_importer_cls(self):
-        from sardata.datasets.ssdd import SSDDImporter
-
-        return SSDDImporter
+from sardata.registry import DATASETS
 
 
-class OpenSARShip(fot.Dataset):
-    """OpenSARShip Sentinel-1 ship chips with AIS. See :mod:`sardata.datasets.opensarship`."""
+class SarDataset(fot.Dataset):
+    """Base of the sardata dataset types; ``KEY`` names the row of :data:`sardata.registry.DATASETS`."""
+
+    KEY = ""
 
     def get_dataset_importer_cls(self):
-        from sardata.datasets.opensarship import OpenSARShipImporter
-
-        return OpenSARShipImporter
+        return DATASETS[self.KEY].importer_cls()
 
 
-class FUSARShip(fot.Dataset):
-    """FUSAR-Ship Gaofen-3 ship chips. See :mod:`sardata.datasets.fusar`."""
-
-    def get_dataset_importer_cls(self):
-        from sardata.datasets.fusar import FUSARShipImporter
-
-        return FUSARShipImporter
+def _make_type(spec):
+    loader = spec.importer.partition(":")[0]
+    doc = f"{spec.summary} See :mod:`{loader}`."
+    return type(spec.type_name, (SarDataset,), {"KEY": spec.key, "__doc__": doc, "__module__": __name__})
 
 
-class WHUOptSar(fot.Dataset):
-    """WHU-OPT-SAR land-cover segmentation tiles, sliced into patches. See :mod:`sardata.datasets.whu_opt_sar`."""
+for _spec in DATASETS.values():
+    globals()[_spec.type_name] = _make_type(_spec)
 
-    def get_dataset_importer_cls(self):
-        from sardata.datasets.whu_opt_sar import WHUOptSarImporter
-
-        return WHUOptSarImporter
-
-
-class SARAircraft(fot.Dataset):
-    """SAR-AIRcraft-1.0 fine-grained aircraft detection. See :mod:`sardata.datasets.sar_aircraft`."""
-
-    def get_dataset_importer_cls(self):
-        from sardata.datasets.sar_aircraft import SARAircraftImporter
-
-        return SARAircraftImporter
+__all__ = ["SarDataset"] + [spec.type_name for spec in DATASETS.values()]
+del _spec

@@ -116,7 +116,7 @@ def test_strict_load_leaves_no_half_dataset(key, pristine, tmp_path, fo_dataset_
 
 
 def test_safe_join_follows_symlinks_out_of_the_root(tmp_path):
-    from sardata.datasets._base import UnsafePathError, safe_join
+    from sardata.safepath import UnsafePathError, safe_join
 
     root = tmp_path / "root"
     (root / "inside").mkdir(parents=True)

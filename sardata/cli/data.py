@@ -10,13 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from sardata.cli._app import app
+from sardata.registry import DATASETS
 
 console = Console()
+_KEYS = " | ".join(DATASETS)
 
 
 @app.command()
 def synth(
-    name: str = typer.Argument(..., help="ssdd | opensarship | fusar | whu_opt_sar | sar_aircraft"),
+    name: str = typer.Argument(..., help=_KEYS),
     out: Path = typer.Argument(..., help="output directory"),
     n: Optional[int] = typer.Option(None, "--n", help="number of images/chips/tiles (small default)"),
     seed: int = typer.Option(0, "--seed"),
@@ -48,7 +50,7 @@ def print_summary(summary: dict, title: str) -> None:
 
 @app.command()
 def ingest(
-    name: str = typer.Argument(..., help="ssdd | opensarship | fusar | whu_opt_sar | sar_aircraft"),
+    name: str = typer.Argument(..., help=_KEYS),
     root: Path = typer.Argument(..., help="dataset root directory"),
     dataset_name: Optional[str] = typer.Option(None, "--name", help="FiftyOne dataset name (default: NAME)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset of that name"),

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-
 from typing import TYPE_CHECKING
+
+from sardata import registry
 
 if TYPE_CHECKING:  # importing fiftyone takes seconds: modules like taxonomy must stay cheap to import
     import fiftyone as fo
 
-#: CLI/dataset key → name of its FiftyOne dataset type in :mod:`sardata.types`.
-DATASET_TYPES: dict[str, str] = {
-    "ssdd": "SSDD",
-    "opensarship": "OpenSARShip",
-    "fusar": "FUSARShip",
-    "whu_opt_sar": "WHUOptSar",
-    "sar_aircraft": "SARAircraft",
-}
-
 
 def dataset_type(key: str) -> type:
-    """The FiftyOne dataset type for a dataset key (``ssdd``, ``opensarship``, ``fusar``, ``whu_opt_sar``, ``sar_aircraft``)."""
+    """The FiftyOne dataset type for a dataset key (see :data:`sardata.registry.DATASETS`)."""
     from sardata import types as sartypes
 
-    try:
-        return getattr(sartypes, DATASET_TYPES[key])
-    except KeyError:
-        raise ValueError(f"unknown dataset {key!r}; expected one of {sorted(DATASET_TYPES)}") from None
+    return getattr(sartypes, registry.get(key).type_name)
 
 
 def load(
@@ -42,7 +31,7 @@ def load(
     """Ingests a dataset from its on-disk layout into a persistent FiftyOne dataset.
 
     Args:
-        key: dataset key (see :data:`DATASET_TYPES`).
+        key: dataset key (see :data:`sardata.registry.DATASETS`).
         root: the dataset root directory.
         name (None): FiftyOne dataset name (default: ``key``).
         overwrite (False): replace an existing dataset of that name.
@@ -55,7 +44,7 @@ def load(
     """
     import fiftyone as fo
 
-    importer_cls = dataset_type(key)().get_dataset_importer_cls()
+    importer_cls = registry.get(key).importer_cls()
     name = name or key
     if fo.dataset_exists(name):
         if not overwrite:

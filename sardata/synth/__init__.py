@@ -6,31 +6,20 @@ root to pass to the loader, and writes ``synth_truth.json`` there.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
-#: dataset key → generator module
-GENERATORS = {
-    "ssdd": "sardata.synth.ssdd",
-    "opensarship": "sardata.synth.opensarship",
-    "fusar": "sardata.synth.fusar",
-    "whu_opt_sar": "sardata.synth.whu_opt_sar",
-    "sar_aircraft": "sardata.synth.sar_aircraft",
-}
+from sardata import registry
 
 
 def synthesize(name: str, out_dir: str | os.PathLike, n: int | None = None, seed: int = 0, full: bool = False) -> Path:
     """Writes a synthetic copy of dataset ``name`` under ``out_dir`` and returns its root.
 
     Args:
-        name: one of :data:`GENERATORS`.
+        name: a key of :data:`sardata.registry.DATASETS`.
         out_dir: output directory (created).
         n (None): number of images/chips/tiles (a small default when None).
         seed (0): random seed; the output is deterministic for a seed.
         full (False): full-size dataset (e.g. SSDD's 1160 images) instead of the small default.
     """
-    if name not in GENERATORS:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {sorted(GENERATORS)}")
-    module = importlib.import_module(GENERATORS[name])
-    return module.generate(Path(out_dir), n=n, seed=seed, full=full)
+    return registry.get(name).generator_module().generate(Path(out_dir), n=n, seed=seed, full=full)

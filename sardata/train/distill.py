@@ -61,6 +61,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sardata._io import save_figure, write_json, write_text
 from sardata.train import distill_losses as dl
 from sardata.train.masks import MaskSource, build_mask_source
 
@@ -104,6 +105,7 @@ class DistillConfig:
         epochs (12), batch_size (4): schedule.
         lr (None): SGD learning rate; default 0.02 × batch/16 (the detector default); momentum 0.9, wd 1e-4.
         warmup_iters (100): linear warm-up iterations (capped at one epoch).
+        grad_clip (10.0): gradient-norm clip of every step (None: off), for from-scratch students.
         train_split ("train"), eval_split ("test"), val_split ("val"): training, reported and teacher-check splits.
         max_images (None): read at most N images per split (smoke runs).
         min_teacher_ap50 (0.5): refuse a teacher whose validation AP50 is lower.
@@ -134,6 +136,7 @@ class DistillConfig:
     batch_size: int = 4
     lr: float | None = None
     warmup_iters: int = 100
+    grad_clip: float | None = 10.0
     train_split: str = "train"
     eval_split: str = "test"
     val_split: str = "val"
@@ -369,11 +372,11 @@ def evaluate_detector(model: nn.Module, data_dir: str | Path, split: str, device
                       max_images: int | None = None, progress: bool = False) -> dict:
     """COCO metrics (``AP50``, ``mAP``, per class) of ``model`` on one split, scored down to 0.001."""
     from sardata.train.coco_data import CocoDetection, collate
-    from sardata.train.detector import evaluate
+    from sardata.train.engine import evaluate
 
     dataset = CocoDetection(data_dir, split, dedup=True, max_images=max_images)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
-    metrics, _ = evaluate(set_score_threshold(model), loader, device, progress)
+    metrics, _ = evaluate(set_score_threshold(model), loader, device, progress, score_threshold=EVAL_SCORE_THRESHOLD)
     return metrics
 
 
@@ -465,12 +468,13 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
         dict with ``variant``, ``AP50``, ``mAP`` (on ``eval_split``), ``teacher``, ``steps``, ``final_losses``,
         ``filter_magnitude``, ``checkpoint``, ``losses_csv``, ``out_dir``.
     """
-    from sardata.train import common
+    from sardata.runtime import resolve_device, seed_everything
+    from sardata.train import common, engine
     from sardata.train.coco_data import CocoDetection, collate
-    from sardata.train.detector import load_detector, train_one_epoch, warmup_step_lambda
+    from sardata.train.detector import load_detector
 
     cfg.validate()
-    device = common.train_device(cfg.device, {"distributed": False})
+    device = resolve_device(cfg.device)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else _default_out_dir(cfg)
     if variant:
         out_dir = out_dir / variant
@@ -487,7 +491,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     train_set = CocoDetection(cfg.data, cfg.train_split, train=True, max_images=cfg.max_images)
     if len(train_set) == 0:
         raise ValueError(f"{cfg.data}: split {cfg.train_split!r} has no readable images")
-    common.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     student, student_kwargs = build_student(teacher_kwargs, cfg.student, cfg.student_weights)
     student.to(device)
     model = Distiller(student, teacher, cfg).to(device) if cfg.kd else student
@@ -498,14 +502,14 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
                                          num_workers=cfg.workers, generator=torch.Generator().manual_seed(cfg.seed))
     total = cfg.epochs * len(loader)
     steps = (int(total * 8 / 12), int(total * 11 / 12))  # the 1x schedule's decays, in iterations
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_step_lambda(
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, engine.warmup_step_lambda(
         1, min(cfg.warmup_iters, len(loader)), 0.001, steps, 0.1))
     args = {**common.plain(asdict(cfg)), "variant": variant, "model_kwargs": common.plain(student_kwargs)}
 
     history, step_rows = [], []
     for epoch in range(cfg.epochs):
-        record = {"epoch": epoch, **train_one_epoch(model, optimizer, loader, device, epoch, scheduler,
-                                                    progress=cfg.progress)}
+        record = {"epoch": epoch, **engine.train_one_epoch(model, optimizer, loader, device, epoch, scheduler,
+                                                           progress=cfg.progress, grad_clip=cfg.grad_clip)}
         if cfg.kd:
             step_rows += [{"step": len(step_rows) + i, "epoch": epoch, **row} for i, row in enumerate(model.step_log)]
             model.step_log.clear()
@@ -514,13 +518,12 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
             step_rows.append({"step": len(step_rows), "epoch": epoch, "loss": record["loss"], "loss_gt": record["loss"],
                               "loss_feat": 0.0, "loss_head": 0.0})
         history.append(record)
-        common.save_checkpoint(out_dir, epoch, student, optimizer, scheduler, args,
-                               extra={"history": common.plain(history)}, keep_every_epoch=False)
+        engine.save(out_dir, epoch, student, optimizer, scheduler, args, history=history)
 
     metrics = evaluate_detector(student, cfg.data, cfg.eval_split, device, cfg.batch_size, cfg.max_images,
                                 cfg.progress)
     history[-1].update({k: metrics[k] for k in ("AP50", "mAP")})
-    common.write_history(history, out_dir)
+    engine.write_history(history, out_dir)
     csv_path = _write_rows(out_dir / "losses.csv", step_rows)
     plot_path = plot_loss_terms(step_rows, out_dir / "loss_terms.png", title=variant or "distill", alpha=cfg.alpha,
                                 beta=cfg.beta)
@@ -559,10 +562,7 @@ def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: l
             runs.append({**distill(run_cfg, variant=name), "seed": seed})
     rows = ablation_rows(runs)
     json_path = _write_json(out_dir / "ablation.json", rows)
-    md_path = out_dir / "ablation.md"
-    from sardata.train.common import atomic_write_text
-
-    atomic_write_text(md_path, ablation_markdown(rows) + "\n")
+    md_path = write_text(out_dir / "ablation.md", ablation_markdown(rows) + "\n")
     return {"rows": rows, "runs": runs, "json": str(json_path), "markdown": str(md_path)}
 
 
@@ -617,7 +617,9 @@ def plot_loss_terms(rows: list[dict], path: str | Path, title: str = "", alpha: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save_figure(Path(path), fig)
+    path = save_figure(path, fig, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def _default_out_dir(cfg: DistillConfig) -> Path:
@@ -635,33 +637,14 @@ def _file_sha(path: Path) -> str:
 
 
 def _write_json(path: Path, payload) -> Path:
-    from sardata.train.common import atomic_write_text
-
-    return atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+    return write_json(path, json.loads(json.dumps(payload, default=str)), indent=2)
 
 
 def _write_rows(path: Path, rows: list[dict]) -> Path:
     import io
 
-    from sardata.train.common import atomic_write_text
-
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["step", "epoch", *LOSS_TERMS], extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    return atomic_write_text(path, buffer.getvalue())
-
-
-def _save_figure(path: Path, fig) -> Path:
-    import os
-    import tempfile
-
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return write_text(path, buffer.getvalue())
