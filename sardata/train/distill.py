@@ -49,11 +49,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import json
 import logging
 import math
-import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -63,14 +61,25 @@ import torch.nn.functional as F
 
 from sardata._io import save_figure, write_json, write_text
 from sardata.train import distill_losses as dl
+from sardata.train.distill_teacher import (  # noqa: F401  (re-exported: the distillation API in one place)
+    EVAL_SCORE_THRESHOLD,
+    Schedule,
+    TeacherConfig,
+    check_teacher,
+    data_fingerprint,
+    ensure_teacher,
+    evaluate_detector,
+    fit,
+    set_score_threshold,
+    teacher_report,
+)
+from sardata.train.engine import write_history
 from sardata.train.masks import MaskSource, build_mask_source
 
 log = logging.getLogger(__name__)
 
 ARCHS = ("faster_rcnn", "retinanet")
 STUDENT_BACKBONES = ("resnet18", "mobilenet_v2")
-#: Score threshold of every evaluation (COCO practice; an untrained detector's 0.01 prior must still be scored).
-EVAL_SCORE_THRESHOLD = 0.001
 #: Table rows (the paper's Table 4 order) → switches. ``kd=False``: no teacher at all.
 VARIANTS: dict[str, dict[str, bool]] = {
     "baseline": dict(kd=False, ede=False, fdr=False, hsm=False),
@@ -302,7 +311,8 @@ class Distiller(nn.Module):
         loss_feat, loss_head = self.kd_terms(store["features"], s_logits, t_features, t_logits, foreground)
         total = (loss_gt + self.cfg.alpha * loss_feat + self.cfg.beta * loss_head).detach()
         self.step_log.append({"loss": float(total),
-                              "loss_gt": float(loss_gt), "loss_feat": float(loss_feat), "loss_head": float(loss_head)})
+                              "loss_gt": float(loss_gt.detach()), "loss_feat": float(loss_feat.detach()),
+                              "loss_head": float(loss_head.detach())})
         return {**gt_losses, "loss_kd_feat": self.cfg.alpha * loss_feat, "loss_kd_head": self.cfg.beta * loss_head}
 
     def kd_terms(self, s_features: dict, s_logits: dict, t_features: dict, t_logits: dict,
@@ -342,106 +352,6 @@ class Distiller(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Teacher: train once, cache by hash, check it learned
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def data_fingerprint(data_dir: str | Path) -> str:
-    """SHA-256 of a COCO export's annotation files and its image names and sizes (changes when the data does)."""
-    root = Path(data_dir)
-    digest = hashlib.sha256()
-    for path in sorted((root / "annotations").glob("*.json")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    for path in sorted((root / "images").rglob("*")):
-        if path.is_file():
-            digest.update(f"{path.relative_to(root)}:{path.stat().st_size}".encode())
-    return digest.hexdigest()
-
-
-def set_score_threshold(model: nn.Module, threshold: float = EVAL_SCORE_THRESHOLD) -> nn.Module:
-    """Sets a torchvision detector's output score threshold (RetinaNet/FCOS ``score_thresh``, R-CNN ROI heads)."""
-    if hasattr(model, "roi_heads"):
-        model.roi_heads.score_thresh = threshold
-    if hasattr(model, "score_thresh"):
-        model.score_thresh = threshold
-    return model
-
-
-def evaluate_detector(model: nn.Module, data_dir: str | Path, split: str, device, batch_size: int = 4,
-                      max_images: int | None = None, progress: bool = False) -> dict:
-    """COCO metrics (``AP50``, ``mAP``, per class) of ``model`` on one split, scored down to 0.001."""
-    from sardata.train.coco_data import CocoDetection, collate
-    from sardata.train.engine import evaluate
-
-    dataset = CocoDetection(data_dir, split, dedup=True, max_images=max_images)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
-    metrics, _ = evaluate(set_score_threshold(model), loader, device, progress, score_threshold=EVAL_SCORE_THRESHOLD)
-    return metrics
-
-
-def teacher_report(checkpoint: str | Path, data_dir: str | Path, split: str = "val", device=None,
-                   max_images: int | None = None) -> dict:
-    """Validation AP50 of a teacher checkpoint, cached beside it per (checkpoint, data) hash."""
-    from sardata.train.detector import load_detector
-
-    checkpoint = Path(checkpoint)
-    key = hashlib.sha256(f"{_file_sha(checkpoint)}:{data_fingerprint(data_dir)}:{split}:{max_images}".encode())
-    cache = checkpoint.with_name(f"{checkpoint.stem}.teacher-{key.hexdigest()[:16]}.json")
-    if cache.is_file():
-        return json.loads(cache.read_text())
-    model, _ = load_detector(checkpoint, device=device)
-    metrics = evaluate_detector(model, data_dir, split, next(model.parameters()).device, max_images=max_images)
-    report = {"checkpoint": str(checkpoint), "split": split, "AP50": metrics["AP50"], "mAP": metrics["mAP"],
-              "per_class": metrics.get("per_class", {})}
-    _write_json(cache, report)
-    return report
-
-
-def check_teacher(report: dict, min_ap50: float, allow_weak: bool = False) -> None:
-    """Refuses (ValueError) a teacher whose validation AP50 is below ``min_ap50``; with ``allow_weak`` warns."""
-    ap50 = report.get("AP50", float("nan"))
-    if ap50 is not None and not math.isnan(ap50) and ap50 >= min_ap50:
-        return
-    message = (f"teacher {report.get('checkpoint')} has validation AP50 {ap50:.3f} < {min_ap50} on split "
-               f"{report.get('split')!r}: a teacher that has not learned cannot teach")
-    if not allow_weak:
-        raise ValueError(message + " (train it longer, or pass allow_weak_teacher to distil anyway)")
-    warnings.warn("DISTILLING FROM A WEAK TEACHER: " + message, stacklevel=2)
-    log.warning("DISTILLING FROM A WEAK TEACHER: %s", message)
-
-
-def ensure_teacher(detector_cfg, cache_dir: str | Path, val_split: str = "val") -> dict:
-    """Trains a teacher with :func:`sardata.train.detector.train` once, then reuses it.
-
-    The cache key is the SHA-256 of the detector config (without output, device and progress options) and
-    :func:`data_fingerprint` of its data. Returns ``{"checkpoint", "hash", "cached", "val", "test"}`` where ``val``
-    and ``test`` hold AP50/mAP at score threshold 0.001.
-    """
-    from sardata.train.detector import train as train_detector
-    from sardata.train.detector import load_detector
-
-    options = {k: v for k, v in asdict(detector_cfg).items()
-               if k not in ("out_dir", "device", "progress", "workers", "resume", "test_only")}
-    key = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()
-                         + data_fingerprint(detector_cfg.data).encode()).hexdigest()[:16]
-    out_dir = Path(cache_dir) / key
-    meta_path = out_dir / "teacher.json"
-    if meta_path.is_file() and (out_dir / "checkpoint.pth").is_file():
-        return {**json.loads(meta_path.read_text()), "cached": True}
-    train_detector(replace(detector_cfg, out_dir=out_dir))
-    model, _ = load_detector(out_dir / "checkpoint.pth", device=detector_cfg.device)
-    device = next(model.parameters()).device
-    meta = {"checkpoint": str(out_dir / "checkpoint.pth"), "hash": key, "config": json.loads(json.dumps(options, default=str))}
-    for name, split in (("val", val_split), ("test", detector_cfg.test_split)):
-        metrics = evaluate_detector(model, detector_cfg.data, split, device, max_images=detector_cfg.max_images)
-        meta[name] = {"split": split, "AP50": metrics["AP50"], "mAP": metrics["mAP"],
-                      "per_class_AP50": {k: v.get("AP50") for k, v in metrics.get("per_class", {}).items()}}
-    _write_json(meta_path, meta)
-    return {**meta, "cached": False}
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Training one student
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -469,8 +379,8 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
         ``filter_magnitude``, ``checkpoint``, ``losses_csv``, ``out_dir``.
     """
     from sardata.runtime import resolve_device, seed_everything
-    from sardata.train import common, engine
-    from sardata.train.coco_data import CocoDetection, collate
+    from sardata.train import common
+    from sardata.train.coco_data import CocoDetection
     from sardata.train.detector import load_detector
 
     cfg.validate()
@@ -496,34 +406,24 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     student.to(device)
     model = Distiller(student, teacher, cfg).to(device) if cfg.kd else student
     params = model.trainable_parameters() if cfg.kd else [p for p in student.parameters() if p.requires_grad]
-    lr = cfg.lr if cfg.lr is not None else 0.02 * cfg.batch_size / 16
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
-    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
-                                         num_workers=cfg.workers, generator=torch.Generator().manual_seed(cfg.seed))
-    total = cfg.epochs * len(loader)
-    steps = (int(total * 8 / 12), int(total * 11 / 12))  # the 1x schedule's decays, in iterations
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, engine.warmup_step_lambda(
-        1, min(cfg.warmup_iters, len(loader)), 0.001, steps, 0.1))
     args = {**common.plain(asdict(cfg)), "variant": variant, "model_kwargs": common.plain(student_kwargs)}
+    step_rows: list[dict] = []
 
-    history, step_rows = [], []
-    for epoch in range(cfg.epochs):
-        record = {"epoch": epoch, **engine.train_one_epoch(model, optimizer, loader, device, epoch, scheduler,
-                                                           progress=cfg.progress, grad_clip=cfg.grad_clip)}
+    def on_epoch(epoch: int, record: dict) -> None:
         if cfg.kd:
-            step_rows += [{"step": len(step_rows) + i, "epoch": epoch, **row} for i, row in enumerate(model.step_log)]
+            step_rows.extend({"step": len(step_rows) + i, "epoch": epoch, **row} for i, row in enumerate(model.step_log))
             model.step_log.clear()
             record["filter_magnitude"] = model.filter_magnitude()
         else:
-            step_rows.append({"step": len(step_rows), "epoch": epoch, "loss": record["loss"], "loss_gt": record["loss"],
-                              "loss_feat": 0.0, "loss_head": 0.0})
-        history.append(record)
-        engine.save(out_dir, epoch, student, optimizer, scheduler, args, history=history)
+            step_rows.append({"step": len(step_rows), "epoch": epoch, "loss": record["loss"],
+                              "loss_gt": record["loss"], "loss_feat": 0.0, "loss_head": 0.0})
 
+    history = fit(model, params, train_set, Schedule.of(cfg), device, out_dir, student, args, on_epoch,
+                  progress=cfg.progress)
     metrics = evaluate_detector(student, cfg.data, cfg.eval_split, device, cfg.batch_size, cfg.max_images,
                                 cfg.progress)
     history[-1].update({k: metrics[k] for k in ("AP50", "mAP")})
-    engine.write_history(history, out_dir)
+    write_history(history, out_dir)
     csv_path = _write_rows(out_dir / "losses.csv", step_rows)
     plot_path = plot_loss_terms(step_rows, out_dir / "loss_terms.png", title=variant or "distill", alpha=cfg.alpha,
                                 beta=cfg.beta)
@@ -626,14 +526,6 @@ def _default_out_dir(cfg: DistillConfig) -> Path:
     from sardata.paths import work_dir
 
     return work_dir(Path(cfg.data).resolve().name, "distill")
-
-
-def _file_sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_json(path: Path, payload) -> Path:
