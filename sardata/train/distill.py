@@ -298,8 +298,9 @@ class Distiller(nn.Module):
 
     def filter_magnitude(self) -> float:
         """Mean |W_filter| over levels (1.0 at initialisation)."""
-        values = [f.weights(f.real.shape[-2], f.real.shape[-1]).abs().mean() for f in self.filters.values()]
-        return float(torch.stack(values).mean())
+        with torch.no_grad():
+            values = [f.weights(f.real.shape[-2], f.real.shape[-1]).abs().mean() for f in self.filters.values()]
+            return float(torch.stack(values).mean())
 
     def forward(self, images: list[torch.Tensor], targets: list[dict]) -> dict[str, torch.Tensor]:
         with capture(self.student) as store:
