@@ -305,6 +305,7 @@ def test_distilled_student_learns_easy_data_and_the_teacher_is_cached(tmp_path):
     assert summary["AP50"] > 0.5, summary["AP50"]  # chance is ~0 for a box detector
     rows = (tmp_path / "out" / "ifkd" / "losses.csv").read_text().splitlines()
     assert rows[0] == "step,epoch,loss,loss_gt,loss_feat,loss_head" and len(rows) == 1 + 5 * 6
+    assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(len(rows) - 1))  # one row per step, in order
     assert all(float(r.split(",")[4]) > 0 for r in rows[1:])  # the feature term is on every step
     assert (tmp_path / "out" / "ifkd" / "loss_terms.png").stat().st_size > 0
     from sardata.train.detector import load_detector

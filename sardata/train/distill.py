@@ -37,6 +37,11 @@ Readings of what the paper leaves open (each one a choice made here):
    level and so its anchor sizes per level differ from the R50 teacher's; objectness is then compared anchor slot
    by anchor slot anyway (a known mismatch of this architecture pairing, not of RetinaNet's).
 7. **φ_adapt**: a 3×3 convolution per student level (Du et al.), without activation (FPN features are signed).
+8. **Optimisation** (not in the paper, which fine-tunes ImageNet-initialised students for 100 epochs): SGD with
+   momentum 0.9, weight decay 1e-4, linear warm-up, ×0.1 at 8/12 and 11/12 of the iterations, and a global
+   gradient-norm clip (``grad_clip``, default 10) without which from-scratch detectors diverge here. The clip acts on
+   the sum of all terms: when α·L_feat dwarfs L_GT (as with from-scratch FPN features, whose 256-channel squared
+   distance is ~10³), it also shrinks the L_GT gradient; the per-term curves (``loss_terms.png``) show the balance.
 
 The teacher must have learned before it teaches: :func:`teacher_report` scores it on the validation split (score
 threshold 0.001) and :func:`distill` refuses one below ``min_teacher_ap50`` (``allow_weak_teacher`` turns the
@@ -412,7 +417,8 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
 
     def on_epoch(epoch: int, record: dict) -> None:
         if cfg.kd:
-            step_rows.extend({"step": len(step_rows) + i, "epoch": epoch, **row} for i, row in enumerate(model.step_log))
+            first = len(step_rows)
+            step_rows.extend([{"step": first + i, "epoch": epoch, **row} for i, row in enumerate(model.step_log)])
             model.step_log.clear()
             record["filter_magnitude"] = model.filter_magnitude()
         else:
