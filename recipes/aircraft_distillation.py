@@ -67,12 +67,13 @@ class Sizes:
     model_options: dict | None = None
     max_images: int | None = None
     min_teacher_ap50: float = 0.5
+    optimizer: str = "adamw"  # teacher and students alike (sardata.train.distill, reading 8)
 
     @classmethod
     def of(cls, level: str) -> "Sizes":
         if level == "quick":
-            return cls(synth_images=160, small_scenes=True, image_size=160, teacher_backbone="resnet18",
-                       teacher_epochs=12, student_epochs=4, batch_size=4, archs=("faster_rcnn",),
+            return cls(synth_images=240, small_scenes=True, image_size=160, teacher_backbone="resnet18",
+                       teacher_epochs=16, student_epochs=4, batch_size=4, archs=("faster_rcnn",),
                        students=("mobilenet_v2",), variants=("baseline", "frs", "ifkd"), model_options=SMALL_RCNN)
         if level == "smoke":
             return cls(synth_images=8, small_scenes=True, image_size=64, teacher_backbone="resnet18",
@@ -125,7 +126,8 @@ def main(argv=None) -> dict:
         stage(f"{arch} teacher ({sizes.teacher_backbone}), trained once and cached by hash")
         teacher = ensure_teacher(TeacherConfig(
             data=str(coco_dir), arch=arch, backbone=sizes.teacher_backbone, image_size=sizes.image_size,
-            epochs=sizes.teacher_epochs, batch_size=sizes.batch_size, model_options=sizes.model_options,
+            epochs=sizes.teacher_epochs, batch_size=sizes.batch_size, optimizer=sizes.optimizer,
+            model_options=sizes.model_options,
             max_images=sizes.max_images, seed=args.seed, device=args.device), out / "teachers")
         rows.append({"arch": arch, "model": f"teacher {sizes.teacher_backbone}", "method": "—", "FRS": "", "EDE": "",
                      "FDR": "", "HSM": "", "AP50": pct(teacher["test"]["AP50"]), "± std": None, "seeds": "-",
@@ -140,7 +142,8 @@ def main(argv=None) -> dict:
                     data=str(coco_dir), teacher=teacher["checkpoint"], student=student,
                     out_dir=str(out / "students" / arch / student), student_weights=args.student_weights,
                     mask_source=args.mask_source, mask_checkpoint=args.mask_checkpoint, epochs=sizes.student_epochs,
-                    batch_size=sizes.batch_size, max_images=sizes.max_images, device=args.device,
+                    batch_size=sizes.batch_size, optimizer=sizes.optimizer, max_images=sizes.max_images,
+                    device=args.device,
                     min_teacher_ap50=sizes.min_teacher_ap50, allow_weak_teacher=args.allow_weak_teacher)
                 result = run_ablation(base, variants, seeds)
                 for run in result["runs"]:

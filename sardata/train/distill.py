@@ -37,11 +37,15 @@ Readings of what the paper leaves open (each one a choice made here):
    level and so its anchor sizes per level differ from the R50 teacher's; objectness is then compared anchor slot
    by anchor slot anyway (a known mismatch of this architecture pairing, not of RetinaNet's).
 7. **φ_adapt**: a 3×3 convolution per student level (Du et al.), without activation (FPN features are signed).
-8. **Optimisation** (not in the paper, which fine-tunes ImageNet-initialised students for 100 epochs): SGD with
-   momentum 0.9, weight decay 1e-4, linear warm-up, ×0.1 at 8/12 and 11/12 of the iterations, and a global
-   gradient-norm clip (``grad_clip``, default 10) without which from-scratch detectors diverge here. The clip acts on
-   the sum of all terms: when α·L_feat dwarfs L_GT (as with from-scratch FPN features, whose 256-channel squared
-   distance is ~10³), it also shrinks the L_GT gradient; the per-term curves (``loss_terms.png``) show the balance.
+8. **Optimisation** (not in the paper, which fine-tunes ImageNet-initialised students with SGD for 100 epochs):
+   students train from scratch here, with AdamW (lr 2e-3, weight decay 0.05), linear warm-up, ×0.1 at 8/12 and
+   11/12 of the iterations, and a global gradient-norm clip of 10 (``grad_clip``). Measured on easy one-class data
+   (ResNet-18 Faster R-CNN student, 30 steps): with SGD + the clip, the undistilled student reaches AP50 1.00 and the
+   IFKD student 0.00 — α·L_feat (≈ 65: a 256-channel squared distance of ~10³ between from-scratch FPN features)
+   dwarfs L_GT (≈ 1), and the global clip then shrinks the L_GT gradient ~30×; without the clip SGD diverges. AdamW
+   normalises each parameter's step, so the parameters only L_GT reaches (box regressor, classifier) learn at their
+   own pace whatever the size of the distillation terms. The same optimiser serves every ablation row; the per-term
+   curves (``loss_terms.png``) show the balance of the terms.
 
 The teacher must have learned before it teaches: :func:`teacher_report` scores it on the validation split (score
 threshold 0.001) and :func:`distill` refuses one below ``min_teacher_ap50`` (``allow_weak_teacher`` turns the
@@ -117,7 +121,8 @@ class DistillConfig:
         mask_checkpoint (None): MobileSAM weights when ``mask_source="mobilesam"``.
         student_weights (None): ImageNet backbone weights for the student (file or torchvision name).
         epochs (12), batch_size (4): schedule.
-        lr (None): SGD learning rate; default 0.02 × batch/16 (the detector default); momentum 0.9, wd 1e-4.
+        optimizer ("adamw"): ``adamw`` or ``sgd`` (reading 8 of the module docstring).
+        lr (None): default 2e-3 for AdamW, 0.02 × batch/16 for SGD.
         warmup_iters (100): linear warm-up iterations (capped at one epoch).
         grad_clip (10.0): gradient-norm clip of every step (None: off), for from-scratch students.
         train_split ("train"), eval_split ("test"), val_split ("val"): training, reported and teacher-check splits.
@@ -148,6 +153,7 @@ class DistillConfig:
     student_weights: str | None = None
     epochs: int = 12
     batch_size: int = 4
+    optimizer: str = "adamw"
     lr: float | None = None
     warmup_iters: int = 100
     grad_clip: float | None = 10.0
@@ -411,7 +417,6 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     student, student_kwargs = build_student(teacher_kwargs, cfg.student, cfg.student_weights)
     student.to(device)
     model = Distiller(student, teacher, cfg).to(device) if cfg.kd else student
-    params = model.trainable_parameters() if cfg.kd else [p for p in student.parameters() if p.requires_grad]
     args = {**common.plain(asdict(cfg)), "variant": variant, "model_kwargs": common.plain(student_kwargs)}
     step_rows: list[dict] = []
 
@@ -425,8 +430,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
             step_rows.append({"step": len(step_rows), "epoch": epoch, "loss": record["loss"],
                               "loss_gt": record["loss"], "loss_feat": 0.0, "loss_head": 0.0})
 
-    history = fit(model, params, train_set, Schedule.of(cfg), device, out_dir, student, args, on_epoch,
-                  progress=cfg.progress)
+    history = fit(model, train_set, Schedule.of(cfg), device, out_dir, student, args, on_epoch, progress=cfg.progress)
     metrics = evaluate_detector(student, cfg.data, cfg.eval_split, device, cfg.batch_size, cfg.max_images,
                                 cfg.progress)
     history[-1].update({k: metrics[k] for k in ("AP50", "mAP")})

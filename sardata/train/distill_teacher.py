@@ -36,12 +36,14 @@ EVAL_SCORE_THRESHOLD = 0.001
 
 @dataclass
 class Schedule:
-    """SGD schedule of :func:`fit`: linear warm-up, then ×0.1 at 8/12 and 11/12 of the iterations (the 1x schedule's
-    decays, in iterations), momentum 0.9, weight decay 1e-4, gradient-norm clip (from-scratch runs)."""
+    """Optimisation of :func:`fit`: ``sgd`` (momentum 0.9, weight decay 1e-4, lr 0.02 × batch/16) or ``adamw``
+    (weight decay 0.05, lr 2e-3; :func:`sardata.train.engine.build_optimizer`), linear warm-up, ×0.1 at 8/12 and
+    11/12 of the iterations (the 1x schedule's decays, in iterations), and a global gradient-norm clip."""
 
     epochs: int = 12
     batch_size: int = 4
-    lr: float | None = None  # default 0.02 × batch / 16
+    optimizer: str = "sgd"
+    lr: float | None = None
     warmup_iters: int = 100
     grad_clip: float | None = 10.0
     seed: int = 0
@@ -50,6 +52,11 @@ class Schedule:
     @classmethod
     def of(cls, cfg) -> "Schedule":
         return cls(**{k: getattr(cfg, k) for k in cls.__dataclass_fields__})
+
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 2e-3 if self.optimizer == "adamw" else 0.02 * self.batch_size / 16
 
 
 @dataclass
@@ -61,7 +68,8 @@ class TeacherConfig:
         arch ("retinanet"): ``retinanet`` or ``faster_rcnn``.
         backbone ("resnet50"): the teacher's backbone (the paper's R50).
         image_size (512): detector input size (students inherit it).
-        epochs (12), batch_size (4), lr (None), warmup_iters (100), grad_clip (10.0): :class:`Schedule`.
+        epochs (12), batch_size (4), optimizer ("sgd"), lr (None), warmup_iters (100), grad_clip (10.0):
+            :class:`Schedule`.
         model_options (None): extra torchvision model options (stored in the checkpoint; students inherit them).
         train_split ("train"), val_split ("val"), test_split ("test"): splits.
         max_images (None): at most N images per split (smoke runs).
@@ -74,6 +82,7 @@ class TeacherConfig:
     image_size: int = 512
     epochs: int = 12
     batch_size: int = 4
+    optimizer: str = "sgd"
     lr: float | None = None
     warmup_iters: int = 100
     grad_clip: float | None = 10.0
@@ -93,15 +102,16 @@ class TeacherConfig:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def fit(model: nn.Module, params: list, train_set, schedule: Schedule, device, out_dir: Path, save_model: nn.Module,
-        args: dict, on_epoch: Callable[[int, dict], None] | None = None, progress: bool = True) -> list[dict]:
-    """Trains ``model`` (a detector or a :class:`~sardata.train.distill.Distiller`) with the engine; saves
-    ``save_model`` after every epoch (``checkpoint.pth`` + history). Returns the per-epoch history."""
+def fit(model: nn.Module, train_set, schedule: Schedule, device, out_dir: Path, save_model: nn.Module, args: dict,
+        on_epoch: Callable[[int, dict], None] | None = None, progress: bool = True) -> list[dict]:
+    """Trains ``model`` (a detector or a :class:`~sardata.train.distill.Distiller`: every parameter that requires a
+    gradient, never a frozen teacher's) with the engine; saves ``save_model`` after every epoch (``checkpoint.pth``
+    + history). Returns the per-epoch history."""
     from sardata.train import engine
     from sardata.train.coco_data import collate
 
-    lr = schedule.lr if schedule.lr is not None else 0.02 * schedule.batch_size / 16
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=1e-4)
+    decay = 0.05 if schedule.optimizer == "adamw" else 1e-4
+    optimizer = engine.build_optimizer(model, schedule.optimizer, schedule.learning_rate(), weight_decay=decay)
     loader = torch.utils.data.DataLoader(train_set, batch_size=schedule.batch_size, shuffle=True, collate_fn=collate,
                                          num_workers=schedule.workers,
                                          generator=torch.Generator().manual_seed(schedule.seed))
@@ -146,12 +156,22 @@ def evaluate_detector(model: nn.Module, data_dir: str | Path, split: str, device
 
 
 def data_fingerprint(data_dir: str | Path) -> str:
-    """SHA-256 of a COCO export's annotation files and its image names and sizes (changes when the data does)."""
+    """SHA-256 of a COCO export's content: per split, the images (file name, size), boxes and categories, and the
+    image files' byte sizes. Volatile keys (FiftyOne ``sample_id``, ``info``, dates) are left out, so re-ingesting
+    and re-exporting the same data gives the same fingerprint."""
     root = Path(data_dir)
     digest = hashlib.sha256()
     for path in sorted((root / "annotations").glob("*.json")):
+        coco = json.loads(path.read_text())
+        canonical = {
+            "images": [[im.get("id"), im.get("file_name"), im.get("width"), im.get("height"), im.get("replica", 0)]
+                       for im in coco.get("images", [])],
+            "annotations": [[a.get("image_id"), a.get("category_id"), a.get("bbox"), a.get("iscrowd", 0)]
+                            for a in coco.get("annotations", [])],
+            "categories": [[c.get("id"), c.get("name")] for c in coco.get("categories", [])],
+        }
         digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+        digest.update(json.dumps(canonical, sort_keys=True).encode())
     for path in sorted((root / "images").rglob("*")):
         if path.is_file():
             digest.update(f"{path.relative_to(root)}:{path.stat().st_size}".encode())
@@ -160,8 +180,8 @@ def data_fingerprint(data_dir: str | Path) -> str:
 
 def teacher_hash(cfg: TeacherConfig) -> str:
     """The cache key of a teacher: its training options and its data."""
-    options = {k: v for k, v in asdict(cfg).items() if k not in ("device", "progress", "workers")}
-    options["data"] = data_fingerprint(cfg.data)
+    options = {k: v for k, v in asdict(cfg).items() if k not in ("device", "progress", "workers", "data")}
+    options["data"] = data_fingerprint(cfg.data)  # the content, not the path
     return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -210,8 +230,7 @@ def train_teacher(cfg: TeacherConfig, out_dir: Path) -> nn.Module:
     model = build_detector(**kwargs).to(device)
     out_dir.mkdir(parents=True, exist_ok=True)
     args = {**common.plain(asdict(cfg)), "model_kwargs": common.plain(kwargs)}
-    fit(model, [p for p in model.parameters() if p.requires_grad], train_set, Schedule.of(cfg), device, out_dir,
-        model, args, progress=cfg.progress)
+    fit(model, train_set, Schedule.of(cfg), device, out_dir, model, args, progress=cfg.progress)
     return model.eval()
 
 
