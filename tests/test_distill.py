@@ -299,7 +299,7 @@ def test_distilled_student_learns_easy_data_and_the_teacher_is_cached(tmp_path):
     again = ensure_teacher(_teacher_cfg(data), tmp_path / "teachers")
     assert again["cached"] and again["checkpoint"] == teacher["checkpoint"]
     cfg = DistillConfig(data=str(data), teacher=teacher["checkpoint"], student="mobilenet_v2",
-                        out_dir=str(tmp_path / "out"), epochs=5, batch_size=4, lr=0.02, warmup_iters=10,
+                        out_dir=str(tmp_path / "out"), epochs=5, batch_size=4, warmup_iters=10,
                         device="cpu", progress=False)
     summary = distill(cfg, variant="ifkd")
     assert summary["AP50"] > 0.5, summary["AP50"]  # chance is ~0 for a box detector
@@ -350,6 +350,23 @@ def test_ablation_rows_mean_and_sample_std_over_seeds():
     table = ablation_markdown(rows)
     assert "| baseline |  |  |  |  | 60.00 ± 14.14 | [0, 1] |" in table
     assert list(VARIANTS) == ["baseline", "frs", "ede", "fdr", "hsm", "ifkd"]
+
+
+def test_run_ablation_reuses_finished_runs_only_when_identical(tmp_path):
+    from dataclasses import asdict, replace
+
+    from sardata.train.common import plain
+    from sardata.train.distill import run_ablation
+
+    cfg = DistillConfig(data=str(tmp_path), teacher=str(tmp_path / "missing.pth"), out_dir=str(tmp_path / "out"))
+    run_cfg = replace(cfg, out_dir=str(tmp_path / "out" / "seed0"), seed=0, **VARIANTS["baseline"])
+    (tmp_path / "out" / "seed0" / "baseline").mkdir(parents=True)
+    (tmp_path / "out" / "seed0" / "baseline" / "summary.json").write_text(json.dumps(
+        {"variant": "baseline", "AP50": 0.4, "teacher": {"val_AP50": 0.7}, "config": plain(asdict(run_cfg))}))
+    result = run_ablation(cfg, ["baseline"], [0])
+    assert result["rows"][0]["ap50_mean"] == 0.4 and (tmp_path / "out" / "ablation.md").is_file()
+    with pytest.raises(FileNotFoundError, match="teacher checkpoint"):  # other options: trained again
+        run_ablation(replace(cfg, alpha=0.1), ["baseline"], [0])
 
 
 def test_config_rejects_modules_without_distillation(tmp_path):

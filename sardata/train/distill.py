@@ -456,6 +456,9 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
 def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: list[int] | None = None) -> dict:
     """Trains every variant (default all :data:`VARIANTS`) for every seed; writes ``ablation.{json,md}``.
 
+    A run whose ``summary.json`` already exists with the same options (``<out_dir>/seed<k>/<variant>/``) is reused,
+    not retrained: an interrupted grid resumes, and a table over fewer seeds is rebuilt from the finished runs.
+
     Returns:
         ``{"rows": [...], "runs": [summary, ...], "json": path, "markdown": path}``; one row per variant with
         ``ap50_mean``, ``ap50_std`` (sample std over seeds), ``seeds``, ``ap50_per_seed``, ``teacher_ap50``.
@@ -470,11 +473,24 @@ def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: l
     for seed in seeds:
         for name in variants:
             run_cfg = replace(cfg, out_dir=str(out_dir / f"seed{seed}"), seed=seed, **VARIANTS[name])
-            runs.append({**distill(run_cfg, variant=name), "seed": seed})
+            summary = _finished_run(run_cfg, name) or distill(run_cfg, variant=name)
+            runs.append({**summary, "seed": seed})
     rows = ablation_rows(runs)
     json_path = _write_json(out_dir / "ablation.json", rows)
     md_path = write_text(out_dir / "ablation.md", ablation_markdown(rows) + "\n")
     return {"rows": rows, "runs": runs, "json": str(json_path), "markdown": str(md_path)}
+
+
+def _finished_run(cfg: DistillConfig, variant: str) -> dict | None:
+    """The summary of an identical finished run, or None."""
+    from sardata.train.common import plain
+
+    path = Path(cfg.out_dir) / variant / "summary.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    saved = {k: v for k, v in summary.get("config", {}).items() if k not in ("variant", "model_kwargs")}
+    return summary if saved == json.loads(json.dumps(plain(asdict(cfg)))) else None
 
 
 def ablation_rows(runs: list[dict]) -> list[dict]:
