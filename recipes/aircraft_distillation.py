@@ -12,7 +12,7 @@ variant, and each run's per-step loss terms (``losses.csv`` + ``loss_terms.png``
 not fit 20 minutes of a 2-core CPU, so it trains one detector (Faster R-CNN, which learns from scratch in fewer
 steps than RetinaNet here), one student (MobileNetV2, the paper's), the rows baseline / FRS / IFKD over 3 seeds,
 with a ResNet-18 teacher (the CPU preset's larger model; 16 epochs) on 240 small synthetic apron scenes at 160 px,
-students 4 epochs, AdamW for all (``sardata.train.distill`` reading 8). Every cell left out is written into the
+students 3 epochs, AdamW for all (``sardata.train.distill`` reading 8). Every cell left out is written into the
 table as "not run". ``--archs``, ``--students``, ``--variants``, ``--seeds`` widen it.
 """
 
@@ -74,7 +74,7 @@ class Sizes:
     def of(cls, level: str) -> "Sizes":
         if level == "quick":
             return cls(synth_images=240, small_scenes=True, image_size=160, teacher_backbone="resnet18",
-                       teacher_epochs=16, student_epochs=4, batch_size=4, archs=("faster_rcnn",),
+                       teacher_epochs=16, student_epochs=3, batch_size=4, archs=("faster_rcnn",),
                        students=("mobilenet_v2",), variants=("baseline", "frs", "ifkd"), model_options=SMALL_RCNN)
         if level == "smoke":
             return cls(synth_images=8, small_scenes=True, image_size=64, teacher_backbone="resnet18",
