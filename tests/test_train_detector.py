@@ -124,10 +124,12 @@ def test_cascade_stages_follow_the_paper():
     assert len({id(s.box_roi_pool) for s in stages}) == 1
 
 
-def test_resnet50_default_builds_at_512():
-    model = build_detector("faster_rcnn", "resnet50", num_classes=2)
-    assert model.transform.min_size == (512,) and model.transform.max_size == 512
-    assert list(model.transform.image_mean) == list(common.SAR_MEAN)  # not ImageNet's when training from scratch
+def test_resnet50_default_resizes_to_512_and_normalises_with_the_given_statistics():
+    model = build_detector("faster_rcnn", "resnet50", num_classes=2, image_mean=[0.3] * 3, image_std=[0.2] * 3)
+    model.eval()
+    images, _ = model.transform([torch.full((3, 200, 400), 0.5)])
+    assert images.image_sizes == [(256, 512)]  # the longer side to 512, aspect kept
+    torch.testing.assert_close(images.tensors[0, :, :256, :512], torch.full((3, 256, 512), 1.0))  # (0.5-0.3)/0.2
     assert list(model.backbone(torch.zeros(1, 3, 64, 64))) == ["0", "1", "2", "3", "pool"]
     # From scratch every backbone layer trains and batch norm is a real BatchNorm2d.
     assert all(p.requires_grad for p in model.backbone.body.parameters())

@@ -108,8 +108,9 @@ def classifier(
     normalization: str = typer.Option("auto", help="auto | data | sar | imagenet"),
     gradcam: int = typer.Option(8, help="Grad-CAM overlays for the first N test images"),
     fiftyone_dataset: Optional[str] = typer.Option(None, "--dataset",
-                                                   help="FiftyOne dataset of the export: Grad-CAM maps go to its "
-                                                        "samples as heatmaps (field gradcam)"),
+                                                   help="FiftyOne dataset of the export: test predictions go to "
+                                                        "its samples (field predictions), Grad-CAM maps as "
+                                                        "heatmaps (field gradcam)"),
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None),
     amp: bool = typer.Option(True, "--amp/--no-amp"),

@@ -127,13 +127,13 @@ def segment(
     dataset: Optional[str] = typer.Option(None, "--dataset",
                                           help="FiftyOne dataset to load the predicted masks into"),
     field: str = typer.Option("predictions", "--field", help="sample field for the predicted masks"),
-    stem_field: str = typer.Option("filepath", "--stem-field", help="sample field whose file stem matches the tiles"),
     workers: int = typer.Option(0),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)"),
     seed: int = typer.Option(0),
 ) -> None:
     """Train LANet (ResNet-18, PAM + AEM) ± contrastive clustering on a masks export; metrics without 'others'."""
-    from sardata.train.segment import SegmentConfig, load_segmentation_predictions, train
+    from sardata.predictions import add_segmentations
+    from sardata.train.segment import SegmentConfig, train
 
     try:
         cfg = SegmentConfig(
@@ -146,10 +146,7 @@ def segment(
         result = train(cfg)
         loaded = None
         if dataset and result["predictions"]:
-            import fiftyone as fo
-
-            loaded = load_segmentation_predictions(fo.load_dataset(dataset), result["predictions"], field=field,
-                                                   stem_field=stem_field)
+            loaded = add_segmentations(dataset, result["predictions"], data, result["split"], field=field)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
         _fail(e)
     metrics = result["metrics"]

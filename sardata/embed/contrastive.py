@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sardata._io import torch_save
 from sardata.embed import data as edata
 from sardata.embed.augment import SarAugment
 
@@ -215,7 +216,7 @@ def train_cc(
     Writes ``checkpoint.pt`` after every epoch (atomically), ``losses.csv`` and ``losses.png``.
     """
     from sardata.paths import work_dir
-    from sardata.runtime import resolve_device
+    from sardata.runtime import resolve_device, seed_everything
 
     source = edata.resolve_samples(samples)
     if len(source.ids) < 2:
@@ -240,7 +241,7 @@ def train_cc(
         "seed": int(seed),
     }
 
-    torch.manual_seed(seed)
+    seed_everything(seed)
     model = ContrastiveClustering(build_encoder(weights), feature_dim, clusters).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     bank = torch.zeros(len(source.ids), ENCODER_DIM)
@@ -284,7 +285,8 @@ def train_cc(
             [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir,
             title="contrastive clustering",
         )
-        edata.save_atomic(
+        torch_save(
+            ckpt_path,
             {
                 "kind": "cc",
                 "config": config,
@@ -295,7 +297,6 @@ def train_cc(
                 "history": history,
                 "rng": edata.rng_state(),
             },
-            ckpt_path,
         )
     return ckpt_path
 

@@ -203,27 +203,8 @@ def checkpoint_path_for(out_dir: str | os.PathLike) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ training-run files
-# Shared by the GAN and contrastive trainers: atomic checkpoints, RNG state, loss curves (CSV + PNG), sample grids.
-
-
-def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` through a temporary file in the same directory and ``os.replace``: a kill never leaves half a
-    checkpoint, and the previous one stays valid until the new one is complete."""
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; artifacts are shared
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+# Shared by the GAN and contrastive trainers: checkpoints, RNG state, loss curves (CSV + PNG), sample grids; all
+# written through sardata._io.
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu", mmap: bool = False) -> dict:
@@ -279,7 +260,7 @@ def write_curves(history: list[dict], out_dir: str | os.PathLike, stem: str = "l
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sardata.sarimage import write_png_atomic
+    from sardata._io import save_figure, write_text
 
     out_dir = Path(out_dir)
     if not history:
@@ -289,7 +270,7 @@ def write_curves(history: list[dict], out_dir: str | os.PathLike, stem: str = "l
     writer = csv.DictWriter(buf, fieldnames=columns)
     writer.writeheader()
     writer.writerows(history)
-    write_text_atomic(out_dir / f"{stem}.csv", buf.getvalue())
+    write_text(out_dir / f"{stem}.csv", buf.getvalue())
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     epochs = [row["epoch"] for row in history]
@@ -301,10 +282,8 @@ def write_curves(history: list[dict], out_dir: str | os.PathLike, stem: str = "l
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
+    save_figure(out_dir / f"{stem}.png", fig, dpi=100)
     plt.close(fig)
-    write_png_atomic(np.ascontiguousarray(rgba[..., :3]), out_dir / f"{stem}.png")
 
 
 def write_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> Path:
@@ -315,14 +294,3 @@ def write_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> 
 
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
     return write_png_atomic((grid[0].numpy() * 255.0 + 0.5).astype(np.uint8), path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.chmod(tmp, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

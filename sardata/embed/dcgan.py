@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sardata._io import torch_save
 from sardata.embed import data as edata
 
 NOISE_DIM = 100
@@ -195,7 +196,7 @@ def train_gan(
     ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
     """
     from sardata.paths import work_dir
-    from sardata.runtime import resolve_device
+    from sardata.runtime import resolve_device, seed_everything
 
     source = edata.resolve_samples(samples_or_dataset)
     if out_dir is None:
@@ -216,7 +217,7 @@ def train_gan(
         "seed": int(seed),
     }
 
-    torch.manual_seed(seed)
+    seed_everything(seed)
     gen = Generator(image_size, base_channels).to(device)
     disc = Discriminator(image_size, base_channels).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=tuple(betas))
@@ -255,7 +256,8 @@ def train_gan(
         edata.write_curves(
             [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir, title="BSLM DCGAN"
         )
-        edata.save_atomic(
+        torch_save(
+            ckpt_path,
             {
                 "kind": "dcgan",
                 "config": config,
@@ -267,7 +269,6 @@ def train_gan(
                 "history": history,
                 "rng": edata.rng_state(),
             },
-            ckpt_path,
         )
     return ckpt_path
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import torch
+
+from sardata._io import save_figure, torch_save, write_json, write_text
 
 #: Normalisation for 1-channel SAR amplitude scaled to [0, 1] (see :func:`to_unit_range`) when no statistics are
 #: computed from the data. Measured on the synthetic and real SSDD samples: sea clutter sits low (mean ≈ 0.1–0.2)
@@ -184,21 +185,6 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, then ``os.replace`` (no half-written checkpoints)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_checkpoint(out_dir: str | os.PathLike, epoch: int, model, optimizer=None, lr_scheduler=None, args=None,
                     scaler=None, extra: dict | None = None, keep_every_epoch: bool = True) -> Path | None:
     """Writes ``model_{epoch}.pth`` and ``checkpoint.pth`` (main process only), as torchvision's references do."""
@@ -215,8 +201,8 @@ def save_checkpoint(out_dir: str | os.PathLike, epoch: int, model, optimizer=Non
         state.update(extra)
     out_dir = Path(out_dir)
     if keep_every_epoch:
-        atomic_torch_save(state, out_dir / f"model_{epoch}.pth")
-    return atomic_torch_save(state, out_dir / "checkpoint.pth")
+        torch_save(out_dir / f"model_{epoch}.pth", state)
+    return torch_save(out_dir / "checkpoint.pth", state)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
@@ -271,30 +257,18 @@ def load_weights_file(net: torch.nn.Module, path: str | os.PathLike, ignore: tup
 # --------------------------------------------------------------------------------------------- logs
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
 def write_history(history: list[dict], out_dir: str | os.PathLike, name: str = "metrics") -> dict[str, Path]:
     """Per-epoch records → ``<name>.json``, ``<name>.csv`` and ``<name>.png`` (one panel per loss/metric)."""
     out_dir = Path(out_dir)
-    paths = {"json": atomic_write_text(out_dir / f"{name}.json", json.dumps(history, indent=2, default=float))}
+    paths = {"json": write_json(out_dir / f"{name}.json", history, default=float)}
     keys: list[str] = []
     for record in history:
         keys += [k for k in record if k not in keys]
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.csv.", dir=out_dir)
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, out_dir / f"{name}.csv")
-    paths["csv"] = out_dir / f"{name}.csv"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    paths["csv"] = write_text(out_dir / f"{name}.csv", buffer.getvalue())
     paths["png"] = plot_history(history, out_dir / f"{name}.png")
     return paths
 
@@ -324,10 +298,6 @@ def plot_history(history: list[dict], out_path: str | os.PathLike) -> Path:
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    out_path = Path(out_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".png", dir=out_path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    out_path = save_figure(out_path, fig, dpi=100)
     plt.close(fig)
-    os.replace(tmp, out_path)
     return out_path
