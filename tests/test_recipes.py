@@ -144,17 +144,20 @@ def test_aircraft_distillation_smoke(tmp_path):
 
     aircraft_distillation.main(["--smoke", "--out", str(tmp_path)])
     payload = _results(tmp_path)
-    assert payload["columns"] == ["arch", "model", "method", "AP50", "mAP", "published AP50"]
-    assert [(r["model"], r["method"]) for r in payload["rows"]] == [
-        ("teacher resnet50", "—"), ("student mobilenet_v2", "baseline"), ("student mobilenet_v2", "FRS"),
-        ("student mobilenet_v2", "IFKD")]
-    for row in payload["rows"]:
-        _finite(row, ["AP50", "mAP"])
-    assert [r["published AP50"] for r in payload["rows"]] == [None, 76.7, None, 78.5]
-    students = payload["rows"][1:]
-    assert all(r["steps"] == 1 for r in students)
-    assert students[0]["final_losses"]["loss_frs"] == 0 and students[2]["final_losses"]["loss_hsm"] > 0
-    _artifacts_exist(payload, "losses", "teacher curves")
+    assert payload["columns"] == ["arch", "model", "method", "FRS", "EDE", "FDR", "HSM", "AP50", "± std", "seeds",
+                                  "published AP50"]
+    rows = payload["rows"]
+    assert rows[0]["model"] == "teacher resnet18"
+    students = [r for r in rows if r["model"] == "student mobilenet_v2"]
+    assert [r["method"] for r in students][0] == "no distillation" and len(students) == 6
+    assert [r["published AP50"] for r in students] == [80.0, None, None, None, None, 81.4]
+    ran = [r for r in students if r["AP50"] != "not run"]
+    assert [r["method"] for r in ran] == ["no distillation", "IFKD (FRS + EDE + FDR + HSM)"]
+    assert all(r["AP50"] == "not run" for r in rows if r["model"] == "student resnet18")
+    ablation = json.loads((tmp_path / "ablation.json").read_text())
+    assert {"ap50_mean", "ap50_std", "seeds", "teacher_ap50"} <= set(ablation[0])
+    assert sum(r["run"] for r in ablation) == 2
+    _artifacts_exist(payload, "loss terms", "teacher curves")
 
 
 def test_ship_classification_never_mixes_real_and_synthetic(tmp_path):
