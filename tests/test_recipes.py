@@ -47,12 +47,21 @@ def test_bslm_ssdd_smoke(tmp_path):
     summary = bslm_ssdd.main(["--smoke", "--out", str(tmp_path), "--seed", "0"])
     payload = _results(tmp_path)
     measured = ["AP50 all", "AP50 inshore", "AP50 offshore"]
-    assert payload["columns"] == ["model", "replication", *measured, *(f"{PUBLISHED} {c}" for c in measured)]
+    spread = ["± all", "± inshore", "± offshore"]
+    assert payload["columns"] == ["model", "replication", "AP50 all", "± all", "AP50 inshore", "± inshore",
+                                  "AP50 offshore", "± offshore", *(f"{PUBLISHED} {c}" for c in measured)]
     assert [(r["model"], r["replication"]) for r in payload["rows"]] == [("faster_rcnn", False), ("faster_rcnn", True)]
     for row in payload["rows"]:
-        _finite(row, measured)
+        _finite(row, measured + spread)
+        assert len(row["seeds inshore"]) == 2  # two training seeds in a smoke run
+        mean = sum(row["seeds all"]) / 2
+        assert row["AP50 all"] == pytest.approx(mean, abs=0.01)
     assert payload["rows"][0][f"{PUBLISHED} AP50 inshore"] == 66.22
     assert payload["rows"][1][f"{PUBLISHED} AP50 inshore"] == 74.82
+    (diff,) = payload["extra_tables"]["Replication − baseline (AP50 points, paired by seed)"]["rows"]
+    base, rep = payload["rows"]
+    assert diff["seeds inshore"] == [round(b - a, 2) for a, b in zip(base["seeds inshore"], rep["seeds inshore"])]
+    assert diff[f"{PUBLISHED} Δ inshore"] == 8.6
     # the synthetic SSDD ships the official inshore/offshore test subsets, so the test split follows them
     assert payload["settings"]["test_scenes_from"].startswith("official")
     after = payload["settings"]["train_scenes_after"]
@@ -146,17 +155,20 @@ def test_aircraft_distillation_smoke(tmp_path):
 
     aircraft_distillation.main(["--smoke", "--out", str(tmp_path)])
     payload = _results(tmp_path)
-    assert payload["columns"] == ["arch", "model", "method", "AP50", "mAP", "published AP50"]
-    assert [(r["model"], r["method"]) for r in payload["rows"]] == [
-        ("teacher resnet50", "—"), ("student mobilenet_v2", "baseline"), ("student mobilenet_v2", "FRS"),
-        ("student mobilenet_v2", "IFKD")]
-    for row in payload["rows"]:
-        _finite(row, ["AP50", "mAP"])
-    assert [r["published AP50"] for r in payload["rows"]] == [None, 76.7, None, 78.5]
-    students = payload["rows"][1:]
-    assert all(r["steps"] == 1 for r in students)
-    assert students[0]["final_losses"]["loss_frs"] == 0 and students[2]["final_losses"]["loss_hsm"] > 0
-    _artifacts_exist(payload, "losses", "teacher curves")
+    assert payload["columns"] == ["arch", "model", "method", "FRS", "EDE", "FDR", "HSM", "AP50", "± std", "seeds",
+                                  "published AP50"]
+    rows = payload["rows"]
+    assert rows[0]["model"] == "teacher resnet18"
+    students = [r for r in rows if r["model"] == "student mobilenet_v2"]
+    assert [r["method"] for r in students][0] == "no distillation" and len(students) == 6
+    assert [r["published AP50"] for r in students] == [80.0, None, None, None, None, 81.4]
+    ran = [r for r in students if r["AP50"] != "not run"]
+    assert [r["method"] for r in ran] == ["no distillation", "IFKD (FRS + EDE + FDR + HSM)"]
+    assert all(r["AP50"] == "not run" for r in rows if r["model"] == "student resnet18")
+    ablation = json.loads((tmp_path / "ablation.json").read_text())
+    assert {"ap50_mean", "ap50_std", "seeds", "teacher_ap50"} <= set(ablation[0])
+    assert sum(r["run"] for r in ablation) == 2
+    _artifacts_exist(payload, "loss terms", "teacher curves")
 
 
 def test_ship_classification_never_mixes_real_and_synthetic(tmp_path):

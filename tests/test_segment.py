@@ -23,7 +23,6 @@ from sardata.train.segment import (
     WHU_SCORED_CLASSES,
     SegmentConfig,
     confusion_matrix,
-    load_segmentation_predictions,
     load_segmenter,
     segmentation_metrics,
     train,
@@ -259,35 +258,6 @@ def test_training_loss_falls_resume_and_reload(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ FiftyOne
-
-
-def test_load_segmentation_predictions(tmp_path, fo_dataset_name):
-    import fiftyone as fo
-
-    pred_dir = tmp_path / "pred"
-    pred_dir.mkdir()
-    (pred_dir / "class_map.json").write_text(json.dumps(CLASS_MAP))
-    samples = []
-    for stem in ("a", "b"):
-        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / f"{stem}.png")
-        Image.fromarray(np.full((8, 8), 10, np.uint8)).save(pred_dir / f"{stem}.png")
-        samples.append(fo.Sample(filepath=str(tmp_path / f"{stem}.png")))
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(pred_dir / "orphan.png")
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(pred_dir / "a__rep1.png")  # a replica: skipped, not orphaned
-    dataset = fo.Dataset(fo_dataset_name)
-    dataset.add_samples(samples)
-    with pytest.warns(UserWarning, match="1 predictions match no sample"):
-        assert load_segmentation_predictions(dataset, pred_dir) == 2
-    sample = dataset.first()
-    assert isinstance(sample["predictions"], fo.Segmentation)
-    assert sample["predictions"].mask_path.endswith("a.png")
-    assert int(sample["predictions"].get_mask()[0, 0]) == 10
-    assert dataset.mask_targets["predictions"][10] == "farmland"
-
-    ids = dataset.values("id")
-    with pytest.warns(UserWarning, match="match no sample"):
-        assert load_segmentation_predictions(dataset, pred_dir, field="by_id", sample_ids={"b": ids[0]}) == 1
-    assert dataset.first()["by_id"].mask_path.endswith("b.png")
 
 
 def test_cli_segment_and_distill_wiring(tmp_path):

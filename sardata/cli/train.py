@@ -23,22 +23,32 @@ def _fail(error: Exception) -> None:
 @train_app.command("detector")
 def detector(
     data: Path = typer.Option(..., "--data", help="COCO export root (annotations/<split>.json, images/<split>/)"),
-    arch: str = typer.Option("faster_rcnn", help="faster_rcnn | cascade_rcnn | retinanet | fcos | ssd"),
-    backbone: Optional[str] = typer.Option(None, help="resnet50 | resnet18 | mobilenet_v2 | mobilenet_v3 (ssd: vgg16)"),
+    arch: str = typer.Option("faster_rcnn", help="faster_rcnn | cascade_rcnn | retinanet | fcos | ssd | cfar "
+                                                 "(CA-CFAR: no training, evaluated like a model)"),
+    preset: str = typer.Option("paper", help="paper (BSLM: 512², 12 epochs, SGD 0.02) | cpu (from scratch in CPU "
+                                             "minutes: tiny backbone, native-resolution crops, AdamW + cosine)"),
+    backbone: Optional[str] = typer.Option(None, help="resnet50 | resnet18 | mobilenet_v2 | mobilenet_v3 | tiny "
+                                                      "(ssd: vgg16 or tiny); default: the preset's"),
     out: Optional[Path] = typer.Option(None, "--out", help="output dir (default $SARDATA_HOME/<data>/detector_...)"),
-    epochs: int = typer.Option(12),
-    batch_size: int = typer.Option(4, "--batch-size"),
-    lr: Optional[float] = typer.Option(None, help="default 0.02 × batch/16 (SSD 0.002 × batch/16)"),
-    momentum: float = typer.Option(0.9),
-    weight_decay: float = typer.Option(1e-3, "--weight-decay"),
-    lr_steps: str = typer.Option("8,11", "--lr-steps", help="epochs at which lr is multiplied by --lr-gamma"),
-    lr_gamma: float = typer.Option(0.1, "--lr-gamma"),
-    warmup_iters: int = typer.Option(500, "--warmup-iters"),
-    image_size: int = typer.Option(512, "--image-size"),
+    epochs: Optional[int] = typer.Option(None, help="default: the preset's (paper 12)"),
+    iterations: Optional[int] = typer.Option(None, help="exact number of optimizer steps (cpu preset: 800)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    crop_size: Optional[int] = typer.Option(None, "--crop-size", help="native-resolution training crops (0: resize "
+                                                                      "whole images to --image-size)"),
+    optimizer: Optional[str] = typer.Option(None, help="sgd | adamw"),
+    lr: Optional[float] = typer.Option(None, help="paper: 0.02 × batch/16 (SSD 0.002 × batch/16)"),
+    momentum: Optional[float] = typer.Option(None),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
+    schedule: Optional[str] = typer.Option(None, help="step | cosine"),
+    lr_steps: Optional[str] = typer.Option(None, "--lr-steps", help="epochs at which lr is multiplied by --lr-gamma"),
+    lr_gamma: Optional[float] = typer.Option(None, "--lr-gamma"),
+    warmup_iters: Optional[int] = typer.Option(None, "--warmup-iters"),
+    image_size: Optional[int] = typer.Option(None, "--image-size"),
+    anchors: Optional[str] = typer.Option(None, help="auto (k-means of the training boxes) | default (COCO's)"),
     backbone_weights: Optional[str] = typer.Option(None, "--backbone-weights",
                                                    help="ImageNet weights: file or torchvision name"),
     trainable_layers: int = typer.Option(3, "--trainable-layers"),
-    normalization: str = typer.Option("auto", help="auto | data | sar | imagenet"),
+    normalization: Optional[str] = typer.Option(None, help="auto | db | data | sar | imagenet"),
     train_split: str = typer.Option("train", "--train-split"),
     test_split: str = typer.Option("test", "--test-split"),
     workers: int = typer.Option(2),
@@ -46,17 +56,17 @@ def detector(
     amp: bool = typer.Option(True, "--amp/--no-amp", help="mixed precision on CUDA"),
     resume: Optional[Path] = typer.Option(None, help="checkpoint to continue from"),
     test_only: bool = typer.Option(False, "--test-only", help="evaluate --resume on the test split only"),
-    eval_every: int = typer.Option(1, "--eval-every"),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every"),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="read only N images per split"),
     model_option: Optional[List[str]] = typer.Option(
         None, "--model-option", help="KEY=VALUE passed to the torchvision model (repeat), e.g. detections_per_img=300"),
     seed: int = typer.Option(0),
 ) -> None:
-    """Train a detector on a COCO export (BSLM defaults); checkpoints, metrics curves and predictions."""
+    """Train a detector on a COCO export (presets: paper, cpu); checkpoints, metrics curves and predictions."""
     from sardata.train.detector import DetectorConfig, train
 
     try:
-        steps = tuple(int(s) for s in lr_steps.split(",") if s.strip())
+        steps = None if lr_steps is None else tuple(int(s) for s in lr_steps.split(",") if s.strip())
         options = {}
         for item in model_option or []:
             key, sep, value = item.partition("=")
@@ -67,9 +77,10 @@ def detector(
             except json.JSONDecodeError:
                 options[key.strip()] = value
         cfg = DetectorConfig(
-            data=data, arch=arch, backbone=backbone, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
-            momentum=momentum, weight_decay=weight_decay, lr_steps=steps, lr_gamma=lr_gamma,
-            warmup_iters=warmup_iters, image_size=image_size, backbone_weights=backbone_weights,
+            data=data, arch=arch, preset=preset, backbone=backbone, out_dir=out, epochs=epochs, iterations=iterations,
+            batch_size=batch_size, crop_size=crop_size, optimizer=optimizer, lr=lr, momentum=momentum,
+            weight_decay=weight_decay, schedule=schedule, lr_steps=steps, lr_gamma=lr_gamma,
+            warmup_iters=warmup_iters, image_size=image_size, anchors=anchors, backbone_weights=backbone_weights,
             trainable_layers=trainable_layers, normalization=normalization, train_split=train_split,
             test_split=test_split, workers=workers, device=device, amp=amp, resume=resume, test_only=test_only,
             eval_every=eval_every, max_images=max_images, model_options=options or None, seed=seed,
@@ -108,8 +119,9 @@ def classifier(
     normalization: str = typer.Option("auto", help="auto | data | sar | imagenet"),
     gradcam: int = typer.Option(8, help="Grad-CAM overlays for the first N test images"),
     fiftyone_dataset: Optional[str] = typer.Option(None, "--dataset",
-                                                   help="FiftyOne dataset of the export: Grad-CAM maps go to its "
-                                                        "samples as heatmaps (field gradcam)"),
+                                                   help="FiftyOne dataset of the export: test predictions go to "
+                                                        "its samples (field predictions), Grad-CAM maps as "
+                                                        "heatmaps (field gradcam)"),
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None),
     amp: bool = typer.Option(True, "--amp/--no-amp"),

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 import shutil
 import time
 import warnings
@@ -30,6 +29,7 @@ import torchvision
 from torch import nn
 from tqdm.auto import tqdm
 
+from exporters.contract import is_replica, parse_replica
 from sardata._io import atomic_path, write_json, write_text
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
@@ -318,8 +318,9 @@ class ClassifierConfig:
         workers (2), device (None), amp (True), seed (0), progress (True).
         resume (None): checkpoint to continue from; test_only (False): evaluate ``resume`` only.
         gradcam (8): Grad-CAM overlays written for the first N test images (0: none).
-        fiftyone_dataset (None): FiftyOne dataset the export came from; the Grad-CAM maps are then added to its
-            samples as ``fo.Heatmap`` in the field ``gradcam`` (via the export manifest's ``sample_ids``).
+        fiftyone_dataset (None): FiftyOne dataset the export came from; the test predictions are then added to its
+            samples as ``fo.Classification`` in the field ``predictions`` and the Grad-CAM maps as ``fo.Heatmap`` in
+            the field ``gradcam`` (through the export manifest's sample ids).
         max_images (None): cap per split (smoke runs).
         init_from (None): checkpoint of an earlier stage (seed 002's sequential protocol: train on one dataset, then
             fine-tune on the next). Its weights start this run; its image size and normalisation are kept (the
@@ -421,15 +422,6 @@ def evaluate(model, data_loader, device, class_names, train_labels=None) -> dict
     return classification_metrics(y_true, y_pred, class_names, train_labels)
 
 
-#: Replicated copies written by the exporters (balance --mode replicate): ``<stem>__rep<k>.<ext>``.
-_REPLICA = re.compile(r"__rep\d+$")
-
-
-def original_name(path: str | os.PathLike) -> str:
-    """The file name a replicated copy was made from (the name itself for an original)."""
-    return _REPLICA.sub("", Path(path).stem)
-
-
 def _stratified_split(paths: list[str], targets: list[int], fraction: float,
                       seed: int) -> tuple[list[int], list[int]]:
     """Stratified train/val indices over *original* images: every replica follows its original into train, and
@@ -438,7 +430,7 @@ def _stratified_split(paths: list[str], targets: list[int], fraction: float,
 
     groups: dict[tuple, list[int]] = {}
     for index, (path, target) in enumerate(zip(paths, targets)):
-        groups.setdefault((target, str(Path(path).parent), original_name(path)), []).append(index)
+        groups.setdefault((target, str(Path(path).parent), parse_replica(path)[0]), []).append(index)
     keys = list(groups)
     key_targets = [k[0] for k in keys]
     counts = Counter(key_targets)
@@ -521,7 +513,7 @@ def train(cfg: ClassifierConfig) -> dict:
     def subset(root: Path, train: bool, indices=None):
         dataset = SarImageFolder(root, classes, ChipTransform(size, mean, std, train=train))
         if indices is None and not train:  # evaluation splits count each image once
-            dataset.samples = [s for s in dataset.samples if not _REPLICA.search(Path(s[0]).stem)]
+            dataset.samples = [s for s in dataset.samples if not is_replica(s[0])]
         if cfg.max_images:
             dataset.samples = dataset.samples[: cfg.max_images]
         dataset.targets = [t for _, t in dataset.samples]
@@ -607,7 +599,8 @@ def train(cfg: ClassifierConfig) -> dict:
               "checkpoint": out_dir / "checkpoint.pth", "best": out_dir / "best.pth"}
     if test_set is not None and common.is_main_process():
         test_loader = torch.utils.data.DataLoader(test_set, batch_size=cfg.batch_size, **loader_kw)
-        metrics = evaluate(common.unwrap(model), test_loader, device, classes, train_labels)
+        y_true, y_pred, probs = predict_loader(common.unwrap(model), test_loader, device)
+        metrics = classification_metrics(y_true, y_pred, classes, train_labels)
         metrics["best_epoch"] = best_epoch
         write_json(out_dir / "test_metrics.json", metrics)
         plot_confusion_matrix(metrics["confusion_matrix"], classes, out_dir / "confusion_matrix_test.png",
@@ -619,9 +612,9 @@ def train(cfg: ClassifierConfig) -> dict:
         if cfg.gradcam:
             result["gradcam"] = write_gradcams(common.unwrap(model), test_set, out_dir / "gradcam", cfg.gradcam,
                                                device)
-            if cfg.fiftyone_dataset:
-                result["gradcam_samples"] = attach_gradcams(cfg.data, test_set, result["gradcam"],
-                                                            cfg.fiftyone_dataset)
+        if cfg.fiftyone_dataset:
+            result["fiftyone_samples"] = predictions_to_fiftyone(cfg.data, test_set, y_pred, probs,
+                                                                 result.get("gradcam", []), cfg.fiftyone_dataset)
     if dist_info["owns_group"]:
         common.cleanup_distributed()
     return result
@@ -643,32 +636,18 @@ def _load_earlier_stage(model: nn.Module, checkpoint: dict, classes: list[str], 
     warnings.warn(f"{path}: classes {previous} → {list(classes)}; the head is re-initialised")
 
 
-def attach_gradcams(data_dir, dataset: SarImageFolder, written: list[tuple[Path, Path]], fiftyone_dataset,
-                    field: str = "gradcam") -> int:
-    """Adds the Grad-CAM maps of the first ``len(written)`` images of ``dataset`` to their FiftyOne samples.
+def predictions_to_fiftyone(data_dir, dataset: SarImageFolder, y_pred, probs, gradcams: list[tuple[Path, Path]],
+                            fiftyone_dataset, field: str = "predictions", heatmap_field: str = "gradcam") -> int:
+    """Puts the test predictions (``fo.Classification`` with the softmax confidence, in ``field``) and the Grad-CAM
+    maps of the first ``len(gradcams)`` test images (``fo.Heatmap`` in ``heatmap_field``) on their FiftyOne samples,
+    through the export manifest's sample ids (:func:`sardata.predictions.add_file_classifications`). Returns the
+    number of samples written."""
+    from sardata.predictions import add_file_classifications
 
-    The export's ``manifest.json`` maps each exported file to its sample id (sardata's ImageFolder exporter writes
-    ``sample_ids``); files it does not name are skipped with a warning. Returns the number of samples updated.
-    """
-    import warnings
-
-    from exporters._common import read_manifest
-    from sardata.train.gradcam import add_heatmaps_to_fiftyone
-
-    manifest = read_manifest(Path(data_dir)) or {}
-    mapping = manifest.get("sample_ids") or {}
-    ids, maps = [], []
-    for (path, _), (cam_path, _) in zip(dataset.samples, written):
-        sample_id = mapping.get(Path(path).resolve().relative_to(Path(data_dir).resolve()).as_posix())
-        if sample_id is not None:
-            ids.append(sample_id)
-            maps.append(cam_path)
-    if len(ids) < len(written):
-        warnings.warn(f"{len(written) - len(ids)} Grad-CAM maps have no sample id in {data_dir}/manifest.json; "
-                      "not added to FiftyOne")
-    if ids:
-        add_heatmaps_to_fiftyone(fiftyone_dataset, ids, maps, field=field)
-    return len(ids)
+    files = [path for path, _ in dataset.samples]
+    labels = [(dataset.classes[int(k)], float(probs[i, int(k)])) for i, k in enumerate(y_pred)]
+    cams = [cam for cam, _ in gradcams] + [None] * (len(files) - len(gradcams))
+    return add_file_classifications(fiftyone_dataset, data_dir, files, labels, field, cams, heatmap_field)
 
 
 def write_gradcams(model, dataset: SarImageFolder, out_dir: Path, n: int, device) -> list[tuple[Path, Path]]:

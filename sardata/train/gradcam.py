@@ -1,4 +1,5 @@
-"""Grad-CAM (Selvaraju et al., ICCV 2017) for the ship classifiers, as PNG overlays and FiftyOne heatmaps.
+"""Grad-CAM (Selvaraju et al., ICCV 2017) for the ship classifiers, as PNG overlays (FiftyOne heatmaps: their
+``*_cam.png`` maps go back through :mod:`sardata.predictions`).
 
 Hooks a target layer (default: :func:`find_target_layer`): the class score's gradient, averaged over space, weights
 that layer's activation maps; their ReLU'd sum, upsampled to the input, is the class activation map in [0, 1].
@@ -157,27 +158,3 @@ def save_overlays(images, cams: np.ndarray, out_dir: str | os.PathLike, names: S
         overlay_path = write_png_atomic((overlay * 255).round().astype(np.uint8), out_dir / f"{name}_overlay.png")
         written.append((Path(cam_path), Path(overlay_path)))
     return written
-
-
-def add_heatmaps_to_fiftyone(dataset, sample_ids: Sequence[str], map_paths: Sequence[str | os.PathLike],
-                             field: str = "gradcam") -> None:
-    """Attaches Grad-CAM maps to FiftyOne samples as ``fo.Heatmap(map_path=...)`` in ``field``.
-
-    Args:
-        dataset: a FiftyOne dataset or its name.
-        sample_ids: the samples, in the order of ``map_paths``.
-        map_paths: 8-bit gray map PNGs (``*_cam.png`` from :func:`save_overlays`).
-        field ("gradcam"): the label field to write.
-    """
-    import fiftyone as fo
-
-    if isinstance(dataset, str):
-        dataset = fo.load_dataset(dataset)
-    if len(sample_ids) != len(map_paths):
-        raise ValueError(f"{len(sample_ids)} sample_ids but {len(map_paths)} map paths")
-    missing = [str(p) for p in map_paths if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"heatmap files not found: {missing[:3]}")
-    values = {str(sid): fo.Heatmap(map_path=str(Path(p).resolve()), range=[0, 255])
-              for sid, p in zip(sample_ids, map_paths)}
-    dataset.set_values(field, values, key_field="id")

@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,7 +38,6 @@ from sardata.train.seg_data import IGNORE_INDEX, MasksExportDataset
 
 log = logging.getLogger(__name__)
 
-_REPLICA = re.compile(r"__rep\d+$")
 #: Class names trained on but left out of the scores, as in the seed paper.
 EXCLUDED_CLASSES = ("others",)
 #: The six classes the paper scores (for reference; the scores use every class that is not excluded).
@@ -286,7 +284,8 @@ def train(cfg: SegmentConfig) -> dict:
     ``loss_curve.png``, ``metrics.json`` (last evaluation, per class), ``confusion.png``, ``predictions/<stem>.png``.
 
     Returns:
-        ``{"out_dir", "history", "metrics", "checkpoint", "predictions"}``.
+        ``{"out_dir", "history", "metrics", "checkpoint", "predictions", "split"}`` (``split``: the export split
+        evaluated and predicted; :func:`sardata.predictions.add_segmentations` puts the predictions on its samples).
     """
     from sardata.train import common
 
@@ -361,7 +360,7 @@ def train(cfg: SegmentConfig) -> dict:
             predictions = predict_masks(model, val_set, out_dir / "predictions", device, cfg.batch_size,
                                         cfg.progress)
     return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / "checkpoint.pth",
-            "predictions": predictions}
+            "predictions": predictions, "split": val_split}
 
 
 def load_segmenter(checkpoint_path: str | os.PathLike, device=None) -> tuple[LANet, dict]:
@@ -377,64 +376,3 @@ def load_segmenter(checkpoint_path: str | os.PathLike, device=None) -> tuple[LAN
                   instance_dim=args.get("instance_dim", 128))
     model.load_state_dict(checkpoint["model"])
     return model.to(resolve_device(device)).eval(), args
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Back into FiftyOne
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def load_segmentation_predictions(dataset, pred_dir: str | os.PathLike, field: str = "predictions",
-                                  sample_ids=None, stem_field: str = "filepath") -> int:
-    """Attaches ``<pred_dir>/<stem>.png`` masks to FiftyOne samples as ``fo.Segmentation(mask_path=...)``.
-
-    Samples are matched by the stem of ``sample[stem_field]`` (default their ``filepath``), or explicitly by
-    ``sample_ids``: a ``{stem: sample_id}`` dict, or a list of sample ids aligned with the sorted prediction stems.
-    ``dataset.mask_targets[field]`` is set from ``<pred_dir>/class_map.json`` when present. Replica files of a
-    balanced export (``<stem>__rep<k>.png``) are skipped.
-
-    Args:
-        dataset: a FiftyOne dataset (or view).
-        pred_dir: folder of predicted label PNGs (raw label values).
-        field ("predictions"): sample field to write.
-        sample_ids (None): explicit mapping, see above.
-        stem_field ("filepath"): sample field whose file stem is matched (e.g. ``sar_path``).
-
-    Returns:
-        Number of samples that received a prediction. Prediction files without a matching sample are warned about.
-    """
-    import warnings
-
-    import fiftyone as fo
-
-    pred_dir = Path(pred_dir)
-    # Replicas written by a balanced export (``<stem>__rep<k>``) repeat their original: keep one per sample.
-    masks = {p.stem: p.resolve() for p in sorted(pred_dir.glob("*.png"))
-             if not p.name.startswith(".") and not _REPLICA.search(p.stem)}
-    if not masks:
-        raise FileNotFoundError(f"{pred_dir}: no predicted mask PNGs")
-    if sample_ids is None:
-        ids, paths = dataset.values(["id", stem_field])
-        by_stem = {Path(p).stem: i for i, p in zip(ids, paths) if p}
-    elif isinstance(sample_ids, dict):
-        by_stem = dict(sample_ids)
-    else:
-        sample_ids = list(sample_ids)
-        if len(sample_ids) != len(masks):
-            raise ValueError(f"{len(sample_ids)} sample ids for {len(masks)} predictions in {pred_dir}")
-        by_stem = dict(zip(masks, sample_ids))
-    matched = {by_stem[stem]: path for stem, path in masks.items() if stem in by_stem}
-    unmatched = sorted(set(masks) - set(by_stem))
-    if unmatched:
-        warnings.warn(f"{pred_dir}: {len(unmatched)} predictions match no sample (e.g. {unmatched[:3]})")
-    if not matched:
-        return 0
-    root = dataset._root_dataset if hasattr(dataset, "_root_dataset") else dataset
-    view = root.select(list(matched), ordered=True)
-    view.set_values(field, [fo.Segmentation(mask_path=str(matched[sid])) for sid in view.values("id")])
-    class_map_path = pred_dir / "class_map.json"
-    if class_map_path.is_file():
-        targets = {int(k): v for k, v in json.loads(class_map_path.read_text()).items()}
-        root.mask_targets = {**(root.mask_targets or {}), field: targets}
-        root.save()
-    return len(matched)
