@@ -16,29 +16,34 @@ Feature-free baselines go through the same ``assign_scenes``: ``stats`` (mean, s
 image) and ``pixels`` (the 32×32 thumbnail). A condition below target writes ``errors_<condition>_<model>.png``
 (the misassigned images, typical members beside them) to the output directory.
 
-Budgets: ``demo`` = :class:`sardata.demo.DemoSizes` (120 images; GAN steps and size as the demo; CC at its default
+Budgets: ``demo`` = :class:`sardata.demo.DemoSizes` (images, GAN steps and size as the demo; CC at its default
 step budget, 64 px), ``full`` = 1160 images with the same settings (budgets are in optimiser steps).
 
     .venv/bin/python benchmarks/scenes.py [--budget demo|full] [--conditions default,coast_hard,sl_ssdd]
         [--models dcgan,cc] [--seed 0] [--out DIR] [--json out.json]
 
-Measured 2026-12-01 (machine shared, load 4–7 on 2 cores; accuracy/ARI do not depend on load), 120 images per
-condition (23 inshore), seed 0, DCGAN at 128 px, the library policy (``select_space``) on the extracted features;
-the same policy clusters the baselines. accuracy / ARI; "all offshore" would score 0.808 / 0:
+Measured 2026-12-01 with this script, ``--budget demo`` as it was then (120 images, 23 inshore, seed 0; DCGAN 60
+steps at 64 px, CC 60 steps at 64 px; machine shared, load 4–7 on 2 cores, so train seconds are ~3× idle;
+accuracy/ARI do not depend on load). accuracy / ARI; "all offshore" would score 0.808 / 0:
 
-    condition    stats          pixels         DCGAN untrained   DCGAN 45 steps
-    default      0.817 / 0.369  0.908 / 0.559  0.917 / 0.663     0.892 / 0.582   (pooled/l2, stability 0.93)
-    coast_hard   0.633 / 0.021  0.600 / 0.005  0.600 / 0.032     0.600 / -0.089  (pooled/standardize, 0.97)
-    sl_ssdd      0.842 / 0.445  0.908 / 0.559  0.867 / 0.513     0.908 / 0.640   (pooled/l2, 0.94)
+    condition    stats          pixels         DCGAN                              CC
+    default      0.817 / 0.369  0.908 / 0.559  0.808 / 0.355 (pooled/standardize)  0.867 / 0.497 (flat/none)
+    coast_hard   0.633 / 0.021  0.600 / 0.005  0.475 / -0.024 (pooled/l2)         0.525 / -0.010 (flat/none)
+    sl_ssdd      0.842 / 0.445  0.908 / 0.559  0.917 / 0.668 (pooled/l2)          see the closing note
 
-Targets (0.97 / 0.85) missed on every condition. A 5-fold logistic probe on the same DCGAN features (it uses the
-labels) reaches only 0.93 (default), 0.83–0.87 (coast_hard) and ~0.9 (sl_ssdd): on the realistic generator the scene
-is barely in the discriminator's features, so no unsupervised choice of space can recover it. The policy does what it
-can: it always picks a ``pooled`` space (stability 0.77–0.98 against 0.1–0.6 for the flat F), which is the better
-variant on every condition. coast_hard splits on sea state, not land: wind-roughened images (most of them) form one
-cluster, calm sea the other, and a 1–5 % sliver of land at the border moves no global feature
-(``docs/scenes_errors_coast_hard.png``). On the previous (easier) generator the same pipeline gave 1.000 / 1.000
-(pooled/l2, untrained and 15–45 steps).
+Exploration at 128 px (same 120 images, same policy on the extracted features): DCGAN untrained 0.917 / 0.600 /
+0.867, after 45 steps 0.892 / 0.600 / 0.908 (default / coast_hard / sl_ssdd). The full-size run (``--budget full``,
+1160 images) did not get a machine slot in the session.
+
+Targets (0.97 / 0.85) missed on every condition; DCGAN is above ``stats`` on sl_ssdd only (and at 128 px on default).
+A 5-fold logistic probe on the DCGAN features (it uses the labels) reaches only 0.93 (default), 0.83–0.87
+(coast_hard) and ~0.9 (sl_ssdd): on the realistic generator the scene is barely in the discriminator's features, so
+no unsupervised choice of space can recover it. The policy does what it can: for DCGAN it always picks a ``pooled``
+space (stability 0.77–0.98 against 0.1–0.6 for the flat F), the better variant on every condition. The errors
+(``errors_*.png``) are mostly offshore images with wind texture or bright ships tagged inshore; coast_hard splits on
+sea state, not land: wind-roughened images form one cluster, calm sea the other, and a 1–5 % sliver of land at the
+border moves no global feature (``docs/scenes_errors_coast_hard.png``). On the previous (easier) generator the same
+pipeline gave 1.000 / 1.000 (pooled/l2, untrained and 15–45 steps).
 """
 
 from __future__ import annotations
