@@ -29,7 +29,7 @@ accuracy/ARI do not depend on load). accuracy / ARI; "all offshore" would score 
     condition    stats          pixels         DCGAN                              CC
     default      0.817 / 0.369  0.908 / 0.559  0.808 / 0.355 (pooled/standardize)  0.867 / 0.497 (flat/none)
     coast_hard   0.633 / 0.021  0.600 / 0.005  0.475 / -0.024 (pooled/l2)         0.525 / -0.010 (flat/none)
-    sl_ssdd      0.842 / 0.445  0.908 / 0.559  0.917 / 0.668 (pooled/l2)          see the closing note
+    sl_ssdd      0.842 / 0.445  0.908 / 0.559  0.917 / 0.668 (pooled/l2)          0.917 / 0.619 (flat/none)
 
 Exploration at 128 px (same 120 images, same policy on the extracted features): DCGAN untrained 0.917 / 0.600 /
 0.867, after 45 steps 0.892 / 0.600 / 0.908 (default / coast_hard / sl_ssdd). The full-size run (``--budget full``,
