@@ -59,9 +59,5 @@ def ingest(
     """Ingest a dataset from its on-disk layout into a persistent FiftyOne dataset and print a summary."""
     import sardata.datasets as sds
 
-    try:
-        dataset = sds.load(name, root, name=dataset_name, overwrite=overwrite, strict=strict)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(code=1)
+    dataset = sds.load(name, root, name=dataset_name, overwrite=overwrite, strict=strict)
     print_summary(sds.summarize(dataset), title=f"{dataset.name} ({name} from {root})")

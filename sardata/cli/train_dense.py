@@ -16,11 +16,6 @@ from sardata.cli._app import app, embed_app, train_app  # noqa: F401
 console = Console()
 
 
-def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(code=1)
-
-
 def _pct(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
 
@@ -63,23 +58,20 @@ def distill(
     """Distil a detector checkpoint into a ResNet-18 / MobileNetV2 FPN student (IFKD: FRS, EDE, FDR, HSM)."""
     from sardata.train.distill import DistillConfig, distill as run_distill, run_ablation
 
-    try:
-        cfg = DistillConfig(
-            data=str(data), teacher=str(teacher), student=student, arch=arch, out_dir=str(out) if out else None,
-            frs=frs, ede=ede, fdr=fdr, hsm=hsm, head=head, alpha=alpha, beta=beta, ede_strength=ede_strength,
-            fdr_ratio=fdr_ratio, hsm_curvature=hsm_curvature, mask_source=mask_source,
-            mask_checkpoint=str(mask_checkpoint) if mask_checkpoint else None, student_weights=student_weights,
-            epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, train_split=train_split,
-            val_split=val_split, max_steps=max_steps, max_eval_images=max_eval_images, seed=seed, device=device,
-            workers=workers,
-        )
-        if ablation:
-            result = run_ablation(cfg)
-            summaries = result["variants"]
-        else:
-            summaries = [run_distill(cfg)]
-    except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as e:
-        _fail(e)
+    cfg = DistillConfig(
+        data=str(data), teacher=str(teacher), student=student, arch=arch, out_dir=str(out) if out else None,
+        frs=frs, ede=ede, fdr=fdr, hsm=hsm, head=head, alpha=alpha, beta=beta, ede_strength=ede_strength,
+        fdr_ratio=fdr_ratio, hsm_curvature=hsm_curvature, mask_source=mask_source,
+        mask_checkpoint=str(mask_checkpoint) if mask_checkpoint else None, student_weights=student_weights,
+        epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, train_split=train_split,
+        val_split=val_split, max_steps=max_steps, max_eval_images=max_eval_images, seed=seed, device=device,
+        workers=workers,
+    )
+    if ablation:
+        result = run_ablation(cfg)
+        summaries = result["variants"]
+    else:
+        summaries = [run_distill(cfg)]
     table = Table(title=f"IFKD {student} student")
     for column in ("variant", "AP50", "AP", "steps"):
         table.add_column(column, justify="left" if column == "variant" else "right")
@@ -121,23 +113,20 @@ def segment(
     """Train LANet (ResNet-18, PAM + AEM) ± contrastive clustering on a masks export; metrics without 'others'."""
     from sardata.train.segment import SegmentConfig, load_segmentation_predictions, train
 
-    try:
-        cfg = SegmentConfig(
-            data=str(data), input=input, cc=cc, cc_weight=cc_weight, knn=knn, num_clusters=num_clusters,
-            epochs=epochs, batch_size=batch_size, lr=lr, train_split=train_split, val_split=val_split,
-            out_dir=str(out) if out else None, resume=str(resume) if resume else None,
-            encoder_weights=str(encoder_weights) if encoder_weights else None, augment=augment,
-            max_samples=max_samples, seed=seed, device=device, workers=workers,
-        )
-        result = train(cfg)
-        loaded = None
-        if dataset and result["predictions"]:
-            import fiftyone as fo
+    cfg = SegmentConfig(
+        data=str(data), input=input, cc=cc, cc_weight=cc_weight, knn=knn, num_clusters=num_clusters,
+        epochs=epochs, batch_size=batch_size, lr=lr, train_split=train_split, val_split=val_split,
+        out_dir=str(out) if out else None, resume=str(resume) if resume else None,
+        encoder_weights=str(encoder_weights) if encoder_weights else None, augment=augment,
+        max_samples=max_samples, seed=seed, device=device, workers=workers,
+    )
+    result = train(cfg)
+    loaded = None
+    if dataset and result["predictions"]:
+        import fiftyone as fo
 
-            loaded = load_segmentation_predictions(fo.load_dataset(dataset), result["predictions"], field=field,
-                                                   stem_field=stem_field)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        _fail(e)
+        loaded = load_segmentation_predictions(fo.load_dataset(dataset), result["predictions"], field=field,
+                                               stem_field=stem_field)
     metrics = result["metrics"]
     table = Table(title=f"LANet{' + CC' if cc else ''} ({input})")
     table.add_column("metric")

@@ -37,8 +37,8 @@ class UnsafePathError(ValueError):
     """A path from an annotation file escapes the dataset root."""
 
 
-class IngestError(RuntimeError):
-    """Raised in strict mode on the first problem."""
+class IngestError(ValueError):
+    """Raised in strict mode on the first problem; the message names the file and the reason."""
 
 
 @dataclass
