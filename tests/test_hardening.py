@@ -19,7 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import malformed  # noqa: E402
 
-from sardata.archive import UnsafeArchiveError, safe_extract  # noqa: E402
+from sardata.archive import BadArchiveError, UnsafeArchiveError, safe_extract  # noqa: E402
 
 WHU_PATCH = 128
 #: dataset key → (synthetic n, importer kwargs)
@@ -364,7 +364,7 @@ def test_safe_extract_truncated_zip_is_a_clear_error(tmp_path):
     with zipfile.ZipFile(good, "w") as zf:
         zf.writestr("dataset/readme.txt", "ok" * 1000)
     malformed.truncate(good, keep=0.5)
-    with pytest.raises(zipfile.BadZipFile):
+    with pytest.raises(BadArchiveError, match="good.zip"):
         safe_extract(good, tmp_path / "c")
     assert not (tmp_path / "c").exists()
 

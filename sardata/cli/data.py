@@ -51,7 +51,7 @@ def print_summary(summary: dict, title: str) -> None:
 @app.command()
 def ingest(
     name: str = typer.Argument(..., help=_KEYS),
-    root: Path = typer.Argument(..., help="dataset root directory"),
+    root: Path = typer.Argument(..., help="dataset root directory, or its zip/tar archive (or a folder holding it)"),
     dataset_name: Optional[str] = typer.Option(None, "--name", help="FiftyOne dataset name (default: NAME)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset of that name"),
     strict: bool = typer.Option(False, "--strict", help="fail on the first bad file instead of reporting it"),
