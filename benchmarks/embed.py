@@ -69,7 +69,7 @@ def run(
     """Measures images/s of ``extract_features`` and of the bare forward, per model; returns a dict of results."""
     from sardata.embed.data import load_gray, to_model_range
     from sardata.embed.extract import extract_features, load_embedder
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
     device_t = resolve_device(device)
     results: dict = {"images": images, "batch_size": batch_size, "device": str(device_t),

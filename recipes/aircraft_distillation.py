@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
         teachers[arch] = teacher
         metrics = teacher.get("metrics") or {}
         rows.append({"arch": arch, "model": "teacher resnet50", "method": "—", "AP50": pct(metrics.get("AP50")),
-                     "AP": pct(metrics.get("mAP")), f"{PUBLISHED_PREFIX} AP50": None})
+                     "mAP": pct(metrics.get("mAP")), f"{PUBLISHED_PREFIX} AP50": None})
         artifacts[f"{arch} teacher curves"] = Path(teacher["out_dir"]) / "metrics.png"
         for student in students:
             base_cfg = DistillConfig(
@@ -130,16 +130,16 @@ def main(argv=None) -> dict:
                 summary = distill(replace(base_cfg, **ABLATION_VARIANTS[variant]), variant=variant)
                 published = PUBLISHED_IFKD.get(arch, {}).get(method.lower()) if student == "mobilenet_v2" else None
                 rows.append({"arch": arch, "model": f"student {student}", "method": method,
-                             "AP50": pct(summary["ap50"]), "AP": pct(summary["ap"]),
+                             "AP50": pct(summary["AP50"]), "mAP": pct(summary["mAP"]),
                              f"{PUBLISHED_PREFIX} AP50": published, "steps": summary["steps"],
                              "final_losses": summary["final_losses"]})
                 artifacts[f"{arch} {student} {method} losses"] = summary["losses_csv"]
 
-    columns = ["arch", "model", "method", "AP50", "AP", f"{PUBLISHED_PREFIX} AP50"]
+    columns = ["arch", "model", "method", "AP50", "mAP", f"{PUBLISHED_PREFIX} AP50"]
     settings = {"dataset": str(root), "synthetic": synthetic, "size": level, "seed": args.seed,
                 "images": len(dataset), "image_size": sizes.image_size, "teacher_epochs": sizes.teacher_epochs,
                 "student_epochs": sizes.student_epochs, "alpha": 0.06, "beta": 0.5, "mask_source": args.mask_source}
-    notes = ["AP50 / AP (IoU .5:.95) from pycocotools on the test split, in %.",
+    notes = ["AP50 / mAP (AP averaged over IoU .5:.95) from pycocotools on the test split, in %.",
              "FRS = feature loss weighted by the teacher's classification score + head distillation; IFKD = FRS + EDE "
              "+ FDR + HSM. All students of one backbone start from the same initialisation.",
              "The paper reports MobileNetV2 students only (RetinaNet 76.7 → 78.5, Faster R-CNN 80.0 → 81.4 AP50); "

@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
+
+from sardata import _io
 
 #: File name endings recognised as archives.
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -74,9 +74,8 @@ def safe_extract(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
         FileExistsError: ``target`` exists.
     """
     target = Path(target).resolve()
-    if target.exists():
-        raise FileExistsError(f"{target} already exists; remove it or choose another directory")
-    _extract_atomically([Path(archive)], target, nest=False)
+    with _io.atomic_dir(target) as tmp:  # FileExistsError when target exists
+        _extract(Path(archive), tmp)
     return target
 
 
@@ -121,22 +120,15 @@ def _sha256(path: Path) -> str:
 
 
 def _extract_atomically(archives: list[Path], target: Path, nest: bool) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
     try:
-        for archive in archives:
-            out = tmp / archive_stem(archive) if nest else tmp
-            out.mkdir(exist_ok=True)
-            _extract(archive, out)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if not target.is_dir():  # not "another process finished the same extraction first"
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with _io.atomic_dir(target) as tmp:
+            for archive in archives:
+                out = tmp / archive_stem(archive) if nest else tmp
+                out.mkdir(exist_ok=True)
+                _extract(archive, out)
+    except FileExistsError:
+        if not target.is_dir():  # not "another process finished the same extraction first"
+            raise
 
 
 def _extract(archive: Path, out: Path) -> None:

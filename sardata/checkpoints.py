@@ -21,6 +21,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from sardata import _io
+
 CHECKPOINT_NAME = "checkpoint.pth"
 LEGACY_NAME = "checkpoint.pt"  # the embedders' name before this layout
 _EPOCH_FILE = re.compile(r"^model_(\d+)\.pth$")
@@ -48,8 +50,8 @@ def save_checkpoint(out_dir: str | os.PathLike, state: dict, epoch: int, keep_ev
     out_dir = Path(out_dir)
     state = {**state, "epoch": int(epoch)}
     if keep_every_epoch:
-        _torch_save(out_dir / epoch_checkpoint_name(epoch), state)
-    return _torch_save(out_dir / CHECKPOINT_NAME, state)
+        _io.torch_save(out_dir / epoch_checkpoint_name(epoch), state)
+    return _io.torch_save(out_dir / CHECKPOINT_NAME, state)
 
 
 def find_checkpoint(path_or_dir: str | os.PathLike, required: bool = True) -> Path | None:
@@ -126,22 +128,3 @@ def _stored_epoch(path: Path) -> int:
         return int(torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("epoch", -1))
     except Exception:
         return -1
-
-
-def _torch_save(path: Path, obj: Any) -> Path:
-    """Atomic ``torch.save`` (a temporary file beside ``path``, then a rename)."""
-    import tempfile
-
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

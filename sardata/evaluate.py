@@ -12,8 +12,6 @@ The scene table has the layout of BSLM Table I: one row per model, one column pe
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
@@ -22,91 +20,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
+from sardata.metrics import coco_detection_metrics
 
 #: Sample tags that name a scene: ``sardata scenes`` tags (``inshore``, ``offshore``, ``scene_<i>``) and the official
 #: SSDD test subsets (``test_inshore``, ``test_offshore``, the subsets BSLM Table I reports), kept as their own columns.
 SCENE_TAG = re.compile(r"^((test_)?(inshore|offshore)|scene_\d+)$")
-METRIC_KEYS = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large", "AR100")
-
-
-# --------------------------------------------------------------------------------------------- pycocotools
-
-
-def _coco_gt(gt: dict):
-    """A pycocotools ``COCO`` from a dict, filling the fields COCOeval needs (id, area, iscrowd)."""
-    from pycocotools.coco import COCO
-
-    annotations = []
-    for index, ann in enumerate(gt.get("annotations", []), start=1):
-        ann = dict(ann)
-        ann.setdefault("id", index)
-        ann.setdefault("iscrowd", 0)
-        ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
-        annotations.append(ann)
-    coco = COCO()
-    coco.dataset = {"images": [{"id": im["id"], **{k: v for k, v in im.items() if k != "id"}} for im in gt["images"]],
-                    "annotations": annotations, "categories": gt["categories"]}
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco.createIndex()
-    return coco
-
-
-def coco_metrics(gt: dict | str | os.PathLike, results: list[dict], image_ids: Iterable[int] | None = None) -> dict:
-    """COCO box metrics with pycocotools.
-
-    Args:
-        gt: a COCO dict (or its JSON path): ``images``, ``annotations`` (absolute xywh), ``categories``.
-        results: COCO result dicts (``image_id``, ``category_id``, ``bbox``, ``score``); extra keys are ignored.
-        image_ids (None): evaluate on these images only (default: all of ``gt``).
-
-    Returns:
-        ``mAP`` (IoU .5:.95), ``AP50``, ``AP75``, ``AP_small/medium/large``, ``AR100`` (0–1; NaN when there is no
-        ground truth box), ``per_class`` ``{name: {"AP", "AP50", "n_gt"}}``, ``n_images``, ``n_gt``, ``n_pred``.
-    """
-    from pycocotools.cocoeval import COCOeval
-
-    if not isinstance(gt, dict):
-        gt = json.loads(Path(gt).read_text())
-    coco_gt = _coco_gt(gt)
-    ids = sorted(coco_gt.getImgIds()) if image_ids is None else sorted(set(image_ids) & set(coco_gt.getImgIds()))
-    id_set = set(ids)
-    dets = [dict(r) for r in results if r["image_id"] in id_set]
-    n_gt = sum(1 for a in coco_gt.dataset["annotations"] if a["image_id"] in id_set and not a.get("iscrowd", 0))
-    out = {"n_images": len(ids), "n_gt": n_gt, "n_pred": len(dets)}
-    names = {c["id"]: c["name"] for c in gt["categories"]}
-    if n_gt == 0 or not ids:
-        out.update({k: float("nan") for k in METRIC_KEYS})
-        out["per_class"] = {}
-        return out
-    if not dets:
-        out.update({k: 0.0 for k in METRIC_KEYS})
-        out["per_class"] = {names[c]: {"AP": 0.0, "AP50": 0.0} for c in names}
-        return out
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt = coco_gt.loadRes(dets)
-        evaluator = COCOeval(coco_gt, coco_dt, "bbox")
-        evaluator.params.imgIds = ids
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    stats = evaluator.stats
-    out.update({"mAP": stats[0], "AP50": stats[1], "AP75": stats[2], "AP_small": stats[3], "AP_medium": stats[4],
-                "AP_large": stats[5], "AR100": stats[8]})
-    out = {k: (float(v) if not isinstance(v, int) else v) for k, v in out.items()}
-    precision = evaluator.eval["precision"]  # [iou, recall, class, area, max_dets]
-    per_class = {}
-    for k, cat_id in enumerate(evaluator.params.catIds):
-        p_all = precision[:, :, k, 0, -1]
-        p_50 = precision[0, :, k, 0, -1]
-        n_cls = len(coco_gt.getAnnIds(imgIds=ids, catIds=[cat_id], iscrowd=False))
-        per_class[names.get(cat_id, str(cat_id))] = {
-            "AP": float(np.mean(p_all[p_all > -1])) if (p_all > -1).any() else float("nan"),
-            "AP50": float(np.mean(p_50[p_50 > -1])) if (p_50 > -1).any() else float("nan"),
-            "n_gt": n_cls,
-        }
-    out["per_class"] = per_class
-    return out
 
 
 # --------------------------------------------------------------------------------------------- FiftyOne side
@@ -257,7 +175,8 @@ def coco_gt_from_fiftyone(samples, gt_field: str = "ground_truth", categories=No
 
 def scene_metrics(samples, coco_results: list[dict], categories=None, gt_field: str = "ground_truth",
                   pred_field: str | None = None, scene_field: str = "scene", iou: float = 0.5) -> dict[str, dict]:
-    """Metrics per scene: ``{scene: coco_metrics(...) [+ "fo_mAP" from FiftyOne when pred_field is given]}``."""
+    """Metrics per scene: ``{scene: coco_detection_metrics(...) [+ "fo_mAP" from FiftyOne when pred_field is
+    given]}``."""
     names = category_names(categories, coco_results)
     gt, image_ids = coco_gt_from_fiftyone(samples, gt_field, names)
     gt_name_to_id = {c["name"]: c["id"] for c in gt["categories"]}
@@ -272,7 +191,7 @@ def scene_metrics(samples, coco_results: list[dict], categories=None, gt_field: 
         results.append({**r, "image_id": image_ids[str(r["sample_id"])], "category_id": gt_name_to_id[name]})
     out = {}
     for scene, ids in scene_groups(samples, scene_field).items():
-        metrics = coco_metrics(gt, results, [image_ids[i] for i in ids])
+        metrics = coco_detection_metrics(gt, results, image_ids=[image_ids[i] for i in ids])
         if pred_field is not None and samples.has_field(pred_field):
             fo_results = samples.select(ids).evaluate_detections(pred_field, gt_field=gt_field, iou=iou,
                                                                  compute_mAP=True, progress=False)

@@ -106,7 +106,7 @@ def cluster_embeddings(features, k: int, seed: int = 0, n_init: int = 5, niter: 
     import faiss
     from sklearn.cluster import kmeans_plusplus
 
-    from sardata.index.build import use_gpu
+    from sardata.runtime import faiss_use_gpu
 
     x = np.ascontiguousarray(features, dtype=np.float32)
     if x.ndim != 2:
@@ -126,7 +126,7 @@ def cluster_embeddings(features, k: int, seed: int = 0, n_init: int = 5, niter: 
             seed=seed + restart,
             max_points_per_centroid=n // k + 1,  # never subsample: train on all n points
             min_points_per_centroid=1,
-            gpu=use_gpu(gpu),
+            gpu=faiss_use_gpu(gpu),
             verbose=False,
         )
         km.train(x, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
@@ -334,9 +334,10 @@ def _remove_tags(dataset, run: SceneRun) -> None:
 
 
 def _scenes_dir(dataset_name: str, run_key: str) -> Path:
-    from sardata.paths import _safe_component, work_dir
+    from sardata.paths import work_dir
+    from sardata.safepath import safe_component
 
-    path = work_dir(dataset_name, "scenes") / _safe_component(run_key)
+    path = work_dir(dataset_name, "scenes") / safe_component(run_key)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -26,7 +26,7 @@ def test_refuses_members_escaping_the_target(tmp_path, bad):
         safe_extract(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "evil.txt").exists()
-    assert not list(tmp_path.glob(".out.partial-*"))
+    assert not list(tmp_path.glob(".out*sardata-tmp*"))
 
 
 def test_refuses_symlink_members(tmp_path):
@@ -109,4 +109,4 @@ def test_extract_cached_extracts_once_and_again_when_the_bytes_change(tmp_path):
     assert second != first and (second / "d" / "a.txt").read_text() == "changed"
     both = extract_cached([archive, _zip(tmp_path / "other.zip", {"b.txt": "b"})], tmp_path / "cache")
     assert (both / "set" / "d" / "a.txt").is_file() and (both / "other" / "b.txt").is_file()
-    assert not list((tmp_path / "cache").glob(".*partial*"))
+    assert not list((tmp_path / "cache").glob(".*sardata-tmp*"))

@@ -253,7 +253,7 @@ def test_distill_run_and_ablation_table(tmp_path):
     assert [v["variant"] for v in result["variants"]] == list(ABLATION_VARIANTS)
     rows = json.loads((tmp_path / "out" / "ablation.json").read_text())
     assert [r["variant"] for r in rows] == list(ABLATION_VARIANTS)
-    assert all(0.0 <= r["ap50"] <= 1.0 for r in rows)
+    assert all(0.0 <= r["AP50"] <= 1.0 for r in rows)
     table = (tmp_path / "out" / "ablation.md").read_text()
     assert "| full |" in table and "AP50" in table
     import csv

@@ -116,7 +116,7 @@ def test_strict_load_leaves_no_half_dataset(key, pristine, tmp_path, fo_dataset_
 
 
 def test_safe_join_follows_symlinks_out_of_the_root(tmp_path):
-    from sardata.datasets._base import UnsafePathError, safe_join
+    from sardata.safepath import UnsafePathError, safe_join
 
     root = tmp_path / "root"
     (root / "inside").mkdir(parents=True)
@@ -344,7 +344,7 @@ def test_safe_extract_refuses_escaping_members_and_writes_nothing(tmp_path, evil
         safe_extract(archive, target)
     assert not target.exists()
     assert not (tmp_path / "out" / "escaped.txt").exists() and not (tmp_path / "escaped.txt").exists()
-    assert not list((tmp_path / "out").glob(".*partial*")) if (tmp_path / "out").exists() else True
+    assert not list((tmp_path / "out").glob(".*sardata-tmp*")) if (tmp_path / "out").exists() else True
 
 
 def test_safe_extract_refuses_symlinks_and_extracts_good_archives(tmp_path):

@@ -135,12 +135,12 @@ def test_aircraft_distillation_smoke(tmp_path):
 
     aircraft_distillation.main(["--smoke", "--out", str(tmp_path)])
     payload = _results(tmp_path)
-    assert payload["columns"] == ["arch", "model", "method", "AP50", "AP", "published AP50"]
+    assert payload["columns"] == ["arch", "model", "method", "AP50", "mAP", "published AP50"]
     assert [(r["model"], r["method"]) for r in payload["rows"]] == [
         ("teacher resnet50", "—"), ("student mobilenet_v2", "baseline"), ("student mobilenet_v2", "FRS"),
         ("student mobilenet_v2", "IFKD")]
     for row in payload["rows"]:
-        _finite(row, ["AP50", "AP"])
+        _finite(row, ["AP50", "mAP"])
     assert [r["published AP50"] for r in payload["rows"]] == [None, 76.7, None, 78.5]
     students = payload["rows"][1:]
     assert all(r["steps"] == 1 for r in students)

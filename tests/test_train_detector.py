@@ -278,3 +278,58 @@ def test_train_under_torchrun_then_resume_and_test_only(tmp_path, coco_dir, monk
     assert "AP50" in result.output and (out / "predictions_test.json").is_file()
     bad = CliRunner().invoke(app, base + ["--test-only"])
     assert bad.exit_code == 1 and "--resume" in bad.output
+
+
+def test_cosine_schedule_warms_up_then_decays_to_final_factor():
+    from sardata.train.engine import warmup_cosine_lambda
+
+    factor = warmup_cosine_lambda(total_iters=110, warmup_iters=10, warmup_factor=0.001, final_factor=0.01)
+    assert factor(0) == pytest.approx(0.001)
+    assert factor(10) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.01 + 0.99 * 0.5)  # half way through the cosine
+    assert factor(110) == pytest.approx(0.01) and factor(500) == pytest.approx(0.01)
+    values = [factor(i) for i in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_train_one_epoch_stops_after_max_iters():
+    class Counting(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+            self.calls = 0
+
+        def forward(self, images, targets):
+            self.calls += 1
+            return {"loss_a": self.w ** 2}
+
+    model = Counting()
+    batch = ([torch.zeros(3, 8, 8)], [{"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}])
+    out = train_one_epoch(model, torch.optim.SGD(model.parameters(), lr=0.1), [batch] * 5, torch.device("cpu"), 0,
+                          progress=False, max_iters=3)
+    assert model.calls == 3 and out["iters"] == 3
+    assert out["loss"] == pytest.approx(out["loss_a"])
+
+
+def test_tiled_forward_finds_boxes_in_every_tile_once():
+    from sardata.train.engine import tiled_forward
+
+    class BrightBlobs(torch.nn.Module):
+        """A fake detector: one box around the brightest pixel of the window, in window coordinates."""
+
+        def forward(self, images):
+            outs = []
+            for image in images:
+                flat = int(image[0].argmax())
+                y, x = divmod(flat, image.shape[-1])
+                box = torch.tensor([[x - 2.0, y - 2.0, x + 3.0, y + 3.0]])
+                outs.append({"boxes": box, "scores": torch.tensor([float(image[0, y, x])]),
+                             "labels": torch.tensor([1])})
+            return outs
+
+    image = torch.zeros(3, 300, 500)
+    image[:, 40, 60] = 1.0  # only in the top-left window
+    image[:, 250, 450] = 0.9  # only in the bottom-right window
+    out = tiled_forward(BrightBlobs(), image, tile_size=200, overlap=40)
+    centres = sorted(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in out["boxes"].tolist() if True)
+    assert (60.5, 40.5) in centres and (450.5, 250.5) in centres

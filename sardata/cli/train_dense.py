@@ -73,10 +73,10 @@ def distill(
     else:
         summaries = [run_distill(cfg)]
     table = Table(title=f"IFKD {student} student")
-    for column in ("variant", "AP50", "AP", "steps"):
+    for column in ("variant", "AP50", "mAP", "steps"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     for s in summaries:
-        table.add_row(s["variant"], _pct(s["ap50"]), _pct(s["ap"]), str(s["steps"]))
+        table.add_row(s["variant"], _pct(s["AP50"]), _pct(s["mAP"]), str(s["steps"]))
     console.print(table)
     if ablation:
         console.print(f"ablation table: [bold]{result['table_md']}[/bold] ({result['table_json']})")

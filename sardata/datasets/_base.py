@@ -1,4 +1,4 @@
-"""What every sardata loader shares: a tolerant FiftyOne importer base, problem reports, SAR sample fields, safe paths.
+"""What every sardata loader shares: a tolerant FiftyOne importer base, problem reports, SAR sample fields.
 
 A loader module (``sardata/datasets/<name>.py``) subclasses :class:`SarDatasetImporter` and implements
 ``_scan()`` (cheap: list the records, parse annotations) and ``_build_sample(record)`` (per sample: read pixels,
@@ -33,10 +33,6 @@ class DatasetNotFoundError(FileNotFoundError):
         )
 
 
-class UnsafePathError(ValueError):
-    """A path from an annotation file escapes the dataset root."""
-
-
 class IngestError(ValueError):
     """Raised in strict mode on the first problem; the message names the file and the reason."""
 
@@ -50,19 +46,6 @@ class IngestProblem:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def safe_join(root: str | os.PathLike, relative: str | os.PathLike) -> Path:
-    """Joins ``relative`` (a path read from an annotation file) to ``root``; refuses results outside ``root``.
-
-    Windows separators are accepted (FUSAR-Ship meta.csv writes ``Cargo\\BulkCarrier``).
-    """
-    root = Path(root).resolve()
-    rel = str(relative).replace("\\", "/")
-    candidate = (root / rel).resolve()
-    if os.path.isabs(rel) or not candidate.is_relative_to(root):
-        raise UnsafePathError(f"path {str(relative)!r} escapes the dataset root {root}")
-    return candidate
 
 
 def sar_sample_fields(

@@ -32,7 +32,8 @@ import fiftyone as fo
 import numpy as np
 
 from sardata import sarimage
-from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, UnsafePathError, iter_files, safe_join
+from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, iter_files
+from sardata.safepath import UnsafePathError, safe_join
 from sardata.datasets._base import sar_sample_fields
 from sardata.datasets.taxonomy import FUSAR_CATEGORIES
 

@@ -43,7 +43,8 @@ from typing import ClassVar
 import fiftyone as fo
 
 from sardata.datasets import _voc
-from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, safe_join, sar_sample_fields
+from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
+from sardata.safepath import safe_join
 
 #: Folder suffixes of the official release, in the order they are read; "" is the flat pre-official layout.
 SPLIT_FOLDERS = ("train", "test", "test_inshore", "test_offshore", "")

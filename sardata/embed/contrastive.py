@@ -214,7 +214,8 @@ def train_cc(
 
     Writes ``checkpoint.pt`` after every epoch (atomically), ``losses.csv`` and ``losses.png``.
     """
-    from sardata.paths import resolve_device, work_dir
+    from sardata.paths import work_dir
+    from sardata.runtime import resolve_device
 
     source = edata.resolve_samples(samples)
     if len(source.ids) < 2:
@@ -226,7 +227,7 @@ def train_cc(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = edata.checkpoint_path_for(out_dir)
-    device = resolve_device(str(device) if device is not None else None)
+    device = resolve_device(device)
     config = {
         "image_size": int(image_size),
         "clusters": int(clusters),

@@ -194,7 +194,8 @@ def train_gan(
     written atomically, with
     ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
     """
-    from sardata.paths import resolve_device, work_dir
+    from sardata.paths import work_dir
+    from sardata.runtime import resolve_device
 
     source = edata.resolve_samples(samples_or_dataset)
     if out_dir is None:
@@ -204,7 +205,7 @@ def train_gan(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = edata.checkpoint_path_for(out_dir)
-    device = resolve_device(str(device) if device is not None else None)
+    device = resolve_device(device)
     config = {
         "image_size": int(image_size),
         "base_channels": int(base_channels),

@@ -174,7 +174,8 @@ def extract_features(
         cluster_field (None): cc only: sample field for the argmax cluster (e.g. ``"cc_cluster"``).
         progress (True): show a progress bar.
     """
-    from sardata.paths import resolve_device, work_dir
+    from sardata.paths import work_dir
+    from sardata.runtime import resolve_device
 
     source = edata.resolve_samples(samples)
     if (embedding_field or cluster_field) and source.collection is None:
@@ -184,7 +185,7 @@ def extract_features(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     embedder, image_size, ckpt_hash = load_embedder(model, checkpoint, allow_random_init, source.dataset_name)
-    device = resolve_device(str(device) if device is not None else None)
+    device = resolve_device(device)
 
     temp_dir = None
     if cache_dir is None and source.dataset_name is None:

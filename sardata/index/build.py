@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from sardata.runtime import faiss_use_gpu
+
 #: Below this many vectors an exact flat index is fast enough (10k×10k×512 k=10 in ~0.6 s on 2 cores).
 FLAT_MAX = 50_000
 #: From this many vectors the IVF lists are product-quantised to bound memory.
@@ -75,17 +77,6 @@ def pq_subquantizers(dim: int) -> int:
     return 1
 
 
-def use_gpu(gpu: bool | str = "auto") -> bool:
-    """``gpu="auto"`` → True when faiss sees a GPU (faiss-gpu installed and a device present)."""
-    faiss = _faiss()
-    num_gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
-    if gpu == "auto":
-        return num_gpus > 0
-    if gpu and num_gpus == 0:
-        raise ValueError("gpu=True but faiss sees no GPU (install faiss-gpu instead of faiss-cpu)")
-    return bool(gpu)
-
-
 def make_index(
     dim: int,
     n: int,
@@ -129,7 +120,7 @@ def make_index(
         index.nprobe = default_nprobe(nlist)
         index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct(id) and remove_ids with any int64 ids
         index.cp.seed = 0
-    if use_gpu(gpu):
+    if faiss_use_gpu(gpu):
         index = to_gpu(index)
     return index
 

@@ -42,6 +42,7 @@ from fiftyone.brain.similarity import DuplicatesMixin, Similarity, SimilarityCon
 import fiftyone.brain.internal.core.utils as fbu
 
 from sardata.index import build
+from sardata.runtime import faiss_use_gpu
 
 faiss = fou.lazy_import("faiss")
 
@@ -123,9 +124,10 @@ def ids_path_for(index_path) -> str:
 
 def default_index_path(dataset_name: str, brain_key: str) -> str:
     """``work_dir(dataset_name, "index")/<brain_key>.faiss``."""
-    from sardata.paths import _safe_component, work_dir
+    from sardata.paths import work_dir
+    from sardata.safepath import safe_component
 
-    return str(work_dir(dataset_name, "index") / f"{_safe_component(brain_key)}.faiss")
+    return str(work_dir(dataset_name, "index") / f"{safe_component(brain_key)}.faiss")
 
 
 def delete_index_files(index_path) -> list[str]:
@@ -468,7 +470,7 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
 
     def _searcher(self, restricted):
         """The index to search: a GPU clone when available and no id filter is needed, else the CPU master."""
-        if restricted or not build.use_gpu(self.config.gpu):
+        if restricted or not faiss_use_gpu(self.config.gpu):
             return self._index
         if self._search_index is None:
             self._search_index = build.to_gpu(self._index)

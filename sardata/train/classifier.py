@@ -30,6 +30,8 @@ import torchvision
 from torch import nn
 from tqdm.auto import tqdm
 
+from sardata.metrics import plot_confusion_matrix
+from sardata.runtime import seed_everything
 from sardata.train import common
 
 MODELS = ("cnn", "vgg16", "resnet50", "f-vgg16", "f-resnet50")
@@ -129,9 +131,9 @@ def load_classifier(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn
         warnings.simplefilter("ignore")  # the frozen backbone's weights come from the checkpoint
         model = build_classifier(kwargs["name"], kwargs["num_classes"])
     model.load_state_dict(checkpoint["model"])
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
-    model.to(device if isinstance(device, torch.device) else resolve_device(device)).eval()
+    model.to(resolve_device(device)).eval()
     return model, args
 
 
@@ -239,27 +241,6 @@ def format_report(metrics: dict, title: str = "test") -> str:
         lines.append(f"WARNING: the model predicts a single class ({', '.join(metrics['predicted_classes'])}) "
                      "for every image: it has collapsed to a constant guess")
     return "\n".join(lines)
-
-
-def plot_confusion_matrix(matrix, class_names: list[str], out_path: str | os.PathLike, title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay
-
-    size = max(4.0, 0.8 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=class_names).plot(ax=ax, colorbar=False,
-                                                                               xticks_rotation=45)
-    ax.set_title(title)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
 
 
 # --------------------------------------------------------------------------------------------- config + engine
@@ -434,7 +415,7 @@ def train(cfg: ClassifierConfig) -> dict:
     cfg.validate()
     dist_info = common.init_distributed(cfg.device)
     device = common.train_device(cfg.device, dist_info)
-    common.seed_everything(cfg.seed + dist_info["rank"])
+    seed_everything(cfg.seed + dist_info["rank"])
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"

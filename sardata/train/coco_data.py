@@ -112,7 +112,7 @@ class CocoDetection(torch.utils.data.Dataset):
 
     def image_path(self, image: dict) -> Path:
         """The image file of a COCO image entry; raises ValueError when its ``file_name`` escapes the export."""
-        from sardata.datasets._base import safe_join
+        from sardata.safepath import safe_join
 
         return safe_join(self.data_dir / "images" / self.split, image["file_name"])
 

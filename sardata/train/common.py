@@ -134,7 +134,7 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 def train_device(device: str | None, dist_info: dict) -> torch.device:
     """``--device`` or the automatic choice; under torchrun on CUDA, this process's GPU."""
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
     resolved = resolve_device(device)
     if dist_info.get("distributed") and resolved.type == "cuda":
@@ -331,11 +331,3 @@ def plot_history(history: list[dict], out_path: str | os.PathLike) -> Path:
     plt.close(fig)
     os.replace(tmp, out_path)
     return out_path
-
-
-def seed_everything(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)

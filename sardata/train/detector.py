@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 import warnings
@@ -27,10 +26,11 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import nn
-from tqdm.auto import tqdm
 
-from sardata.train import common
-from sardata.train.coco_data import CocoDetection, categories_of, collate, has_split, targets_to
+from sardata.runtime import seed_everything
+from sardata.train import common, engine
+from sardata.train.coco_data import CocoDetection, categories_of, collate, has_split
+from sardata.train.engine import evaluate, gt_of, predict, predict_loader, train_one_epoch, warmup_step_lambda  # noqa: F401
 
 ARCHS = ("faster_rcnn", "cascade_rcnn", "retinanet", "fcos", "ssd")
 BACKBONES = ("resnet50", "resnet18", "mobilenet_v2", "mobilenet_v3", "vgg16")
@@ -192,9 +192,9 @@ def load_detector(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.M
         raise ValueError(f"{checkpoint_path}: not a sardata detector checkpoint (no args.model_kwargs)")
     model = build_detector(**args["model_kwargs"])
     model.load_state_dict(checkpoint["model"])
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
 
-    model.to(resolve_device(device) if not isinstance(device, torch.device) else device).eval()
+    model.to(resolve_device(device)).eval()
     return model, args
 
 
@@ -287,115 +287,6 @@ class DetectorConfig:
         return self
 
 
-# --------------------------------------------------------------------------------------------- engine
-
-
-def warmup_step_lambda(iters_per_epoch: int, warmup_iters: int, warmup_factor: float, lr_steps, gamma: float):
-    """LR factor per iteration: linear warm-up, then ×``gamma`` at each epoch in ``lr_steps``."""
-    milestones = [int(s) * iters_per_epoch for s in lr_steps]
-
-    def factor(iteration: int) -> float:
-        warm = 1.0
-        if iteration < warmup_iters:
-            alpha = iteration / max(1, warmup_iters)
-            warm = warmup_factor * (1 - alpha) + alpha
-        return warm * gamma ** sum(iteration >= m for m in milestones)
-
-    return factor
-
-
-def train_one_epoch(model, optimizer, data_loader, device, epoch: int, lr_scheduler=None, scaler=None,
-                    amp: bool = False, progress: bool = True) -> dict[str, float]:
-    """One pass over ``data_loader``; ``lr_scheduler`` steps every iteration. Returns mean losses and last lr.
-
-    Raises:
-        FloatingPointError: a loss became NaN or infinite (training cannot recover; lower the lr).
-    """
-    model.train()
-    sums: dict[str, float] = {}
-    count = 0
-    bar = tqdm(data_loader, desc=f"epoch {epoch}", disable=not progress, leave=False)
-    for images, targets in bar:
-        images = [image.to(device, non_blocking=True) for image in images]
-        targets = targets_to(targets, device)
-        with common.autocast(device, amp):
-            loss_dict = model(images, targets)
-            loss = sum(loss_dict.values())
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(
-                f"epoch {epoch}: loss is {loss.item()} ({ {k: round(v.item(), 4) for k, v in loss_dict.items()} }); "
-                "stopping training"
-            )
-        common.optimizer_step(loss, optimizer, scaler)
-        if lr_scheduler is not None:
-            lr_scheduler.step()
-        count += 1
-        sums["loss"] = sums.get("loss", 0.0) + loss.item()
-        for key, value in loss_dict.items():
-            sums[key] = sums.get(key, 0.0) + value.item()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    means = {k: v / max(count, 1) for k, v in sums.items()}
-    means["lr"] = optimizer.param_groups[0]["lr"]
-    return means
-
-
-@torch.no_grad()
-def predict_loader(model, data_loader, device, progress: bool = True) -> list[dict]:
-    """COCO result dicts (absolute xywh) for every image of a :class:`CocoDetection` loader.
-
-    Each result also carries ``sample_id`` (when the export has it) and ``category_name``.
-    """
-    model.eval()
-    dataset = data_loader.dataset
-    entries = {image["id"]: image for image in dataset.images}
-    names = {c["id"]: c["name"] for c in dataset.coco["categories"]}
-    results = []
-    for images, targets in tqdm(data_loader, desc="predict", disable=not progress, leave=False):
-        outputs = model([image.to(device, non_blocking=True) for image in images])
-        for target, output in zip(targets, outputs):
-            entry = entries[target["image_id"]]
-            boxes = output["boxes"].float().cpu()
-            boxes[:, 2:] -= boxes[:, :2]
-            for box, score, label in zip(boxes.tolist(), output["scores"].tolist(), output["labels"].tolist()):
-                result = {"image_id": entry["id"], "category_id": int(label), "bbox": [round(v, 2) for v in box],
-                          "score": round(float(score), 5), "category_name": names.get(int(label), str(label))}
-                if "sample_id" in entry:
-                    result["sample_id"] = entry["sample_id"]
-                results.append(result)
-    return results
-
-
-def gt_of(dataset: CocoDetection) -> dict:
-    """The COCO ground truth restricted to the dataset's (deduplicated) images."""
-    ids = {image["id"] for image in dataset.images}
-    return {
-        "images": list(dataset.images),
-        "annotations": [a for a in dataset.coco["annotations"] if a["image_id"] in ids],
-        "categories": dataset.coco["categories"],
-    }
-
-
-def evaluate(model, data_loader, device, progress: bool = True) -> tuple[dict[str, float], list[dict]]:
-    """COCO mAP/AP50 of ``model`` on a :class:`CocoDetection` loader (one entry per sample). Returns
-    ``(metrics, results)``."""
-    from sardata.evaluate import coco_metrics
-
-    results = predict_loader(model, data_loader, device, progress)
-    return coco_metrics(gt_of(data_loader.dataset), results), results
-
-
-def predict(model, data_dir, split: str = "test", device=None, batch_size: int = 4, workers: int = 0,
-            progress: bool = True) -> list[dict]:
-    """COCO result dicts with ``sample_id`` for one split of a COCO export, one image per FiftyOne sample."""
-    from sardata.paths import resolve_device
-
-    device = device if isinstance(device, torch.device) else resolve_device(device)
-    model.to(device)
-    dataset = CocoDetection(data_dir, split, dedup=True)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate)
-    return predict_loader(model, loader, device, progress)
-
-
 # --------------------------------------------------------------------------------------------- train
 
 
@@ -443,7 +334,7 @@ def train(cfg: DetectorConfig) -> dict:
     cfg.validate()
     dist_info = common.init_distributed(cfg.device)
     device = common.train_device(cfg.device, dist_info)
-    common.seed_everything(cfg.seed + dist_info["rank"])
+    seed_everything(cfg.seed + dist_info["rank"])
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"
@@ -502,13 +393,7 @@ def train(cfg: DetectorConfig) -> dict:
 
     start_epoch, history = 0, []
     if checkpoint is not None:
-        common.unwrap(model).load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        lr_scheduler.load_state_dict(checkpoint["lr_scheduler"])
-        if scaler is not None and "scaler" in checkpoint:
-            scaler.load_state_dict(checkpoint["scaler"])
-        start_epoch = int(checkpoint["epoch"]) + 1
-        history = json.loads(json.dumps(checkpoint.get("history", [])))
+        start_epoch, history = engine.resume(checkpoint, model, optimizer, lr_scheduler, scaler)
 
     metrics: dict = {}
     results: list = []
@@ -524,10 +409,7 @@ def train(cfg: DetectorConfig) -> dict:
             metrics, results = evaluate(common.unwrap(model), test_loader, device, cfg.progress)
             record.update({k: metrics[k] for k in ("mAP", "AP50", "AP75")})
         history.append(record)
-        if common.is_main_process():
-            common.save_checkpoint(out_dir, epoch, model, optimizer, lr_scheduler, args, scaler,
-                                   extra={"history": common.plain(history)})
-            common.write_history(history, out_dir)
+        engine.save(out_dir, epoch, model, optimizer, lr_scheduler, args, scaler, history)
         common.barrier()
 
     pred_path = None

@@ -34,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sardata.runtime import seed_everything
 from sardata.train import distill_losses as dl
 from sardata.train.masks import MaskSource, build_mask_source
 
@@ -387,36 +388,16 @@ def build_student(teacher_kwargs: dict, backbone: str, weights: str | None = Non
 
 @torch.no_grad()
 def evaluate_ap50(model: nn.Module, dataset, device: torch.device, batch_size: int = 4) -> dict[str, float]:
-    """COCO AP50 and AP (0.5:0.95) with pycocotools ``COCOeval`` on a :class:`~sardata.train.coco_data.CocoDetection`."""
-    import contextlib
-    import io
-
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
+    """COCO ``AP50`` and ``mAP`` (:func:`sardata.metrics.coco_detection_metrics`) on a
+    :class:`~sardata.train.coco_data.CocoDetection`, plus the number of ``detections``."""
+    from sardata.metrics import coco_detection_metrics
     from sardata.train.coco_data import collate
     from sardata.train.detector import gt_of, predict_loader
 
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
     results = predict_loader(model, loader, device, progress=True)
-    if not results:
-        return {"ap50": 0.0, "ap": 0.0, "detections": 0}
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints its tables
-        gt = COCO()
-        gt.dataset = json.loads(json.dumps(gt_of(dataset)))
-        gt.dataset.setdefault("annotations", [])
-        for i, ann in enumerate(gt.dataset["annotations"]):
-            ann.setdefault("id", i + 1)
-            ann.setdefault("iscrowd", 0)
-            ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
-        gt.createIndex()
-        evaluator = COCOeval(gt, gt.loadRes([{k: r[k] for k in ("image_id", "category_id", "bbox", "score")}
-                                             for r in results]), "bbox")
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    ap, ap50 = (max(float(v), 0.0) for v in evaluator.stats[:2])
-    return {"ap50": ap50, "ap": ap, "detections": len(results)}
+    metrics = coco_detection_metrics(gt_of(dataset), results)
+    return {"AP50": metrics["AP50"], "mAP": metrics["mAP"], "detections": metrics["n_pred"]}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -442,7 +423,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
         variant (None): name of the ablation variant, used for the output sub-directory.
 
     Returns:
-        dict with ``variant``, ``ap50``, ``ap``, ``steps``, ``final_losses``, ``checkpoint``, ``losses_csv``.
+        dict with ``variant``, ``AP50``, ``mAP``, ``steps``, ``final_losses``, ``checkpoint``, ``losses_csv``.
     """
     from sardata.train import common
     from sardata.train.coco_data import CocoDetection, collate, has_split, targets_to
@@ -466,7 +447,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     if len(train_set) == 0:
         raise ValueError(f"{cfg.data}: split {cfg.train_split!r} has no readable images")
 
-    common.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     student, student_kwargs = build_student(teacher_kwargs, cfg.student, cfg.student_weights)
     student.to(device)
     distiller = Distiller(student, teacher, cfg).to(device)
@@ -508,14 +489,14 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
             epoch += 1
     progress.close()
 
-    metrics = {"ap50": float("nan"), "ap": float("nan")}
+    metrics = {"AP50": float("nan"), "mAP": float("nan")}
     val_split = next((s for s in (cfg.val_split, "val") if has_split(cfg.data, s)), None)
     if val_split is not None:
         val_set = CocoDetection(cfg.data, val_split, dedup=True, max_images=cfg.max_eval_images)
         metrics = evaluate_ap50(student, val_set, device, cfg.batch_size)
     else:
         log.warning("%s: no '%s' or 'val' split; AP50 not computed", cfg.data, cfg.val_split)
-    summary = {"variant": variant or "custom", "ap50": metrics["ap50"], "ap": metrics["ap"], "steps": step,
+    summary = {"variant": variant or "custom", "AP50": metrics["AP50"], "mAP": metrics["mAP"], "steps": step,
                "eval_split": val_split, "final_losses": last, "checkpoint": str(out_dir / "checkpoint.pth"),
                "losses_csv": str(csv_path), "config": args}
     _write_json(out_dir / "summary.json", summary)
@@ -544,13 +525,13 @@ def run_ablation(cfg: DistillConfig) -> dict:
     for name, switches in ABLATION_VARIANTS.items():
         run_cfg = replace(cfg, out_dir=str(out_dir), **switches)
         summaries.append(distill(run_cfg, variant=name))
-    rows = [{"variant": s["variant"], "ap50": s["ap50"], "ap": s["ap"], "steps": s["steps"],
+    rows = [{"variant": s["variant"], "AP50": s["AP50"], "mAP": s["mAP"], "steps": s["steps"],
              **{c: s["final_losses"].get(c, float("nan")) for c in LOSS_COLUMNS}} for s in summaries]
-    baseline = rows[0]["ap50"]
-    lines = ["| variant | AP50 | ΔAP50 vs baseline | AP | final loss_gt |", "|---|---|---|---|---|"]
+    baseline = rows[0]["AP50"]
+    lines = ["| variant | AP50 | ΔAP50 vs baseline | mAP | final loss_gt |", "|---|---|---|---|---|"]
     for row in rows:
-        delta = row["ap50"] - baseline if not (math.isnan(row["ap50"]) or math.isnan(baseline)) else float("nan")
-        lines.append(f"| {row['variant']} | {row['ap50'] * 100:.2f} | {delta * 100:+.2f} | {row['ap'] * 100:.2f} | "
+        delta = row["AP50"] - baseline if not (math.isnan(row["AP50"]) or math.isnan(baseline)) else float("nan")
+        lines.append(f"| {row['variant']} | {row['AP50'] * 100:.2f} | {delta * 100:+.2f} | {row['mAP'] * 100:.2f} | "
                      f"{row['loss_gt']:.4f} |")
     header = (f"# IFKD ablation\n\nteacher `{cfg.teacher}`, student {cfg.student}, arch {cfg.arch or 'teacher'}, "
               f"α={cfg.alpha}, β={cfg.beta}, {cfg.epochs} epochs, seed {cfg.seed}\n\n")

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from sardata.embed.contrastive import cluster_loss, nt_xent
+from sardata.metrics import plot_confusion_matrix
+from sardata.runtime import seed_everything
 from sardata.train.lanet import LANet
 from sardata.train.seg_data import IGNORE_INDEX, MasksExportDataset
 
@@ -192,36 +194,6 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def plot_confusion(confusion: np.ndarray | torch.Tensor, class_names: list[str], out_path: str | os.PathLike) -> Path:
-    """Row-normalised confusion matrix PNG with the raw counts in each cell."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    conf = np.asarray(confusion, dtype=np.float64)
-    rows = conf.sum(axis=1, keepdims=True)
-    normalised = np.divide(conf, rows, out=np.zeros_like(conf), where=rows > 0)
-    size = max(4.0, 0.7 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("ground truth")
-    for i in range(len(class_names)):
-        for j in range(len(class_names)):
-            ax.text(j, i, f"{int(conf[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if normalised[i, j] > 0.5 else "black")
-    fig.tight_layout()
-    out_path = Path(out_path)
-    tmp = out_path.with_name(f".{out_path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, out_path)
-    return out_path
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Training, evaluation, prediction
 # ---------------------------------------------------------------------------------------------------------------
@@ -292,7 +264,7 @@ def train(cfg: SegmentConfig) -> dict:
     from sardata.train import common
 
     device = common.train_device(cfg.device, {"distributed": False})
-    common.seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else _default_out_dir(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_set = MasksExportDataset(cfg.data, cfg.train_split, cfg.input, augment=cfg.augment,
@@ -354,7 +326,7 @@ def train(cfg: SegmentConfig) -> dict:
             metrics, confusion = evaluate(model, val_set, device, cfg.batch_size, cfg.progress)
         common.atomic_write_text(out_dir / "metrics.json", json.dumps(
             {**metrics, "split": val_split, "confusion": confusion.tolist(), "class_names": class_names}, indent=2))
-        plot_confusion(confusion, class_names, out_dir / "confusion.png")
+        plot_confusion_matrix(confusion, class_names, out_dir / "confusion.png")
         predictions = predict_masks(model, val_set, out_dir / "predictions", device, cfg.batch_size, cfg.progress)
     return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / "checkpoint.pth",
             "predictions": predictions}
@@ -362,7 +334,7 @@ def train(cfg: SegmentConfig) -> dict:
 
 def load_segmenter(checkpoint_path: str | os.PathLike, device=None) -> tuple[LANet, dict]:
     """LANet (eval mode) and its training args from a :func:`train` checkpoint."""
-    from sardata.paths import resolve_device
+    from sardata.runtime import resolve_device
     from sardata.train import common
 
     checkpoint = common.load_checkpoint(checkpoint_path)
