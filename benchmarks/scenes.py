@@ -87,7 +87,7 @@ def _untrained_checkpoint(model: str, image_size: int, path: Path, seed: int, ba
     import torch
 
     from sardata.embed import contrastive, dcgan
-    from sardata.embed import data as edata
+    from sardata import _io
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -99,7 +99,7 @@ def _untrained_checkpoint(model: str, image_size: int, path: Path, seed: int, ba
             net = contrastive.ContrastiveClustering()
             state = {"kind": "cc", "model": net.state_dict(),
                      "config": {"image_size": image_size, "feature_dim": 128, "clusters": 10}}
-    return edata.save_atomic(state, path)
+    return _io.torch_save(path, state)
 
 
 def _score(dataset, features: np.ndarray, seed: int) -> dict:

@@ -32,7 +32,7 @@ class TrainConfig:
         epochs (1): total epochs; a resumed run trains only the missing ones.
         batch_size (1): images per step.
         lr (None): learning rate (None: the trainer's rule, e.g. the detector's linear scaling).
-        device (None): ``cpu``, ``cuda``, ``cuda:1`` …; None: CUDA when available.
+        device (None): ``cpu``, ``cuda``, ``cuda:1`` …; None or ``"auto"``: CUDA when available.
         seed (0): random seed of initialisation, shuffling and augmentation.
         resume (None): a checkpoint file (or a run directory: its newest checkpoint) to continue from, or
             ``"latest"``: the newest checkpoint in ``out_dir`` if there is one (see :mod:`sardata.checkpoints`).
@@ -72,7 +72,7 @@ class TrainConfig:
             _integer(self, "workers", minimum=0)
         if self.lr is not None and not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise ValueError(f"lr={self.lr!r}: must be a positive number")
-        if self.device is not None:
+        if self.device not in (None, "", "auto"):
             import torch
 
             try:
@@ -98,6 +98,15 @@ class TrainConfig:
         if self.resume == LATEST:
             return find_checkpoint(self.out_dir, required=False)
         return find_checkpoint(self.resume)
+
+
+def resume_option(resume) -> Path | str | None:
+    """The embedders' ``resume`` flag in :class:`TrainConfig` terms: True → ``"latest"``, False → None, else as given."""
+    if resume is True:
+        return LATEST
+    if resume is False:
+        return None
+    return resume
 
 
 def _integer(cfg, name: str, minimum: int) -> None:

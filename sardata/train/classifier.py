@@ -30,6 +30,7 @@ import torchvision
 from torch import nn
 from tqdm.auto import tqdm
 
+from sardata import checkpoints
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
 from sardata.train import common
@@ -122,7 +123,7 @@ def build_classifier(name: str, num_classes: int, weights=None) -> nn.Module:
 def load_classifier(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.Module, dict]:
     """A classifier trained by :func:`train`, in eval mode, and its ``args`` (``args["model_kwargs"]`` holds
     ``name``, ``num_classes``, ``classes``, ``image_size``, ``image_mean``, ``image_std``)."""
-    checkpoint = common.load_checkpoint(checkpoint_path)
+    checkpoint = checkpoints.load_checkpoint(checkpoint_path)
     args = checkpoint.get("args", {})
     if "model_kwargs" not in args:
         raise ValueError(f"{checkpoint_path}: not a sardata classifier checkpoint (no args.model_kwargs)")
@@ -419,7 +420,7 @@ def train(cfg: ClassifierConfig) -> dict:
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"
-    checkpoint = common.load_checkpoint(cfg.resume) if cfg.resume else None
+    checkpoint = checkpoints.load_checkpoint(cfg.resume) if cfg.resume else None
     data = Path(cfg.data)
 
     if checkpoint is not None:
@@ -520,7 +521,7 @@ def train(cfg: ClassifierConfig) -> dict:
             if cfg.patience and epoch - best_epoch >= cfg.patience:
                 break
         if common.is_main_process() and (out_dir / "best.pth").is_file():
-            common.unwrap(model).load_state_dict(common.load_checkpoint(out_dir / "best.pth")["model"])
+            common.unwrap(model).load_state_dict(checkpoints.load_checkpoint(out_dir / "best.pth")["model"])
     else:
         model.load_state_dict(checkpoint["model"])
 

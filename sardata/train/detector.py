@@ -27,6 +27,7 @@ import torch
 import torchvision
 from torch import nn
 
+from sardata import checkpoints
 from sardata.runtime import seed_everything
 from sardata.train import common, engine
 from sardata.train.coco_data import CocoDetection, categories_of, collate, has_split
@@ -186,7 +187,7 @@ def load_detector(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.M
     ``args["model_kwargs"]`` holds the :func:`build_detector` arguments (no weights are downloaded: the checkpoint
     holds them all).
     """
-    checkpoint = common.load_checkpoint(checkpoint_path)
+    checkpoint = checkpoints.load_checkpoint(checkpoint_path)
     args = checkpoint.get("args", {})
     if "model_kwargs" not in args:
         raise ValueError(f"{checkpoint_path}: not a sardata detector checkpoint (no args.model_kwargs)")
@@ -324,7 +325,7 @@ def train(cfg: DetectorConfig) -> dict:
     Returns:
         ``{"out_dir", "history", "metrics", "checkpoint", "predictions"}``.
     """
-    checkpoint = common.load_checkpoint(cfg.resume) if cfg.resume else None
+    checkpoint = checkpoints.load_checkpoint(cfg.resume) if cfg.resume else None
     if checkpoint is not None and "model_kwargs" in checkpoint.get("args", {}):
         saved = checkpoint["args"]["model_kwargs"]
         if cfg.test_only:  # evaluating a checkpoint: its own architecture, whatever the defaults say

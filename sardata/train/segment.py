@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sardata import checkpoints
 from sardata.embed.contrastive import cluster_loss, nt_xent
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
@@ -282,7 +283,7 @@ def train(cfg: SegmentConfig) -> dict:
 
     start_epoch, history = 0, []
     if cfg.resume:
-        checkpoint = common.load_checkpoint(cfg.resume)
+        checkpoint = checkpoints.load_checkpoint(cfg.resume)
         saved = checkpoint.get("args", {})
         if (saved.get("num_classes"), saved.get("in_channels")) != (len(class_names), train_set.in_channels):
             raise ValueError(f"{cfg.resume}: checkpoint is for {saved.get('num_classes')} classes / "
@@ -337,7 +338,7 @@ def load_segmenter(checkpoint_path: str | os.PathLike, device=None) -> tuple[LAN
     from sardata.runtime import resolve_device
     from sardata.train import common
 
-    checkpoint = common.load_checkpoint(checkpoint_path)
+    checkpoint = checkpoints.load_checkpoint(checkpoint_path)
     args = checkpoint.get("args", {})
     if "num_classes" not in args or "in_channels" not in args:
         raise ValueError(f"{checkpoint_path}: not a sardata segmentation checkpoint (no args.num_classes)")
