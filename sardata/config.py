@@ -60,7 +60,9 @@ class TrainConfig:
                 setattr(self, name, Path(value).expanduser())
             elif isinstance(value, str):
                 setattr(self, name, None)
-        if self.resume is not None and self.resume != LATEST:
+        if self.resume is not None and str(self.resume) == LATEST:  # also Path("latest") from a CLI option
+            self.resume = LATEST
+        elif self.resume is not None:
             self.resume = Path(self.resume).expanduser()
 
     def validate(self):
@@ -79,8 +81,6 @@ class TrainConfig:
                 torch.device(str(self.device))
             except (RuntimeError, ValueError) as e:
                 raise ValueError(f"device={self.device!r}: not a torch device (cpu, cuda, cuda:1, mps)") from e
-        if isinstance(self.resume, str) and self.resume != LATEST:
-            raise ValueError(f"resume={self.resume!r}: expected a checkpoint path, {LATEST!r} or None")
         if self.resume == LATEST and self.out_dir is None:
             raise ValueError(f"resume={LATEST!r} needs out_dir: the directory to look for checkpoints in")
         return self

@@ -20,6 +20,10 @@ import typer
 CLI_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, FloatingPointError, ImportError)
 
 
+#: ``--resume`` of every trainer (see :class:`sardata.config.TrainConfig`).
+RESUME_HELP = "checkpoint file or run directory to continue from, or 'latest' (the newest in --out, if any)"
+
+
 def fail(error: BaseException | str) -> NoReturn:
     """Prints ``error`` as a one-line error on stderr and exits with code 1 (no traceback for expected failures)."""
     from rich.console import Console

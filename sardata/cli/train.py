@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sardata.cli._app import app, train_app
+from sardata.cli._app import RESUME_HELP, app, train_app
 
 console = Console()
 
@@ -39,7 +39,7 @@ def detector(
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)"),
     amp: bool = typer.Option(True, "--amp/--no-amp", help="mixed precision on CUDA"),
-    resume: Optional[Path] = typer.Option(None, help="checkpoint to continue from"),
+    resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     test_only: bool = typer.Option(False, "--test-only", help="evaluate --resume on the test split only"),
     eval_every: int = typer.Option(1, "--eval-every"),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="read only N images per split"),
@@ -108,7 +108,7 @@ def classifier(
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None),
     amp: bool = typer.Option(True, "--amp/--no-amp"),
-    resume: Optional[Path] = typer.Option(None),
+    resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     test_only: bool = typer.Option(False, "--test-only"),
     max_images: Optional[int] = typer.Option(None, "--max-images"),
     seed: int = typer.Option(0),

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sardata.cli._app import app, embed_app, train_app  # noqa: F401
+from sardata.cli._app import RESUME_HELP, app, embed_app, train_app  # noqa: F401
 
 console = Console()
 
@@ -54,18 +54,19 @@ def distill(
     workers: int = typer.Option(0),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)"),
     seed: int = typer.Option(0),
+    resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
 ) -> None:
     """Distil a detector checkpoint into a ResNet-18 / MobileNetV2 FPN student (IFKD: FRS, EDE, FDR, HSM)."""
     from sardata.train.distill import DistillConfig, distill as run_distill, run_ablation
 
     cfg = DistillConfig(
-        data=str(data), teacher=str(teacher), student=student, arch=arch, out_dir=str(out) if out else None,
+        data=data, teacher=teacher, student=student, arch=arch, out_dir=out,
         frs=frs, ede=ede, fdr=fdr, hsm=hsm, head=head, alpha=alpha, beta=beta, ede_strength=ede_strength,
         fdr_ratio=fdr_ratio, hsm_curvature=hsm_curvature, mask_source=mask_source,
-        mask_checkpoint=str(mask_checkpoint) if mask_checkpoint else None, student_weights=student_weights,
+        mask_checkpoint=mask_checkpoint, student_weights=student_weights,
         epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, train_split=train_split,
         val_split=val_split, max_steps=max_steps, max_eval_images=max_eval_images, seed=seed, device=device,
-        workers=workers,
+        workers=workers, resume=resume,
     )
     if ablation:
         result = run_ablation(cfg)
@@ -100,7 +101,7 @@ def segment(
     val_split: str = typer.Option("val", "--val-split", help="falls back to test"),
     encoder_weights: Optional[Path] = typer.Option(None, "--encoder-weights", help="ResNet-18 state_dict file"),
     augment: bool = typer.Option(True, "--augment/--no-augment"),
-    resume: Optional[Path] = typer.Option(None, help="checkpoint to continue from"),
+    resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     max_samples: Optional[int] = typer.Option(None, "--max-samples", help="read only N tiles per split"),
     dataset: Optional[str] = typer.Option(None, "--dataset",
                                           help="FiftyOne dataset to load the predicted masks into"),
@@ -114,10 +115,9 @@ def segment(
     from sardata.train.segment import SegmentConfig, load_segmentation_predictions, train
 
     cfg = SegmentConfig(
-        data=str(data), input=input, cc=cc, cc_weight=cc_weight, knn=knn, num_clusters=num_clusters,
+        data=data, input=input, cc=cc, cc_weight=cc_weight, knn=knn, num_clusters=num_clusters,
         epochs=epochs, batch_size=batch_size, lr=lr, train_split=train_split, val_split=val_split,
-        out_dir=str(out) if out else None, resume=str(resume) if resume else None,
-        encoder_weights=str(encoder_weights) if encoder_weights else None, augment=augment,
+        out_dir=out, resume=resume, encoder_weights=encoder_weights, augment=augment,
         max_samples=max_samples, seed=seed, device=device, workers=workers,
     )
     result = train(cfg)

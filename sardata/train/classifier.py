@@ -31,6 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from sardata import checkpoints
+from sardata.config import TrainConfig
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
 from sardata.train import common
@@ -247,9 +248,9 @@ def format_report(metrics: dict, title: str = "test") -> str:
 # --------------------------------------------------------------------------------------------- config + engine
 
 
-@dataclasses.dataclass
-class ClassifierConfig:
-    """Options of ``sardata train classifier`` (see :func:`train`).
+@dataclasses.dataclass(kw_only=True)
+class ClassifierConfig(TrainConfig):
+    """Options of ``sardata train classifier`` (see :func:`train`); the shared fields are :class:`TrainConfig`'s.
 
     Args:
         data: ImageFolder export root (``train/``, optional ``val/``, ``test/``).
@@ -267,16 +268,18 @@ class ClassifierConfig:
         normalization ("auto"): ``auto`` (ImageNet stats with weights, else the training images'), ``data``,
             ``sar`` or ``imagenet``.
         workers (2), device (None), amp (True), seed (0), progress (True).
-        resume (None): checkpoint to continue from; test_only (False): evaluate ``resume`` only.
+        resume (None): checkpoint (file or run directory) to continue from, or ``"latest"`` (the newest in
+            ``out_dir`` if any); test_only (False): evaluate ``resume`` only.
         gradcam (8): Grad-CAM overlays written for the first N test images (0: none).
         fiftyone_dataset (None): FiftyOne dataset the export came from; the Grad-CAM maps are then added to its
             samples as ``fo.Heatmap`` in the field ``gradcam`` (via the export manifest's ``sample_ids``).
         max_images (None): cap per split (smoke runs).
     """
 
+    PATH_FIELDS = ("out_dir", "data")
+
     data: Path
     model: str = "cnn"
-    out_dir: Path | None = None
     weights: str | None = None
     image_size: int = 224
     epochs: int = 10
@@ -289,11 +292,7 @@ class ClassifierConfig:
     patience: int = 3
     normalization: str = "auto"
     workers: int = 2
-    device: str | None = None
     amp: bool = True
-    seed: int = 0
-    progress: bool = True
-    resume: Path | None = None
     test_only: bool = False
     gradcam: int = 8
     fiftyone_dataset: str | None = None
@@ -318,7 +317,9 @@ class ClassifierConfig:
             from sardata.paths import work_dir
 
             self.out_dir = work_dir(Path(self.data).resolve().name, f"classifier_{self.model}")
-        return self
+        if not isinstance(self.patience, int) or self.patience < 0:
+            raise ValueError(f"patience={self.patience!r}: must be an integer ≥ 0")
+        return super().validate()
 
 
 def train_one_epoch(model, optimizer, data_loader, device, epoch: int, criterion, scaler=None, amp: bool = False,
@@ -420,13 +421,16 @@ def train(cfg: ClassifierConfig) -> dict:
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"
-    checkpoint = checkpoints.load_checkpoint(cfg.resume) if cfg.resume else None
+    resume_path = cfg.resume_checkpoint()
+    if resume_path is None and cfg.test_only:
+        raise checkpoints.CheckpointNotFoundError(cfg.out_dir, "--test-only with --resume latest needs one")
+    checkpoint = checkpoints.load_checkpoint(resume_path) if resume_path else None
     data = Path(cfg.data)
 
     if checkpoint is not None:
         model_kwargs = dict(checkpoint["args"]["model_kwargs"])
         if model_kwargs["name"] != cfg.model:
-            raise ValueError(f"{cfg.resume}: checkpoint is a {model_kwargs['name']}, not {cfg.model}")
+            raise ValueError(f"{resume_path}: checkpoint is a {model_kwargs['name']}, not {cfg.model}")
         classes = list(model_kwargs["classes"])
     else:
         classes = SarImageFolder(data / "train").classes
@@ -514,7 +518,7 @@ def train(cfg: ClassifierConfig) -> dict:
             if common.is_main_process():
                 common.save_checkpoint(out_dir, epoch, model, optimizer, None, args, scaler, extra=extra)
                 if improved:
-                    shutil.copyfile(out_dir / "checkpoint.pth", out_dir / ".best.pth.tmp")
+                    shutil.copyfile(out_dir / checkpoints.CHECKPOINT_NAME, out_dir / ".best.pth.tmp")
                     os.replace(out_dir / ".best.pth.tmp", out_dir / "best.pth")
                 common.write_history(history, out_dir)
             common.barrier()
@@ -526,7 +530,7 @@ def train(cfg: ClassifierConfig) -> dict:
         model.load_state_dict(checkpoint["model"])
 
     result = {"out_dir": out_dir, "history": history, "best_epoch": best_epoch, "test": None, "report": "",
-              "checkpoint": out_dir / "checkpoint.pth", "best": out_dir / "best.pth"}
+              "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME, "best": out_dir / "best.pth"}
     if test_set is not None and common.is_main_process():
         test_loader = torch.utils.data.DataLoader(test_set, batch_size=cfg.batch_size, **loader_kw)
         metrics = evaluate(common.unwrap(model), test_loader, device, classes, train_labels)

@@ -28,6 +28,7 @@ import torchvision
 from torch import nn
 
 from sardata import checkpoints
+from sardata.config import LATEST, TrainConfig
 from sardata.runtime import seed_everything
 from sardata.train import common, engine
 from sardata.train.coco_data import CocoDetection, categories_of, collate, has_split
@@ -202,9 +203,9 @@ def load_detector(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.M
 # --------------------------------------------------------------------------------------------- config
 
 
-@dataclasses.dataclass
-class DetectorConfig:
-    """Options of ``sardata train detector`` (see :func:`train`).
+@dataclasses.dataclass(kw_only=True)
+class DetectorConfig(TrainConfig):
+    """Options of ``sardata train detector`` (see :func:`train`); the shared fields are :class:`TrainConfig`'s.
 
     Args:
         data: COCO export root (``annotations/<split>.json``, ``images/<split>/``).
@@ -224,7 +225,8 @@ class DetectorConfig:
         workers (2): DataLoader workers.
         device (None): default CUDA when available.
         amp (True): mixed precision (CUDA only).
-        resume (None): checkpoint to continue from (next epoch).
+        resume (None): checkpoint (file or run directory) to continue from at the next epoch, or ``"latest"``:
+            the newest in ``out_dir`` if any.
         test_only (False): evaluate ``resume`` on the test split and write predictions; no training.
         eval_every (1): evaluate every N epochs (and always after the last).
         max_images (None): read only the first N images per split (smoke runs).
@@ -234,10 +236,11 @@ class DetectorConfig:
         progress (True): progress bars.
     """
 
+    PATH_FIELDS = ("out_dir", "data")
+
     data: Path
     arch: str = "faster_rcnn"
     backbone: str | None = None
-    out_dir: Path | None = None
     train_split: str = "train"
     test_split: str = "test"
     image_size: int = 512
@@ -254,15 +257,11 @@ class DetectorConfig:
     trainable_layers: int = 3
     normalization: str = "auto"
     workers: int = 2
-    device: str | None = None
     amp: bool = True
-    resume: Path | None = None
     test_only: bool = False
     eval_every: int = 1
     max_images: int | None = None
     model_options: dict | None = None
-    seed: int = 0
-    progress: bool = True
 
     def validate(self) -> "DetectorConfig":
         """Fills defaults and rejects bad combinations up front (as torchvision's ``train.py`` does)."""
@@ -277,15 +276,17 @@ class DetectorConfig:
             raise ValueError(f"unknown normalization {self.normalization!r}; expected auto, data, sar or imagenet")
         if self.test_only and not self.resume:
             raise ValueError("--test-only needs --resume CHECKPOINT")
-        if self.epochs < 1 or self.batch_size < 1 or self.image_size < 32:
-            raise ValueError("epochs and batch_size must be ≥ 1 and image_size ≥ 32")
+        if isinstance(self.image_size, bool) or not isinstance(self.image_size, int) or self.image_size < 32:
+            raise ValueError(f"image_size={self.image_size!r}: must be an integer ≥ 32")
+        if not isinstance(self.eval_every, int) or self.eval_every < 1:
+            raise ValueError(f"eval_every={self.eval_every!r}: must be an integer ≥ 1")
         if not Path(self.data).is_dir():
             raise FileNotFoundError(f"{self.data}: data directory not found")
         if self.out_dir is None:
             from sardata.paths import work_dir
 
             self.out_dir = work_dir(Path(self.data).resolve().name, f"detector_{self.arch}_{self.backbone}")
-        return self
+        return super().validate()
 
 
 # --------------------------------------------------------------------------------------------- train
@@ -325,7 +326,10 @@ def train(cfg: DetectorConfig) -> dict:
     Returns:
         ``{"out_dir", "history", "metrics", "checkpoint", "predictions"}``.
     """
-    checkpoint = checkpoints.load_checkpoint(cfg.resume) if cfg.resume else None
+    resume_path = checkpoint = None
+    if cfg.resume is not None and cfg.resume != LATEST:  # read first: it may decide the architecture
+        resume_path = checkpoints.find_checkpoint(cfg.resume)
+        checkpoint = checkpoints.load_checkpoint(resume_path)
     if checkpoint is not None and "model_kwargs" in checkpoint.get("args", {}):
         saved = checkpoint["args"]["model_kwargs"]
         if cfg.test_only:  # evaluating a checkpoint: its own architecture, whatever the defaults say
@@ -333,6 +337,11 @@ def train(cfg: DetectorConfig) -> dict:
         elif cfg.backbone is None:
             cfg.backbone = saved["backbone"]
     cfg.validate()
+    if cfg.resume == LATEST:  # the newest in out_dir, which validate() has settled
+        resume_path = cfg.resume_checkpoint()
+        if resume_path is None and cfg.test_only:
+            raise checkpoints.CheckpointNotFoundError(cfg.out_dir, "--test-only with --resume latest needs one")
+        checkpoint = checkpoints.load_checkpoint(resume_path) if resume_path else None
     dist_info = common.init_distributed(cfg.device)
     device = common.train_device(cfg.device, dist_info)
     seed_everything(cfg.seed + dist_info["rank"])
@@ -354,7 +363,7 @@ def train(cfg: DetectorConfig) -> dict:
     if checkpoint is not None:
         model_kwargs = dict(checkpoint["args"]["model_kwargs"])
         if (model_kwargs["arch"], model_kwargs["backbone"]) != (cfg.arch, cfg.backbone):
-            raise ValueError(f"{cfg.resume}: checkpoint is {model_kwargs['arch']}/{model_kwargs['backbone']}, "
+            raise ValueError(f"{resume_path}: checkpoint is {model_kwargs['arch']}/{model_kwargs['backbone']}, "
                              f"not {cfg.arch}/{cfg.backbone}")
     else:
         categories = categories_of(cfg.data, cfg.train_split)
@@ -376,7 +385,7 @@ def train(cfg: DetectorConfig) -> dict:
         metrics, results = evaluate(model, test_loader, device, cfg.progress)
         pred_path = common.atomic_write_text(out_dir / f"predictions_{cfg.test_split}.json", json.dumps(results))
         common.atomic_write_text(out_dir / f"metrics_{cfg.test_split}.json", json.dumps(metrics, indent=2))
-        return {"out_dir": out_dir, "history": [], "metrics": metrics, "checkpoint": Path(cfg.resume),
+        return {"out_dir": out_dir, "history": [], "metrics": metrics, "checkpoint": resume_path,
                 "predictions": pred_path}
 
     if dist_info["distributed"]:
@@ -422,5 +431,5 @@ def train(cfg: DetectorConfig) -> dict:
         common.cleanup_distributed()
     if test_set is None:
         warnings.warn(f"{cfg.data}: no {cfg.test_split!r} split; trained without evaluation")
-    return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / "checkpoint.pth",
+    return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME,
             "predictions": pred_path}

@@ -34,6 +34,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sardata import checkpoints
+from sardata.config import LATEST, TrainConfig
 from sardata.runtime import seed_everything
 from sardata.train import distill_losses as dl
 from sardata.train.masks import MaskSource, build_mask_source
@@ -55,9 +57,9 @@ ABLATION_VARIANTS: dict[str, dict[str, bool]] = {
 }
 
 
-@dataclass
-class DistillConfig:
-    """Options of one distillation run (``sardata train distill``).
+@dataclass(kw_only=True)
+class DistillConfig(TrainConfig):
+    """Options of one distillation run (``sardata train distill``); the shared fields are :class:`TrainConfig`'s.
 
     Attributes:
         data: COCO export directory (``annotations/<split>.json`` + ``images/<split>/``).
@@ -90,13 +92,18 @@ class DistillConfig:
         seed (0): random seed (also makes ablation variants start from one initialisation).
         device (None): torch device; default CUDA when available.
         workers (0): data-loader workers.
+        resume (None): a student checkpoint (file or run directory) to continue from at the next epoch, or
+            ``"latest"`` (the newest in the run's directory if any). The student, its adapters/FDR filters, the
+            optimizer and the schedule are restored; the shuffling order after a resume differs from an
+            uninterrupted run's (the loader is reseeded from ``seed`` at start).
     """
 
-    data: str
-    teacher: str
+    PATH_FIELDS = ("out_dir", "data", "teacher", "mask_checkpoint")
+
+    data: Path
+    teacher: Path
     student: str = "resnet18"
     arch: str | None = None
-    out_dir: str | None = None
     frs: bool = True
     ede: bool = False
     fdr: bool = False
@@ -109,7 +116,7 @@ class DistillConfig:
     hsm_curvature: float = 1.0
     kd_temperature: float = 2.0
     mask_source: str = "box"
-    mask_checkpoint: str | None = None
+    mask_checkpoint: Path | None = None
     student_weights: str | None = None
     epochs: int = 12
     batch_size: int = 4
@@ -119,11 +126,8 @@ class DistillConfig:
     val_split: str = "test"
     max_steps: int | None = None
     max_eval_images: int | None = None
-    seed: int = 0
-    device: str | None = None
-    workers: int = 0
 
-    def validate(self) -> None:
+    def validate(self) -> "DistillConfig":
         if self.student not in STUDENT_BACKBONES:
             raise ValueError(f"student must be one of {STUDENT_BACKBONES}, got {self.student!r}")
         if self.arch is not None and self.arch not in ARCHS:
@@ -133,7 +137,15 @@ class DistillConfig:
         if not Path(self.data).is_dir():
             raise FileNotFoundError(f"COCO export directory not found: {self.data}")
         if not Path(self.teacher).is_file():
-            raise FileNotFoundError(f"teacher checkpoint not found: {self.teacher}")
+            raise checkpoints.CheckpointNotFoundError(self.teacher, "the teacher: a `sardata train detector` checkpoint")
+        for name in ("alpha", "beta", "ede_strength", "hsm_curvature", "kd_temperature"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be ≥ 0")
+        if not 0.0 < self.fdr_ratio <= 1.0:
+            raise ValueError(f"fdr_ratio={self.fdr_ratio!r}: must be in (0, 1]")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps!r}: must be ≥ 1 (or None)")
+        return super().validate()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -434,6 +446,8 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     if variant:
         out_dir = out_dir / variant.replace("+", "_")
     out_dir.mkdir(parents=True, exist_ok=True)
+    resume_path = (checkpoints.find_checkpoint(out_dir, required=False) if cfg.resume == LATEST
+                   else cfg.resume_checkpoint())
 
     teacher, teacher_kwargs = load_teacher(cfg.teacher, device=device)
     if cfg.arch and cfg.arch != teacher_kwargs["arch"]:
@@ -462,10 +476,13 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
 
     csv_path = out_dir / "losses.csv"
     step, epoch, last = 0, 0, {}
-    progress = tqdm(total=total_steps, desc=f"distill {variant or ''}".strip())
-    with open(csv_path, "w", newline="") as fh:
+    if resume_path is not None:
+        step, epoch = _resume(checkpoints.load_checkpoint(resume_path), distiller, optimizer, scheduler, resume_path)
+    progress = tqdm(total=total_steps, initial=min(step, total_steps), desc=f"distill {variant or ''}".strip())
+    with open(csv_path, "a" if resume_path is not None and csv_path.is_file() else "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["step", "epoch", *LOSS_COLUMNS])
+        if fh.tell() == 0:
+            writer.writerow(["step", "epoch", *LOSS_COLUMNS])
         distiller.train()
         while step < total_steps:
             for images, targets in loader:
@@ -485,7 +502,11 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
                 step += 1
                 progress.update(1)
                 progress.set_postfix(loss=f"{last['loss']:.3f}")
-            common.save_checkpoint(out_dir, epoch, student, optimizer, scheduler, args, keep_every_epoch=False)
+            extra = {"step": step, "adapters": distiller.adapters.state_dict()}
+            if cfg.fdr:
+                extra["fdr_filters"] = distiller.fdr_filters.state_dict()
+            common.save_checkpoint(out_dir, epoch, student, optimizer, scheduler, args, extra=extra,
+                                   keep_every_epoch=False)
             epoch += 1
     progress.close()
 
@@ -497,10 +518,24 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     else:
         log.warning("%s: no '%s' or 'val' split; AP50 not computed", cfg.data, cfg.val_split)
     summary = {"variant": variant or "custom", "AP50": metrics["AP50"], "mAP": metrics["mAP"], "steps": step,
-               "eval_split": val_split, "final_losses": last, "checkpoint": str(out_dir / "checkpoint.pth"),
+               "eval_split": val_split, "final_losses": last, "checkpoint": str(out_dir / checkpoints.CHECKPOINT_NAME),
                "losses_csv": str(csv_path), "config": args}
     _write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def _resume(state: dict, distiller: "Distiller", optimizer, scheduler, path: Path) -> tuple[int, int]:
+    """Loads a :func:`distill` checkpoint into the run; returns ``(step, next epoch)``."""
+    if "step" not in state or "adapters" not in state:
+        raise ValueError(f"{path}: not a distillation checkpoint (no step/adapters); resume needs one of "
+                         "`sardata train distill`")
+    distiller.student.load_state_dict(state["model"])
+    distiller.adapters.load_state_dict(state["adapters"])
+    if "fdr_filters" in state:
+        distiller.fdr_filters.load_state_dict(state["fdr_filters"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["lr_scheduler"])
+    return int(state["step"]), int(state["epoch"]) + 1
 
 
 def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
