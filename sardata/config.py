@@ -101,7 +101,7 @@ class TrainConfig:
 
 
 def resume_option(resume) -> Path | str | None:
-    """The embedders' ``resume`` flag in :class:`TrainConfig` terms: True → ``"latest"``, False → None, else as given."""
+    """The embedders' ``resume`` flag as a :class:`TrainConfig` value: True → ``"latest"``, False → None."""
     if resume is True:
         return LATEST
     if resume is False:

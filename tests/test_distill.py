@@ -276,3 +276,27 @@ def test_distill_rejects_arch_mismatch(tmp_path):
     cfg = DistillConfig(data=str(data), teacher=str(teacher_path), arch="faster_rcnn", out_dir=str(tmp_path / "o"))
     with pytest.raises(ValueError, match="teacher"):
         distill(cfg)
+
+
+def test_distill_resumes_from_the_latest_checkpoint_at_the_next_epoch(tmp_path):
+    import csv
+
+    from sardata import checkpoints
+
+    data = _tiny_coco(tmp_path / "coco", n_train=2, n_test=1)
+    teacher_path, _ = _teacher_checkpoint(tmp_path / "teacher", "retinanet")
+    common = dict(data=data, teacher=teacher_path, student="mobilenet_v2", out_dir=tmp_path / "out", batch_size=1,
+                  lr=1e-3, device="cpu", max_eval_images=1)
+    first = distill(DistillConfig(epochs=1, **common))
+    assert first["steps"] == 2 and checkpoints.load_checkpoint(tmp_path / "out")["epoch"] == 0
+    losses = tmp_path / "out" / "losses.csv"
+    lines = losses.read_text().splitlines()
+    losses.write_text("\n".join(lines[:1] + ["marker-row"] + lines[2:]) + "\n")  # a fresh run would rewrite it
+
+    second = distill(DistillConfig(epochs=2, resume="latest", **common))
+    state = checkpoints.load_checkpoint(tmp_path / "out" / "checkpoint.pth")
+    assert second["steps"] == 4 and state["epoch"] == 1 and state["step"] == 4
+    assert state["lr_scheduler"]["last_epoch"] == 4  # the schedule continued, not restarted
+    with open(losses) as fh:
+        rows = list(csv.reader(fh))
+    assert rows[1] == ["marker-row"] and [r[1] for r in rows[3:]] == ["1", "1"]

@@ -1,4 +1,4 @@
-"""Every loader reads the dataset's archive as it reads the extracted folder (TorchGeo: extracted → archive → error).
+"""Every loader reads the dataset's archive as it reads the extracted folder (extracted → archive → error).
 
 Per loader family, a synthetic set is written, packed the way the dataset ships (one zip with a top folder, a
 tarball, a folder holding the archive, OpenSARShip's one zip per scene), and both are imported: the samples must be

@@ -347,4 +347,5 @@ def _write_field(collection, field_name: str, ids: list[str], values) -> None:
         collection.set_values(field_name, chunk, key_field="id")
 
 
-__all__ = ["Embedder", "FeatureSet", "MODELS", "default_checkpoint", "default_run_dir", "extract_features", "file_hash", "load_embedder"]
+__all__ = ["Embedder", "FeatureSet", "MODELS", "default_checkpoint", "default_run_dir", "extract_features", "file_hash",
+           "load_embedder"]

@@ -431,5 +431,6 @@ def train(cfg: DetectorConfig) -> dict:
         common.cleanup_distributed()
     if test_set is None:
         warnings.warn(f"{cfg.data}: no {cfg.test_split!r} split; trained without evaluation")
-    return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME,
+    return {"out_dir": out_dir, "history": history, "metrics": metrics,
+            "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME,
             "predictions": pred_path}

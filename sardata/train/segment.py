@@ -343,7 +343,8 @@ def train(cfg: SegmentConfig) -> dict:
             {**metrics, "split": val_split, "confusion": confusion.tolist(), "class_names": class_names}, indent=2))
         plot_confusion_matrix(confusion, class_names, out_dir / "confusion.png")
         predictions = predict_masks(model, val_set, out_dir / "predictions", device, cfg.batch_size, cfg.progress)
-    return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME,
+    return {"out_dir": out_dir, "history": history, "metrics": metrics,
+            "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME,
             "predictions": predictions}
 
 
