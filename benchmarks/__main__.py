@@ -14,7 +14,9 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ["ingest", "index", "embed", "scenes", "export", "train"]
+from sardata._io import write_json
+
+BENCHMARKS = ["ingest", "validate", "index", "embed", "scenes", "export", "train"]
 
 
 def _run_one(name: str, timeout: float) -> dict:
@@ -68,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             table.add_row(name, key, str(value))
     console.print(table)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2, default=str)
+        write_json(args.json, results, default=str)
     return 1 if any("error" in r for r in results.values()) else 0
 
 

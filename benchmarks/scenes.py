@@ -59,6 +59,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+from sardata._io import write_json  # noqa: E402
+
 AIM = 0.95
 NORMS = ("none", "l2", "standardize")
 #: Default settings: the best documented ones within a few minutes per model on an idle 2-core CPU (see run()).
@@ -86,8 +88,8 @@ def _untrained_checkpoint(model: str, image_size: int, path: Path, seed: int, ba
     """A checkpoint of the seeded, untrained model at ``image_size`` (the random-init baseline at any size)."""
     import torch
 
+    from sardata._io import torch_save
     from sardata.embed import contrastive, dcgan
-    from sardata import _io
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -99,7 +101,7 @@ def _untrained_checkpoint(model: str, image_size: int, path: Path, seed: int, ba
             net = contrastive.ContrastiveClustering()
             state = {"kind": "cc", "model": net.state_dict(),
                      "config": {"image_size": image_size, "feature_dim": 128, "clusters": 10}}
-    return _io.torch_save(path, state)
+    return torch_save(path, state)
 
 
 def _score(dataset, features: np.ndarray, seed: int) -> dict:
@@ -266,7 +268,7 @@ def run(
         "rows": rows,
     }
     if temp is None:
-        (out / "scenes.json").write_text(json.dumps(result, indent=2))
+        write_json(out / "scenes.json", result)
     return result
 
 
@@ -315,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"true inshore: {result['true_inshore']}/{result['images']}; best: "
           + ", ".join(f"{m} {r['accuracy']:.3f}" for m, r in result["best"].items()) + f"; {result['seconds']} s")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        write_json(args.json, result)
     return 0
 
 

@@ -10,21 +10,20 @@ at any point leaves either the previous export or nothing under ``out_dir`` (plu
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import json
 import os
 import re
 import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sardata._io import atomic_dir
+
 MANIFEST = "manifest.json"
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9._-]+")
-TMP_MARK = ".sardata-tmp-"
 
 
 @dataclass
@@ -379,54 +378,14 @@ def read_manifest(out_dir: Path) -> dict | None:
         return None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def clean_stale_temps(out_dir: Path) -> None:
-    """Removes temporary export directories of ``out_dir`` left by killed processes."""
-    prefix = f".{out_dir.name}{TMP_MARK}"
-    if not out_dir.parent.is_dir():
-        return
-    for path in out_dir.parent.iterdir():
-        if path.name.startswith(prefix):
-            pid = path.name[len(prefix):].split("-", 1)[0]
-            if pid.isdigit() and not _pid_alive(int(pid)):
-                shutil.rmtree(path, ignore_errors=True)
-
-
-@contextlib.contextmanager
 def atomic_export_dir(out_dir: str | os.PathLike, overwrite: bool = False):
-    """Yields a temporary directory beside ``out_dir``; on success it replaces ``out_dir`` atomically.
+    """Yields a temporary directory beside ``out_dir``; on success it replaces ``out_dir`` atomically
+    (:func:`sardata._io.atomic_dir`).
 
     On any exception the temporary directory is removed and ``out_dir`` is left as it was. An existing ``out_dir`` is
     replaced only with ``overwrite=True`` (the caller decides about identical exports before calling this).
     """
     out_dir = Path(out_dir).absolute()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale_temps(out_dir)
     if out_dir.exists() and not overwrite:
         raise FileExistsError(f"{out_dir} exists and holds a different export; pass overwrite=True (--overwrite)")
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}{TMP_MARK}{os.getpid()}-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a finished export gets ordinary directory permissions
-    try:
-        yield tmp
-        if out_dir.exists():
-            # os.replace cannot replace a non-empty directory: move the old one aside first, then drop it.
-            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}{TMP_MARK}{os.getpid()}-old-"))
-            os.replace(out_dir, old / "export")
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return atomic_dir(out_dir, overwrite=True)

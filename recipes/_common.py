@@ -13,7 +13,6 @@ them for a measurement.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -22,6 +21,7 @@ from typing import Iterable
 
 from rich.console import Console
 
+from sardata._io import write_json, write_text
 from sardata.stages import Stages  # noqa: F401  re-exported for the recipes
 
 console = Console()
@@ -170,13 +170,6 @@ def markdown_table(columns: list[str], rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def write_results(out: Path, title: str, columns: list[str], rows: list[dict], settings: dict,
                   notes: Iterable[str] = (), extra_tables: dict[str, tuple[list[str], list[dict]]] | None = None,
                   artifacts: dict | None = None) -> dict:
@@ -213,11 +206,11 @@ def write_results(out: Path, title: str, columns: list[str], rows: list[dict], s
         lines += ["", f"## {heading}", "", markdown_table(cols, table_rows)]
     if artifacts:
         lines += ["", "## Artifacts", ""] + [f"- {k}: `{v}`" for k, v in artifacts.items()]
-    md = _atomic_write(out / "results.md", "\n".join(lines) + "\n")
+    md = write_text(out / "results.md", "\n".join(lines) + "\n")
     payload = {"title": title, "settings": settings, "columns": columns, "rows": rows, "notes": list(notes),
                "extra_tables": {h: {"columns": c, "rows": r} for h, (c, r) in (extra_tables or {}).items()},
                "artifacts": {k: str(v) for k, v in (artifacts or {}).items()}}
-    js = _atomic_write(out / "results.json", json.dumps(payload, indent=2, default=str))
+    js = write_json(out / "results.json", payload, default=str)
     console.print(markdown_table(columns, rows))
     console.print(f"results: {md}  {js}")
     return {"markdown": md, "json": js}

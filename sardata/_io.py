@@ -7,8 +7,9 @@ target is left as it was.
 
 Policy, the same for every writer:
 
-- temporary names are hidden and marked: ``.<name>`` + :data:`TMP_MARK` + ``<pid>-<random>`` (files keep their
-  suffix so that writers choosing a format by extension, e.g. ``savefig``, still work);
+- temporary names are hidden and marked: ``.<name>`` + :data:`TMP_MARK` + ``<pid>-<random>`` (``<name>`` cut to
+  100 characters; files keep their suffix so that writers choosing a format by extension, e.g. ``savefig``, still
+  work). Readers listing a directory that may be being written skip names starting with ``.``;
 - finished files get mode :data:`FILE_MODE` (0o644) and finished directories :data:`DIR_MODE` (0o755), whatever
   ``mkstemp``/``mkdtemp`` made (0o600/0o700): artifacts and caches are shared between users and processes.
 
@@ -41,8 +42,16 @@ FILE_MODE = 0o644
 DIR_MODE = 0o755
 
 
+#: Longest part of the target's name kept in a temporary name (a 255-byte name must still get a temporary one).
+_NAME_CHARS = 100
+
+
+def _temp_mark(path: Path) -> str:
+    return f".{path.name[:_NAME_CHARS]}{TMP_MARK}"
+
+
 def _temp_prefix(path: Path) -> str:
-    return f".{path.name}{TMP_MARK}{os.getpid()}-"
+    return f"{_temp_mark(path)}{os.getpid()}-"
 
 
 @contextlib.contextmanager
@@ -167,7 +176,7 @@ def atomic_dir(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pat
 def clean_stale_temps(path: str | os.PathLike) -> None:
     """Removes temporary files and directories of ``path`` left by processes that no longer run."""
     path = Path(path).absolute()
-    prefix = f".{path.name}{TMP_MARK}"
+    prefix = _temp_mark(path)
     if not path.parent.is_dir():
         return
     for entry in path.parent.iterdir():

@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from sardata._io import write_json
 from sardata.registry import DATASETS
 from sardata.stages import Stages
 
@@ -76,8 +77,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str | None =
     """Runs the demo under ``out`` and returns a summary dict (also written to ``out/summary.json``)."""
     import fiftyone.brain as fob
 
-    import sardata
-    import sardata.index  # noqa: F401  registers the "faiss" brain backend
+    import sardata  # also registers the "faiss" brain backend
     from exporters import export_view
     from sardata.embed.dcgan import train_gan
     from sardata.embed.extract import extract_features
@@ -158,7 +158,7 @@ def run_demo(out: Path, quick: bool = False, seed: int = 0, device: str | None =
 
     summary["seconds"] = stage.done()
     summary["app_command"] = f"sardata app {name}"
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_json(out / "summary.json", summary, default=str)
     table = Table(title="sardata demo summary")
     table.add_column("what")
     table.add_column("value")

@@ -231,7 +231,7 @@ def class_table_markdown(rows: dict[str, dict[str, dict]], scene: str = "all", m
 
 def write_tables(rows: dict[str, dict[str, dict]], out_dir: str | os.PathLike, name: str = "scene_eval") -> dict:
     """``<name>.md`` (AP50 by scene — BSLM Table I —, COCO mAP by scene, per-class AP50) and ``<name>.json``."""
-    from sardata.train.common import atomic_write_text
+    from sardata._io import write_json, write_text
 
     out_dir = Path(out_dir)
     text = "\n\n".join([
@@ -239,8 +239,8 @@ def write_tables(rows: dict[str, dict[str, dict]], out_dir: str | os.PathLike, n
         "## COCO mAP@[.5:.95] by scene (%)", scene_table_markdown(rows, "mAP"),
         "## AP50 by class, all scenes (%)", class_table_markdown(rows),
     ]) + "\n"
-    return {"markdown": atomic_write_text(out_dir / f"{name}.md", text),
-            "json": atomic_write_text(out_dir / f"{name}.json", json.dumps(rows, indent=2, default=float))}
+    return {"markdown": write_text(out_dir / f"{name}.md", text),
+            "json": write_json(out_dir / f"{name}.json", rows, default=float)}
 
 
 def read_results(path: str | os.PathLike) -> list[dict]:

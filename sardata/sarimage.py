@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from sardata._io import atomic_path
 
 #: Smallest intensity used before taking a log, so zeros (padding, SLC nulls) stay finite.
 EPS = 1e-10
@@ -93,6 +94,30 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if arr.size == 0:
         raise SarReadError(f"{path}: image has no pixels")
     return arr
+
+
+def read_gray_jpeg(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Reads an 8-bit SAR JPEG as one grey band, returning ``(array (H, W) uint8, channels in the file)``.
+
+    SSDD stores grey as RGB with R = G = B. For a JPEG, ``draft("L")`` makes libjpeg decode the luma plane only,
+    which equals every RGB channel when R = G = B and skips the colour conversion (about half the decode time).
+    Other formats fall back to :func:`read_image` (first band).
+    """
+    path = str(path)
+    if sniff_format(path) != "jpeg":
+        array = read_image(path)
+        channels = 1 if array.ndim == 2 else array.shape[2]
+        return (array if array.ndim == 2 else array[..., 0]), channels
+    try:
+        with Image.open(path) as image:
+            channels = len(image.getbands())
+            image.draft("L", image.size)
+            image.load()
+            gray = image if image.mode == "L" else image.convert("L")
+            array = np.asarray(gray)
+    except Exception as e:  # truncated/corrupt JPEGs surface as OSError, SyntaxError, ...
+        raise SarReadError(f"{path}: cannot decode jpeg ({type(e).__name__}: {e})") from e
+    return array, channels
 
 
 # --------------------------------------------------------------------------------------------- unit conversion
@@ -186,19 +211,10 @@ def is_displayable(path: str | os.PathLike) -> bool:
 
 
 def write_png_atomic(image: np.ndarray, out_path: str | os.PathLike) -> Path:
-    """Writes an 8-bit image as PNG through a temporary file and a rename, so a kill never leaves half a PNG."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".png.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(image).save(f, format="PNG")
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return out_path
+    """Writes an 8-bit image as PNG atomically (:func:`sardata._io.atomic_path`): a kill never leaves half a PNG."""
+    with atomic_path(out_path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return Path(out_path)
 
 
 def default_cache_dir() -> Path:

@@ -15,17 +15,16 @@ sizes; the centroids and the report (``report.json``, one montage PNG per cluste
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import math
-import os
 import shutil
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from sardata._io import save_figure, save_npy, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +245,7 @@ def assign_scenes(
             dataset.select([i for i, s in zip(ids, scene_names) if s == name]).tag_samples(name)
 
     report_dir = _scenes_dir(dataset.name, run_key)
-    _atomic_save_npy(report_dir / "centroids.npy", centroids)
+    save_npy(report_dir / "centroids.npy", centroids)
     sizes = {name: int((np.asarray(scene_names) == name).sum()) for name in names}
     run = SceneRun(
         run_key=run_key,
@@ -374,7 +373,7 @@ def write_report(samples, run: SceneRun, labels: np.ndarray, distances: np.ndarr
             "montage": str(montage),
         }
     report = {**run.to_dict(), "clusters": clusters}
-    _atomic_write_text(out / "report.json", json.dumps(report, indent=2))
+    write_json(out / "report.json", report)
     return report
 
 
@@ -403,7 +402,7 @@ def make_montage(paths, out_path, title: str = "", tile: int = MONTAGE_TILE, col
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    _atomic_savefig(fig, out_path)
+    save_figure(out_path, fig, dpi=100)
     plt.close(fig)
     return Path(out_path)
 
@@ -491,7 +490,7 @@ def scatter_png(points: np.ndarray, colors, out_path, title: str = "") -> Path:
         ax.legend(markerscale=2, fontsize=8)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    _atomic_savefig(fig, out_path)
+    save_figure(out_path, fig, dpi=100)
     plt.close(fig)
     return Path(out_path)
 
@@ -528,37 +527,3 @@ def scene_accuracy(samples, pred_field: str = "scene", true_field: str = "scene_
         "num_samples": len(pairs),
         "confusion": {t: {p: int(counts[i, j]) for j, p in enumerate(pred_names)} for i, t in enumerate(true_names)},
     }
-
-
-# --------------------------------------------------------------------------------------------------- atomic writes
-
-
-def _atomic_savefig(fig, out_path) -> None:
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=out_path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=path.parent)
-    os.close(fd)
-    try:
-        np.save(tmp, array, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

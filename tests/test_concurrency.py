@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sardata._io import TMP_MARK
+
 REPO = Path(__file__).resolve().parents[1]
 SARDATA = Path(sys.executable).parent / "sardata"
 
@@ -102,7 +104,8 @@ def test_same_root_into_two_datasets_at_once_shares_the_caches_safely(tmp_path, 
         assert tifffile.imread(sample.sar_path).shape[:2] == (patch, patch)
         assert np.asarray(Image.open(sample.ground_truth.mask_path)).shape == (patch, patch)
         assert np.asarray(Image.open(sample.filepath)).shape[:2] == (patch, patch)
-    assert not list(Path(first.first().sar_path).parent.glob("*.tmp"))  # no temporary file left behind
+    leftovers = [p for p in Path(first.first().sar_path).parent.iterdir() if TMP_MARK in p.name]
+    assert not leftovers  # no temporary file left behind
 
 
 @pytest.mark.skipif(not SARDATA.exists(), reason="the sardata console script is not installed")

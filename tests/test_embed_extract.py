@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from sardata._io import TMP_MARK
 from sardata.embed import contrastive, dcgan, extract
 from sardata.checkpoints import CHECKPOINT_NAME
 
@@ -98,7 +99,7 @@ def test_cache_resumes_after_kill_and_keeps_sample_order(dataset, gan_ckpt, tmp_
     monkeypatch.setattr(extract, "_write_shard", real_write)
     shard_dir = cache / f"dcgan-{extract.file_hash(gan_ckpt)}"
     assert len(list(shard_dir.glob("shard-*.npz"))) == 2
-    assert not list(shard_dir.glob("*.tmp"))
+    assert not [p for p in shard_dir.iterdir() if TMP_MARK in p.name]
 
     seen = _count_embedded(monkeypatch)
     resumed = extract.extract_features(dataset, checkpoint=gan_ckpt, batch_size=3, num_workers=0, cache_dir=cache,

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from exporters._common import TMP_MARK, atomic_export_dir, place_replicas
+from exporters._common import atomic_export_dir, place_replicas
+from sardata._io import DIR_MODE, TMP_MARK
 
 
 def test_failed_overwrite_keeps_the_previous_export(tmp_path):
@@ -22,9 +23,7 @@ def test_failed_overwrite_keeps_the_previous_export(tmp_path):
         (tmp / "b.txt").write_text("new")
     assert sorted(p.name for p in out.iterdir()) == ["b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's 0700
+    assert out.stat().st_mode & 0o777 == DIR_MODE  # not mkdtemp's 0700
 
 
 def test_temp_dir_of_a_killed_process_is_removed_next_time(tmp_path):

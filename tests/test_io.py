@@ -38,6 +38,11 @@ def test_error_inside_the_block_keeps_the_old_file_and_leaves_no_temp(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
+def test_long_names_get_a_temporary_name_too(tmp_path):
+    target = tmp_path / ("x" * 250 + ".png")  # a temporary name must stay within the 255-byte limit
+    assert _io.write_bytes(target, b"ok").read_bytes() == b"ok"
+
+
 def test_failing_serialiser_leaves_nothing(tmp_path):
     with pytest.raises(TypeError):
         _io.write_json(tmp_path / "x.json", {"a": object()})

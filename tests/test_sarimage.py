@@ -4,6 +4,7 @@ import tifffile
 from PIL import Image
 
 from sardata import sarimage as si
+from sardata._io import TMP_MARK
 
 V1_GRD = "opensarship/S1A_IW_GRDH_1SDV_20150823T221233_20150823T221258_007396_00A2CA_54D0"
 SLC_DUAL = "opensarship/S1A_IW_SLC__1SDV_20160606T221231_20160606T221258_011596_011B8A_3FF3"
@@ -121,4 +122,4 @@ def test_ensure_display_image_caches_an_8bit_png(tmp_path):
     png = tmp_path / "already.png"
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(png)
     assert si.ensure_display_image(png, cache_dir=cache) == png  # displayable files are used as they are
-    assert not list(cache.rglob("*.tmp"))
+    assert not [p for p in cache.rglob("*") if TMP_MARK in p.name]

@@ -17,6 +17,7 @@ from sardata.cli import views as _views  # noqa: E402,F401  balance, merge, spli
 from sardata.cli import train as _train  # noqa: E402,F401  train detector / classifier, evaluate
 from sardata.cli import train_dense as _train_dense  # noqa: E402,F401  train distill / segment
 from sardata.cli import demo as _demo  # noqa: E402,F401  demo
+from sardata.cli import validate as _validate  # noqa: E402,F401  validate
 
 
 def main() -> None:

@@ -67,16 +67,20 @@ def load(
     if not dataset.has_field("split"):  # loaders without an official split set None, which FiftyOne doesn't declare
         dataset.add_sample_field("split", fo.StringField)
     dataset.info["sardata_dataset"] = key
-    dataset.info["ingest_problems"] = importer.report()["problems"]
+    report = importer.report()
+    dataset.info["ingest_problems"] = report["problems"]
+    dataset.info["ingest_labels"] = report["labels"]
     dataset.save()
     return dataset
 
 
 def summarize(dataset: "fo.Dataset", label_field: str = "ground_truth") -> dict:
-    """Counts for an ingest summary: samples, labels per class, samples per split, skipped files."""
+    """Counts for an ingest summary: samples, labels per class, samples per split, skipped files, and the annotated
+    labels kept / clipped / dropped per class (``labels``; empty for loaders whose labels are not boxes)."""
     import fiftyone as fo
 
-    summary: dict = {"samples": len(dataset), "splits": {}, "classes": {}, "skipped": dataset.info.get("ingest_problems", [])}
+    summary: dict = {"samples": len(dataset), "splits": {}, "classes": {}, "skipped": dataset.info.get("ingest_problems", []),
+                     "labels": dataset.info.get("ingest_labels", {})}
     if "split" in dataset.get_field_schema():
         summary["splits"] = dict(sorted(dataset.count_values("split").items(), key=lambda kv: str(kv[0])))
     field = dataset.get_field(label_field) if label_field in dataset.get_field_schema() else None

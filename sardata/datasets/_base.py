@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import fiftyone.utils.data as foud
 import numpy as np
 
 from sardata import archive, sarimage
+from sardata.datasets import _voc
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -122,6 +124,7 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
         self.num_workers = num_workers or min(8, os.cpu_count() or 1)
         self.problems: list[IngestProblem] = []
         self.archives: list[str] = []  # the archive(s) the layout was extracted from, if any
+        self.label_counts: dict[str, Counter] = {}
         self._records: list[Any] = []
         self._iter: Iterator[fo.Sample] | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -152,6 +155,24 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
             raise IngestError(f"{problem.path}: {problem.reason}")
         self.problems.append(problem)
         warnings.warn(f"{self.NAME}: skipped {problem.path}: {problem.reason}", stacklevel=2)
+
+    def _count_label(self, label: str, status: str) -> None:
+        """Counts one annotated label as ``kept``, ``clipped`` or ``dropped`` (the ingest summary prints these)."""
+        self.label_counts.setdefault(str(label), Counter())[status] += 1
+
+    def _take_voc_objects(self, path, annotation_objects, size, classes) -> list:
+        """Resolves one VOC file's objects (:func:`sardata.datasets._voc.resolve_objects`), counting every label and
+        reporting each dropped one as a problem naming the file; returns ``[(object, half-open span, clipped), ...]``
+        for the kept ones (``clipped``: the box reached past the image and was clipped to it)."""
+        _, resolved = _voc.resolve_objects(annotation_objects, size, classes)
+        kept = []
+        for i, (obj, verdict) in enumerate(resolved):
+            self._count_label(obj.name, verdict.status)
+            if verdict.status == "dropped":
+                self._problem(path, f"object {i + 1}: {verdict.reason}; object dropped")
+            else:
+                kept.append((obj, verdict.span, verdict.status == "clipped"))
+        return kept
 
     # ---------------------------------------------------------------- importer protocol
 
@@ -191,6 +212,7 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
     def setup(self):
         self._locate()
         self.problems = []
+        self.label_counts = {}
         self._records = self._preprocess_list(list(self._scan()))
 
     def __len__(self):
@@ -243,8 +265,13 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
         return info
 
     def report(self) -> dict:
-        """The problems seen so far, as plain data (stored in ``dataset.info['ingest_problems']`` by ``load``)."""
-        return {"problems": [p.to_dict() for p in self.problems]}
+        """The problems and label counts so far, as plain data (``load`` stores them in ``dataset.info``
+        as ``ingest_problems`` and ``ingest_labels``: ``{class: {"kept": n, "clipped": n, "dropped": n}}``)."""
+        labels = {
+            name: {status: int(counts.get(status, 0)) for status in ("kept", "clipped", "dropped")}
+            for name, counts in sorted(self.label_counts.items())
+        }
+        return {"problems": [p.to_dict() for p in self.problems], "labels": labels}
 
 
 def iter_files(root: str | os.PathLike, suffixes: Iterable[str]) -> list[Path]:

@@ -1,12 +1,16 @@
 """VOC-style XML shared by the SSDD and SAR-AIRcraft-1.0 loaders (and their synthetic writers).
 
 Reading goes through ``defusedxml`` (expat underneath, so it is also fast). Both datasets write integer pixel
-*indices*: a box ``xmin..xmax`` covers the pixels ``xmin`` to ``xmax`` inclusive, 0-based (SAR-AIRcraft boxes reach
-``width - 1`` but never ``width``; SSDD boxes are the floor of the float polygon extent). So a box covers the
-continuous span ``[xmin, xmax + 1)`` and the FiftyOne relative box is ``[xmin / W, ymin / H, (xmax - xmin + 1) / W,
-(ymax - ymin + 1) / H]`` (:func:`voc_box_to_relative`). FiftyOne's own VOC importer uses ``(xmax - xmin) / W``
-instead, which is one pixel narrower for these datasets. Integer polygon points (SSDD ``<segm>``, RBox corners) are
-pixel indices too and map to pixel centres ``(x + 0.5) / W``.
+*indices*: a box ``xmin..xmax`` covers the pixels ``xmin`` to ``xmax`` inclusive. SSDD and SAR-AIRcraft are 0-based
+(SAR-AIRcraft boxes reach ``width - 1`` but never ``width``; SSDD boxes are the floor of the float polygon extent), but
+files re-written by PASCAL-VOC tools are 1-based, where ``xmax == width`` is a legal box touching the right edge.
+:func:`detect_convention` decides per file from the evidence the boxes give (``xmin == 0`` → 0-based, ``xmax ==
+width`` → 1-based), and :func:`resolve_box` turns an inclusive box into the continuous half-open span ``[x0, x1) ×
+[y0, y1)`` in 0-based pixel coordinates, clipping (and keeping) a box that reaches at most
+:data:`CLIP_TOLERANCE_PX` past the image and dropping only boxes clearly outside. The FiftyOne relative box is then
+``[x0 / W, y0 / H, (x1 - x0) / W, (y1 - y0) / H]`` (:func:`span_to_relative`). FiftyOne's own VOC importer uses
+``(xmax - xmin) / W`` instead, which is one pixel narrower for these datasets. Integer polygon points (SSDD
+``<segm>``, RBox corners) are pixel indices too and map to pixel centres ``(x + 0.5) / W``.
 
 The synthetic generators write these files with :func:`sardata.synth.ssdd.write_voc_xml` (kept on the synth side so
 that generating data does not import FiftyOne).
@@ -164,19 +168,110 @@ def iter_voc_annotations(path: str | os.PathLike) -> Iterator[VOCAnnotation]:
 # --------------------------------------------------------------------------------------------- geometry
 
 
-def check_box(box, width: int, height: int) -> None:
-    """Raises ValueError when an inclusive pixel box is degenerate or reaches outside a ``width`` × ``height`` image."""
+#: A box reaching at most this many pixels past the image is clipped and kept; one reaching further is dropped.
+CLIP_TOLERANCE_PX = 1.0
+
+#: The two integer-index conventions of VOC boxes.
+CONVENTIONS = ("0-based", "1-based")
+
+
+@dataclass
+class BoxVerdict:
+    """What became of one annotated box.
+
+    Attributes:
+        span: half-open 0-based pixel span ``(x0, y0, x1, y1)`` inside the image, or None when dropped.
+        status: ``kept``, ``clipped`` (reached past the image by at most :data:`CLIP_TOLERANCE_PX`; clipped to it) or
+            ``dropped``.
+        reason: why it was clipped or dropped ("" when kept).
+    """
+
+    span: tuple[float, float, float, float] | None
+    status: str
+    reason: str = ""
+
+
+def detect_convention(boxes, width: int, height: int, default: str = "0-based") -> str:
+    """The index convention of one file's inclusive boxes: ``0-based`` or ``1-based`` (PASCAL VOC).
+
+    A box with ``xmin == 0`` or ``ymin == 0`` exists only in a 0-based file; one with ``xmax == width`` or
+    ``ymax == height`` only in a 1-based file. A file with neither kind of evidence, or with both (a 0-based file with
+    a box one pixel too far, which :func:`resolve_box` then clips), gets ``default``.
+    """
+    boxes = [b for b in boxes if b is not None]
+    zero_based = any(b[0] == 0 or b[1] == 0 for b in boxes)
+    one_based = any(b[2] == width or b[3] == height for b in boxes)
+    if one_based and not zero_based:
+        return "1-based"
+    if zero_based and not one_based:
+        return "0-based"
+    return default
+
+
+def resolve_box(box, width: int, height: int, convention: str = "0-based") -> BoxVerdict:
+    """Inclusive integer box ``(xmin, ymin, xmax, ymax)`` in ``convention`` → :class:`BoxVerdict` (see module notes)."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown box convention {convention!r}; expected one of {CONVENTIONS}")
     xmin, ymin, xmax, ymax = box
     if xmax < xmin or ymax < ymin:
-        raise ValueError(f"degenerate box {list(box)} (xmax < xmin or ymax < ymin)")
-    if xmin < 0 or ymin < 0 or xmax > width - 1 or ymax > height - 1:
-        raise ValueError(f"box {list(box)} reaches outside the {width}x{height} image")
+        return BoxVerdict(None, "dropped", f"degenerate box {list(box)} (xmax < xmin or ymax < ymin)")
+    offset = 1 if convention == "1-based" else 0
+    x0, y0, x1, y1 = xmin - offset, ymin - offset, xmax - offset + 1, ymax - offset + 1
+    overshoot = max(-x0, -y0, x1 - width, y1 - height, 0)
+    if overshoot > CLIP_TOLERANCE_PX:
+        return BoxVerdict(None, "dropped", f"box {list(box)} ({convention}) reaches {overshoot:g} px outside the "
+                          f"{width}x{height} image")
+    if overshoot == 0:
+        return BoxVerdict((x0, y0, x1, y1), "kept")
+    clipped = (max(x0, 0), max(y0, 0), min(x1, width), min(y1, height))
+    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
+        return BoxVerdict(None, "dropped", f"box {list(box)} ({convention}) lies on the image border only")
+    return BoxVerdict(clipped, "clipped", f"box {list(box)} ({convention}) reached {overshoot:g} px past the "
+                      f"{width}x{height} image; clipped")
+
+
+def check_box(box, width: int, height: int, convention: str = "0-based") -> None:
+    """Raises ValueError when :func:`resolve_box` would drop the box."""
+    verdict = resolve_box(box, width, height, convention)
+    if verdict.status == "dropped":
+        raise ValueError(verdict.reason)
+
+
+def resolve_objects(objects, size, classes, default_convention: str = "0-based") -> tuple[str, list]:
+    """Checks the boxes of one file's objects: ``(convention, [(object, BoxVerdict), ...])``.
+
+    Objects of a class outside ``classes``, without a ``<bndbox>``, or in a file without ``<size>`` are dropped with
+    the reason; the others go through :func:`resolve_box` with the file's :func:`detect_convention`.
+    """
+    if size is None:
+        return default_convention, [
+            (obj, BoxVerdict(None, "dropped", "the annotation has no <size> to check the box against"))
+            for obj in objects
+        ]
+    width, height = size
+    convention = detect_convention([o.box for o in objects if o.name in classes], width, height, default_convention)
+    out = []
+    for obj in objects:
+        if obj.name not in classes:
+            verdict = BoxVerdict(None, "dropped", f"unknown class {obj.name!r} (expected one of {tuple(classes)})")
+        elif obj.box is None:
+            verdict = BoxVerdict(None, "dropped", "no <bndbox>")
+        else:
+            verdict = resolve_box(obj.box, width, height, convention)
+        out.append((obj, verdict))
+    return convention, out
+
+
+def span_to_relative(span, width: int, height: int) -> list[float]:
+    """Half-open pixel span ``(x0, y0, x1, y1)`` → FiftyOne relative ``[x, y, w, h]``."""
+    x0, y0, x1, y1 = span
+    return [x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height]
 
 
 def voc_box_to_relative(box, width: int, height: int) -> list[float]:
-    """Inclusive pixel box ``(xmin, ymin, xmax, ymax)`` → FiftyOne relative ``[x, y, w, h]`` (see module notes)."""
+    """Inclusive 0-based pixel box ``(xmin, ymin, xmax, ymax)`` → FiftyOne relative ``[x, y, w, h]``."""
     xmin, ymin, xmax, ymax = box
-    return [xmin / width, ymin / height, (xmax - xmin + 1) / width, (ymax - ymin + 1) / height]
+    return span_to_relative((xmin, ymin, xmax + 1, ymax + 1), width, height)
 
 
 def relative_to_voc_box(bounding_box, width: int, height: int) -> tuple[int, int, int, int]:
@@ -192,32 +287,6 @@ def pixel_points_to_relative(points, width: int, height: int) -> list[tuple[floa
 
 
 # --------------------------------------------------------------------------------------------- pixels
-
-
-def read_gray_jpeg(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Reads an 8-bit SAR JPEG as one grey band, returning ``(array (H, W) uint8, channels in the file)``.
-
-    SSDD stores grey as RGB with R = G = B. For a JPEG, ``draft("L")`` makes libjpeg decode the luma plane only,
-    which equals every RGB channel when R = G = B and skips the colour conversion (about half the decode time).
-    Other formats fall back to :func:`sarimage.read_image` (first band).
-    """
-    from PIL import Image
-
-    path = str(path)
-    if sarimage.sniff_format(path) != "jpeg":
-        array = sarimage.read_image(path)
-        channels = 1 if array.ndim == 2 else array.shape[2]
-        return (array if array.ndim == 2 else array[..., 0]), channels
-    try:
-        with Image.open(path) as image:
-            channels = len(image.getbands())
-            image.draft("L", image.size)
-            image.load()
-            gray = image if image.mode == "L" else image.convert("L")
-            array = np.asarray(gray)
-    except Exception as e:  # truncated/corrupt JPEGs surface as OSError, SyntaxError, ...
-        raise sarimage.SarReadError(f"{path}: cannot decode jpeg ({type(e).__name__}: {e})") from e
-    return array, channels
 
 
 def uint8_speckle_stats(gray: np.ndarray) -> sarimage.SpeckleStats:

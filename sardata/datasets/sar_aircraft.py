@@ -32,6 +32,7 @@ from typing import ClassVar
 
 import fiftyone as fo
 
+from sardata import sarimage
 from sardata.datasets import _voc
 from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
 
@@ -53,7 +54,7 @@ class AircraftRecord:
     annotation_path: str
     split: str | None
     size: tuple[int, int] | None = None
-    boxes: list[tuple[str, tuple[int, int, int, int]]] = field(default_factory=list)
+    boxes: list[tuple[str, tuple[float, float, float, float], dict]] = field(default_factory=list)  # half-open spans
 
 
 class SARAircraftImporter(SarDatasetImporter):
@@ -154,26 +155,13 @@ class SARAircraftImporter(SarDatasetImporter):
             record = AircraftRecord(image_id, str(images[image_id]), str(xml), split)
             if annotation.width and annotation.height:
                 record.size = (int(annotation.width), int(annotation.height))
-            for i, obj in enumerate(annotation.objects):
-                where = f"object {i + 1}"
-                if obj.name not in CLASSES:
-                    self._problem(xml, f"{where}: unknown class {obj.name!r} (expected one of {CLASSES}); object dropped")
-                    continue
-                try:
-                    if obj.box is None:
-                        raise ValueError("no <bndbox>")
-                    if record.size is None:
-                        raise ValueError("the annotation has no <size> to check the box against")
-                    _voc.check_box(obj.box, *record.size)
-                except ValueError as e:
-                    self._problem(xml, f"{where}: {e}; object dropped")
-                    continue
-                record.boxes.append((obj.name, obj.box))
+            for obj, span, clipped in self._take_voc_objects(xml, annotation.objects, record.size, CLASSES):
+                record.boxes.append((obj.name, span, {"clipped": True} if clipped else {}))
             records.append(record)
         return records
 
     def _build_sample(self, record: AircraftRecord) -> fo.Sample:
-        gray, channels = _voc.read_gray_jpeg(record.path)
+        gray, channels = sarimage.read_gray_jpeg(record.path)
         height, width = gray.shape
         if record.size is not None and record.size != (width, height):
             raise ValueError(
@@ -184,8 +172,8 @@ class SARAircraftImporter(SarDatasetImporter):
         if self.compute_stats:
             fields["sar_stats"] = fo.DynamicEmbeddedDocument(**_voc.uint8_speckle_stats(gray).to_dict())
         detections = [
-            fo.Detection(label=label, bounding_box=_voc.voc_box_to_relative(box, width, height))
-            for label, box in record.boxes
+            fo.Detection(label=label, bounding_box=_voc.span_to_relative(span, width, height), **attrs)
+            for label, span, attrs in record.boxes
         ]
         return fo.Sample(
             **fields,
@@ -199,6 +187,6 @@ class SARAircraftImporter(SarDatasetImporter):
         return {
             "classes": list(CLASSES),
             "split_source": self.split_source,
-            "box_convention": "inclusive 0-based pixel indices: relative box "
-            "[xmin/W, ymin/H, (xmax-xmin+1)/W, (ymax-ymin+1)/H]",
+            "box_convention": "inclusive pixel indices, 0-based or 1-based detected per file; relative box "
+            "[x0/W, y0/H, (x1-x0)/W, (y1-y0)/H] of the half-open 0-based span",
         }

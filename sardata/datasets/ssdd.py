@@ -42,6 +42,7 @@ from typing import ClassVar
 
 import fiftyone as fo
 
+from sardata import sarimage
 from sardata.datasets import _voc
 from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
 from sardata.safepath import safe_join
@@ -209,31 +210,12 @@ class SSDDImporter(SarDatasetImporter):
         record = SSDDRecord(image_id, str(image), str(xml), split, {suffix} if suffix in TAG_FOLDERS else set())
         if annotation.width and annotation.height:
             record.size = (int(annotation.width), int(annotation.height))
-        for i, obj in enumerate(annotation.objects):
-            if not self._check_object(xml, i, obj.name, obj.box, record.size):
-                continue
-            xmin, ymin, xmax, ymax = obj.box
+        for obj, (x0, y0, x1, y1), clipped in self._take_voc_objects(xml, annotation.objects, record.size, CLASSES):
             attrs = {"difficult": bool(obj.difficult), "truncated": bool(obj.truncated)}
-            record.boxes.append((obj.name, (xmin, ymin, xmax + 1, ymax + 1), attrs))
+            if clipped:  # only on clipped boxes, so that datasets without any keep their schema
+                attrs["clipped"] = True
+            record.boxes.append((obj.name, (x0, y0, x1, y1), attrs))
         return record
-
-    def _check_object(self, path, index: int, name: str, box, size) -> bool:
-        """Reports (and returns False for) an object of an unknown class or a bad box; such objects are dropped."""
-        where = f"object {index + 1}"
-        if name not in CLASSES:
-            self._problem(path, f"{where}: unknown class {name!r} (expected one of {CLASSES}); object dropped")
-            return False
-        if box is None:
-            self._problem(path, f"{where}: no <bndbox>; object dropped")
-            return False
-        try:
-            if size is None:
-                raise ValueError("the annotation has no <size> to check the box against")
-            _voc.check_box(box, *size)
-        except ValueError as e:
-            self._problem(path, f"{where}: {e}; object dropped")
-            return False
-        return True
 
     def _attach_voc_variant(self, records: list[SSDDRecord], variant: str) -> None:
         """Fills ``rboxes`` or ``polygons`` of each record from the RBox/PSeg voc_style XML of the same image."""
@@ -332,6 +314,7 @@ class SSDDImporter(SarDatasetImporter):
         where = f"annotation id {ann.get('id')} of image {ann.get('image_id')}"
         name = categories.get(ann.get("category_id"))
         if name not in CLASSES:
+            self._count_label(name or f"category {ann.get('category_id')}", "dropped")
             self._problem(json_path, f"{where}: unknown category {ann.get('category_id')!r}; object dropped")
             return None
         try:
@@ -339,15 +322,21 @@ class SSDDImporter(SarDatasetImporter):
             if not all(math.isfinite(v) for v in (x, y, w, h)):
                 raise ValueError("not finite")
         except (KeyError, TypeError, ValueError):
+            self._count_label(name, "dropped")
             self._problem(json_path, f"{where}: bad bbox {ann.get('bbox')!r}; object dropped")
             return None
         width, height = size
         tol = _COCO_EDGE_TOLERANCE
         if w <= 0 or h <= 0 or x < -tol or y < -tol or x + w > width + tol or y + h > height + tol:
+            self._count_label(name, "dropped")
             self._problem(json_path, f"{where}: box {[x, y, w, h]} degenerate or outside the {width}x{height} image; object dropped")
             return None
+        clipped = x < 0 or y < 0 or x + w > width or y + h > height
+        self._count_label(name, "clipped" if clipped else "kept")
         x0, y0 = max(0.0, x), max(0.0, y)
         attrs = {"iscrowd": bool(ann.get("iscrowd", 0)), "ignore": bool(ann.get("ignore", 0))}
+        if clipped:
+            attrs["clipped"] = True
         return name, (x0, y0, min(float(width), x + w), min(float(height), y + h)), attrs
 
     def _coco_polygon(self, json_path, ann: dict, categories: dict) -> Shape | None:
@@ -372,7 +361,7 @@ class SSDDImporter(SarDatasetImporter):
     # ---------------------------------------------------------------- samples
 
     def _build_sample(self, record: SSDDRecord) -> fo.Sample:
-        gray, channels = _voc.read_gray_jpeg(record.path)
+        gray, channels = sarimage.read_gray_jpeg(record.path)
         height, width = gray.shape
         if record.size is not None and record.size != (width, height):
             raise ValueError(
@@ -410,8 +399,8 @@ class SSDDImporter(SarDatasetImporter):
             "annotation_source": self.annotation_source,
             "label_fields": list(self._label_fields),
             "split_rule": "folder (train/test); flat layouts: image ids ending in 1 or 9 are test",
-            "box_convention": "VOC integers are inclusive 0-based pixel indices: relative box "
-            "[xmin/W, ymin/H, (xmax-xmin+1)/W, (ymax-ymin+1)/H]; COCO floats are continuous",
+            "box_convention": "VOC integers are inclusive pixel indices, 0-based or 1-based detected per file: "
+            "relative box [x0/W, y0/H, (x1-x0)/W, (y1-y0)/H] of the half-open 0-based span; COCO floats are continuous",
         }
 
 

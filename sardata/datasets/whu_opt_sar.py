@@ -46,7 +46,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -58,6 +57,7 @@ import numpy as np
 
 from sardata import sarimage
 from sardata.sarimage import SarReadError
+from sardata._io import atomic_path
 from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
 
 #: Label value → class name (the dataset's README).
@@ -205,7 +205,7 @@ def read_tile(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_tiff_atomic(path: Path, array: np.ndarray) -> Path:
-    """Writes a patch as an uncompressed TIFF (bands last) through a temporary file and a rename."""
+    """Writes a patch as an uncompressed TIFF (bands last), atomically."""
     import tifffile
 
     kwargs: dict = {"photometric": "minisblack"}
@@ -213,16 +213,8 @@ def write_tiff_atomic(path: Path, array: np.ndarray) -> Path:
         kwargs = {"photometric": "rgb", "extrasamples": ["unspecified"] * (array.shape[2] - 3)}
         if array.shape[2] < 3:
             kwargs = {"photometric": "minisblack", "planarconfig": "contig"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tif.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, array, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

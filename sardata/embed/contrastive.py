@@ -260,7 +260,7 @@ def train_cc(
     ``losses.png``.
     """
     from sardata.paths import work_dir
-    from sardata.runtime import resolve_device
+    from sardata.runtime import resolve_device, seed_everything
 
     source = edata.resolve_samples(samples)
     if len(source.ids) < 2:
@@ -289,7 +289,7 @@ def train_cc(
         "seed": int(seed),
     }
 
-    torch.manual_seed(seed)
+    seed_everything(seed)
     model = ContrastiveClustering(build_encoder(weights), feature_dim, clusters).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     bank = torch.zeros(len(source.ids), ENCODER_DIM)

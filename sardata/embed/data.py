@@ -237,7 +237,7 @@ def write_curves(history: list[dict], out_dir: str | os.PathLike, stem: str = "l
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sardata.sarimage import write_png_atomic
+    from sardata._io import save_figure, write_text
 
     out_dir = Path(out_dir)
     if not history:
@@ -247,7 +247,7 @@ def write_curves(history: list[dict], out_dir: str | os.PathLike, stem: str = "l
     writer = csv.DictWriter(buf, fieldnames=columns)
     writer.writeheader()
     writer.writerows(history)
-    write_text_atomic(out_dir / f"{stem}.csv", buf.getvalue())
+    write_text(out_dir / f"{stem}.csv", buf.getvalue())
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     epochs = [row["epoch"] for row in history]
@@ -259,10 +259,8 @@ def write_curves(history: list[dict], out_dir: str | os.PathLike, stem: str = "l
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
+    save_figure(out_dir / f"{stem}.png", fig, dpi=100)
     plt.close(fig)
-    write_png_atomic(np.ascontiguousarray(rgba[..., :3]), out_dir / f"{stem}.png")
 
 
 def write_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> Path:
@@ -273,14 +271,3 @@ def write_grid(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> 
 
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
     return write_png_atomic((grid[0].numpy() * 255.0 + 0.5).astype(np.uint8), path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.chmod(tmp, 0o644)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)

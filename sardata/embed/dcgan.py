@@ -228,7 +228,7 @@ def train_gan(
     ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
     """
     from sardata.paths import work_dir
-    from sardata.runtime import resolve_device
+    from sardata.runtime import resolve_device, seed_everything
 
     source = edata.resolve_samples(samples_or_dataset)
     if out_dir is None:
@@ -252,7 +252,7 @@ def train_gan(
         "seed": int(seed),
     }
 
-    torch.manual_seed(seed)
+    seed_everything(seed)
     gen = Generator(image_size, base_channels).to(device)
     disc = Discriminator(image_size, base_channels).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=tuple(betas))

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from sardata import checkpoints
+from sardata._io import atomic_path, write_json
 from sardata.embed import data as edata
 
 MODELS = ("dcgan", "cc")
@@ -100,7 +101,7 @@ def file_hash(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     try:
-        edata.write_text_atomic(sidecar, json.dumps({**key, "sha256": digest.hexdigest()}))
+        write_json(sidecar, {**key, "sha256": digest.hexdigest()}, indent=None)
     except OSError:
         pass  # a read-only checkpoint folder: hash again next time
     return digest.hexdigest()[:16]
@@ -248,21 +249,13 @@ def _embed_batch(embedder: Embedder, images: torch.Tensor) -> tuple[np.ndarray, 
 
 
 def _write_shard(shard_dir: Path, ids, paths, feats: np.ndarray, probs: np.ndarray | None) -> Path:
-    """One batch as ``shard-<time>-<pid>.npz``, through a temporary file and ``os.replace``."""
+    """One batch as ``shard-<time>-<pid>.npz``, written atomically."""
     arrays = {"ids": np.asarray(ids, dtype=str), "filepaths": np.asarray(paths, dtype=str), "features": feats}
     if probs is not None:
         arrays["cluster_probs"] = probs
     final = shard_dir / f"shard-{time.time_ns():020d}-{os.getpid()}.npz"
-    fd, tmp = tempfile.mkstemp(dir=shard_dir, suffix=".npz.tmp")
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; the cache is shared
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(final) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
     return final
 
 

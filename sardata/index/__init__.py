@@ -1,9 +1,10 @@
 """FAISS index and the ``"faiss"`` fiftyone-brain similarity backend.
 
-Importing this package registers the backend in the running process::
+``import sardata`` registers the backend in the running process (as soon as ``fiftyone.brain`` is imported; see
+:mod:`sardata._similarity`)::
 
     import fiftyone.brain as fob
-    import sardata.index  # noqa: F401
+    import sardata  # noqa: F401
 
     fob.compute_similarity(dataset, embeddings="dcgan_embedding", backend="faiss", brain_key="faiss_dcgan")
 
@@ -25,21 +26,7 @@ Modules: :mod:`~sardata.index.build` (index factory), :mod:`~sardata.index.faiss
 
 from __future__ import annotations
 
-BACKEND_NAME = "faiss"
-CONFIG_CLS = "sardata.index.faiss.FaissSimilarityConfig"
-
-
-def register_backend(default: bool = False) -> None:
-    """Adds ``"faiss"`` to ``fiftyone.brain.brain_config.similarity_backends`` of this process.
-
-    Args:
-        default (False): also make it the default backend of ``fob.compute_similarity``.
-    """
-    import fiftyone.brain as fob
-
-    fob.brain_config.similarity_backends.setdefault(BACKEND_NAME, {})["config_cls"] = CONFIG_CLS
-    if default:
-        fob.brain_config.default_similarity_backend = BACKEND_NAME
+from sardata._similarity import BACKEND_NAME, CONFIG_CLS, register_backend  # noqa: F401  (public here)
 
 
 def backend_env(environ=None) -> dict:
@@ -137,9 +124,3 @@ def __getattr__(attr):
 
         return getattr(_build, attr)
     raise AttributeError(attr)
-
-
-try:  # register on import when fiftyone is importable (it always is in a full install)
-    register_backend()
-except ImportError:  # pragma: no cover
-    pass

@@ -3,7 +3,7 @@
 Usage::
 
     import fiftyone.brain as fob
-    import sardata.index  # registers the backend
+    import sardata  # registers the backend
 
     index = fob.compute_similarity(dataset, embeddings="dcgan_embedding", backend="faiss", brain_key="faiss_dcgan")
     view = dataset.sort_by_similarity(dataset.first().id, k=10, brain_key="faiss_dcgan")
@@ -22,7 +22,7 @@ Design (see also :mod:`sardata.index.build`):
 - ``metric="cosine"`` stores L2-normalised vectors in an inner-product index; distances are ``1 - cosine``.
   ``metric="euclidean"`` stores raw vectors in an L2 index; distances are Euclidean (not squared).
   :meth:`get_embeddings` therefore returns unit vectors for cosine and, for IVF-PQ, PQ-decoded approximations.
-- Files are written atomically (temp file, then ``os.replace``), ids first, index second; a reader that finds the
+- Files are written atomically (:mod:`sardata._io`), ids first, index second; a reader that finds the
   two out of step (different counts) raises an error naming both files.
 - ``delete_brain_run`` calls :meth:`FaissSimilarity.cleanup`, which deletes both files.
 """
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ import fiftyone.core.utils as fou
 from fiftyone.brain.similarity import DuplicatesMixin, Similarity, SimilarityConfig, SimilarityIndex
 import fiftyone.brain.internal.core.utils as fbu
 
+from sardata._io import atomic_path, save_npy
 from sardata.index import build
 from sardata.runtime import faiss_use_gpu
 
@@ -262,8 +262,9 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         ids["sample_id"] = self._sample_ids
         if self._label_ids is not None:
             ids["label_id"] = self._label_ids
-        _atomic_write(self.config.ids_path, lambda tmp: np.save(tmp, ids, allow_pickle=False), suffix=".npy")
-        _atomic_write(path, lambda tmp: faiss.write_index(build.to_cpu(self._index), tmp), suffix=".faiss")
+        save_npy(self.config.ids_path, ids)
+        with atomic_path(path) as tmp:
+            faiss.write_index(build.to_cpu(self._index), str(tmp))
         self._loaded_mtime = os.path.getmtime(path)
 
     def reload(self):
@@ -613,17 +614,3 @@ def _str_width(ids) -> int:
     if ids is None or len(ids) == 0:
         return 0
     return int(np.char.str_len(np.asarray(ids, dtype=str)).max())
-
-
-def _atomic_write(path: str, write, suffix: str) -> None:
-    """Calls ``write(tmp_path)`` on a temp file in ``path``'s directory, then renames it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -12,7 +12,8 @@ from pathlib import Path
 from sardata import registry
 
 
-def synthesize(name: str, out_dir: str | os.PathLike, n: int | None = None, seed: int = 0, full: bool = False) -> Path:
+def synthesize(name: str, out_dir: str | os.PathLike, n: int | None = None, seed: int = 0, full: bool = False,
+               **options) -> Path:
     """Writes a synthetic copy of dataset ``name`` under ``out_dir`` and returns its root.
 
     Args:
@@ -21,5 +22,6 @@ def synthesize(name: str, out_dir: str | os.PathLike, n: int | None = None, seed
         n (None): number of images/chips/tiles (a small default when None).
         seed (0): random seed; the output is deterministic for a seed.
         full (False): full-size dataset (e.g. SSDD's 1160 images) instead of the small default.
+        **options: generator-specific options (SSDD: ``preset``, ``land_masks``).
     """
-    return registry.get(name).generator_module().generate(Path(out_dir), n=n, seed=seed, full=full)
+    return registry.get(name).generator_module().generate(Path(out_dir), n=n, seed=seed, full=full, **options)

@@ -8,14 +8,13 @@ land is a textured, brighter region bounded by a fractal coastline, and harbours
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from sardata._io import atomic_dir, write_bytes
 
 # --------------------------------------------------------------------------------------------- backgrounds
 
@@ -173,39 +172,19 @@ def to_uint8_amplitude(intensity: np.ndarray, low_db: float | None = None, high_
     return (np.clip((db - lo) / max(hi - lo, 1e-6), 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-@contextlib.contextmanager
 def atomic_root(out_dir: str | os.PathLike, root_name: str):
-    """Yields a temporary directory inside ``out_dir``; on success it replaces ``out_dir/root_name`` in one rename.
+    """Yields a temporary directory inside ``out_dir``; on success it replaces ``out_dir/root_name``
+    (:func:`sardata._io.atomic_dir`, overwriting an older copy).
 
     A killed or failed generation never leaves a half-written dataset looking complete.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root_name}.", dir=out_dir))
-    try:
-        yield tmp
-        final = out_dir / root_name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return atomic_dir(Path(out_dir) / root_name, overwrite=True)
 
 
 def write_truth(root: str | os.PathLike, truth: dict) -> Path:
     """Writes ``synth_truth.json`` beside the data: the ground truth the real dataset lacks."""
     path = Path(root) / "synth_truth.json"
-    atomic_write_bytes(path, json.dumps(truth, indent=1, sort_keys=True).encode())
+    write_bytes(path, json.dumps(truth, indent=1, sort_keys=True).encode())
     return path
 
 

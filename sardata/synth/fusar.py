@@ -15,9 +15,6 @@ Some vessels (MMSI) appear in several chips.
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +22,10 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
+from sardata._io import write_bytes
 from sardata.datasets.taxonomy import FUSAR_CATEGORIES
 from sardata.synth._common import (
-    atomic_write_bytes, paste_target, sea_clutter, speckle, to_uint8_amplitude, write_truth,
+    atomic_root, paste_target, sea_clutter, speckle, to_uint8_amplitude, write_truth,
 )
 from sardata.synth.opensarship import ship_mask
 
@@ -96,58 +94,52 @@ def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = Fa
     if n_chips < 1:
         raise ValueError(f"n must be at least 1, got {n_chips}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    root = out_dir / ROOT_NAME
-    tmp = Path(tempfile.mkdtemp(prefix=f".{ROOT_NAME}-", dir=out_dir))
     truth: dict = {"dataset": "fusar", "seed": seed, "chips": {}, "meta_rows_without_chip": []}
     rows: list[tuple[str, list[str]]] = []
     vessels: list[tuple[str, int, float, float]] = []  # (category, mmsi, length, width) seen so far
     progress = tqdm(total=n_chips, desc="FUSAR-Ship chips", unit="chip", disable=None, leave=False)
     try:
-        for category, count in category_counts(n_chips).items():
-            c_number = FUSAR_CATEGORIES.index(category) + 1
-            subcategories = SUBCATEGORIES.get(category, [category])
-            per_sub = np.bincount(rng.integers(0, len(subcategories), count), minlength=len(subcategories))
-            for s_index, (subcategory, sub_count) in enumerate(zip(subcategories, per_sub), start=1):
-                polar_mode = str(rng.choice(["DH", "DH", "DV"]))
-                for k in range(1, int(sub_count) + 1):
-                    chip_id = f"Ship_C{c_number:02d}S{s_index:02d}N{k:04d}"
-                    spacing = (float(rng.uniform(1.10, 1.13)), float(rng.uniform(1.69, 1.73)))  # width, height
-                    chip, length, width = _chip(rng, category, spacing)
-                    same = [v for v in vessels if v[0] == category]
-                    if same and rng.random() < 0.25:  # the same vessel imaged again
-                        _, mmsi, length, width = same[int(rng.integers(len(same)))]
-                    else:
-                        mmsi = int(rng.integers(100_000_000, 800_000_000))
-                        vessels.append((category, mmsi, length, width))
-                    atomic_write_bytes(tmp / category / subcategory / f"{chip_id}.tiff", _tiff_bytes(chip))
-                    progress.update()
-                    has_row = rng.random() >= MISSING_ROW_FRACTION
-                    row = [str(mmsi), str(round(length)), str(round(width)), polar_mode,
-                           f"{rng.uniform(20, 45):.2f}", f"{spacing[1]:.6g}", f"{spacing[0]:.6g}",
-                           f"{category}\\{subcategory}"]
-                    if has_row:
-                        rows.append((chip_id, row))
-                    truth["chips"][chip_id] = {"category": category, "subcategory": subcategory, "mmsi": mmsi,
-                                               "has_meta_row": has_row, "length_m": length, "width_m": width,
-                                               "path": f"{category}/{subcategory}/{chip_id}.tiff"}
-                # rows of chips the release does not ship (numbered after the existing ones)
-                n_extra = int(rng.binomial(max(int(sub_count), 1) * 3, EXTRA_ROW_FRACTION / 3))
-                for k in range(int(sub_count) + 1, int(sub_count) + 1 + n_extra):
-                    chip_id = f"Ship_C{c_number:02d}S{s_index:02d}N{k:04d}"
-                    rows.append((chip_id, [str(int(rng.integers(100_000_000, 800_000_000))), "0", "0", polar_mode,
-                                           f"{rng.uniform(20, 45):.2f}", "1.70", "1.12", f"{category}\\{subcategory}"]))
-                    truth["meta_rows_without_chip"].append(chip_id)
-        header = ["id", "mmsi", "length", "width", "polarMode", "centerLookAngle", "heightspace", "widthspace", "path"]
-        lines = ["\t".join(header)] + ["\t".join([chip_id, *values]) for chip_id, values in sorted(rows)]
-        atomic_write_bytes(tmp / "meta.csv", ("\r\n".join(lines) + "\r\n").encode())
-        write_truth(tmp, truth)
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_root(out_dir, ROOT_NAME) as tmp:
+            for category, count in category_counts(n_chips).items():
+                c_number = FUSAR_CATEGORIES.index(category) + 1
+                subcategories = SUBCATEGORIES.get(category, [category])
+                per_sub = np.bincount(rng.integers(0, len(subcategories), count), minlength=len(subcategories))
+                for s_index, (subcategory, sub_count) in enumerate(zip(subcategories, per_sub), start=1):
+                    polar_mode = str(rng.choice(["DH", "DH", "DV"]))
+                    for k in range(1, int(sub_count) + 1):
+                        chip_id = f"Ship_C{c_number:02d}S{s_index:02d}N{k:04d}"
+                        spacing = (float(rng.uniform(1.10, 1.13)), float(rng.uniform(1.69, 1.73)))  # width, height
+                        chip, length, width = _chip(rng, category, spacing)
+                        same = [v for v in vessels if v[0] == category]
+                        if same and rng.random() < 0.25:  # the same vessel imaged again
+                            _, mmsi, length, width = same[int(rng.integers(len(same)))]
+                        else:
+                            mmsi = int(rng.integers(100_000_000, 800_000_000))
+                            vessels.append((category, mmsi, length, width))
+                        write_bytes(tmp / category / subcategory / f"{chip_id}.tiff", _tiff_bytes(chip))
+                        progress.update()
+                        has_row = rng.random() >= MISSING_ROW_FRACTION
+                        row = [str(mmsi), str(round(length)), str(round(width)), polar_mode,
+                               f"{rng.uniform(20, 45):.2f}", f"{spacing[1]:.6g}", f"{spacing[0]:.6g}",
+                               f"{category}\\{subcategory}"]
+                        if has_row:
+                            rows.append((chip_id, row))
+                        truth["chips"][chip_id] = {"category": category, "subcategory": subcategory, "mmsi": mmsi,
+                                                   "has_meta_row": has_row, "length_m": length, "width_m": width,
+                                                   "path": f"{category}/{subcategory}/{chip_id}.tiff"}
+                    # rows of chips the release does not ship (numbered after the existing ones)
+                    n_extra = int(rng.binomial(max(int(sub_count), 1) * 3, EXTRA_ROW_FRACTION / 3))
+                    for k in range(int(sub_count) + 1, int(sub_count) + 1 + n_extra):
+                        chip_id = f"Ship_C{c_number:02d}S{s_index:02d}N{k:04d}"
+                        extra_mmsi = str(int(rng.integers(100_000_000, 800_000_000)))
+                        rows.append((chip_id, [extra_mmsi, "0", "0", polar_mode, f"{rng.uniform(20, 45):.2f}",
+                                               "1.70", "1.12", f"{category}\\{subcategory}"]))
+                        truth["meta_rows_without_chip"].append(chip_id)
+            header = ["id", "mmsi", "length", "width", "polarMode", "centerLookAngle", "heightspace", "widthspace",
+                      "path"]
+            lines = ["\t".join(header)] + ["\t".join([chip_id, *values]) for chip_id, values in sorted(rows)]
+            write_bytes(tmp / "meta.csv", ("\r\n".join(lines) + "\r\n").encode())
+            write_truth(tmp, truth)
     finally:
         progress.close()
-    return root
+    return out_dir / ROOT_NAME

@@ -28,8 +28,9 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
+from sardata._io import write_bytes
 from sardata.datasets.taxonomy import AisClassMap, ais_type_name
-from sardata.synth._common import atomic_root, atomic_write_bytes, paste_target, sea_clutter, write_truth
+from sardata.synth._common import atomic_root, paste_target, sea_clutter, write_truth
 
 ROOT_NAME = "OpenSARShip"
 #: Chips in the small default and in ``full=True`` (the release has ~11k chips in 85 scene zips, 35 SLC and 50 GRD).
@@ -201,14 +202,14 @@ def _write_tiff(path: Path, array: np.ndarray) -> None:
     """Uncompressed, pixel-interleaved TIFF without geo tags (the float Patch and Patch_Cal chips)."""
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, array, photometric="minisblack", planarconfig="contig")
-    atomic_write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 def _write_packbits_tiff(path: Path, array: np.ndarray) -> None:
     """8-bit PackBits TIFF (Patch_Uint8); Pillow's libtiff encodes PackBits, tifffile needs imagecodecs for it."""
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="TIFF", compression="packbits")
-    atomic_write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------------------------- XML
@@ -367,19 +368,19 @@ def _write_scene(rng, root: Path, spec: SceneSpec, vessels: list[Vessel], truth:
             visual = np.round(amplitude / max(float(amplitude.max()), 1e-12) * 255).astype(np.uint8)
             _write_packbits_tiff(scene / "Patch_Uint8" / f"Visual_{type_name}_{key}{suffix}.tif", visual)
             if spec.release == "1.0":  # PNG bytes in a file named .tif
-                atomic_write_bytes(scene / "Patch_RGB" / f"{short_name}_{key}{suffix}.tif",
+                write_bytes(scene / "Patch_RGB" / f"{short_name}_{key}{suffix}.tif",
                                    _figure_png(cal[..., b], (1200, 900)))
             else:
-                atomic_write_bytes(scene / "Patch_RGB" / f"{short_name}_{key}{suffix}.png",
+                write_bytes(scene / "Patch_RGB" / f"{short_name}_{key}{suffix}.png",
                                    _figure_png(cal[..., b], (875, 656)))
         truth["chips"][f"{spec.name}/{key}"] = {
             "true_class": vessel.true_class, "ais_code": vessel.ais_code, "ais_class": ais_map(vessel.ais_code),
             "mmsi": vessel.mmsi, "chip_type": type_name, "product_type": spec.product,
             "polarisations": spec.polarisations, "length_m": vessel.length, "width_m": vessel.width,
         }
-    atomic_write_bytes(scene / "Ship.xml", _ship_xml(entries, spec.malformed))
+    write_bytes(scene / "Ship.xml", _ship_xml(entries, spec.malformed))
     meta_name = "Metedata.xml" if spec.release == "1.0" else f"{spec.name}.xml"
-    atomic_write_bytes(scene / meta_name, _metadata_xml(spec, spacing))
+    write_bytes(scene / meta_name, _metadata_xml(spec, spacing))
     truth["ships_without_patches"][spec.name] = len(vessels) - spec.n_chips
     truth["scenes"][spec.name] = {"release": spec.release, "product_type": spec.product,
                                   "polarisations": spec.polarisations, "malformed_ship_xml": spec.malformed,

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from sardata._io import write_bytes
 from sardata.synth import _common as C
 from sardata.synth.ssdd import write_voc_xml
 
@@ -165,12 +166,12 @@ def _write_all(root: Path, n: int, seed: int, full: bool) -> dict:
         image, objects = render_image(rng, side, px_per_m)
         buffer = io.BytesIO()
         Image.fromarray(image, mode="L").save(buffer, format="JPEG", quality=95)
-        C.atomic_write_bytes(root / "JPEGImages" / f"{image_id}.jpg", buffer.getvalue())
+        write_bytes(root / "JPEGImages" / f"{image_id}.jpg", buffer.getvalue())
         write_voc_xml(root / "Annotations" / f"{image_id}.xml", side, side, objects, indent="")
         split = str(rng.choice(["train", "val", "test"], p=[0.7, 0.1, 0.2]))
         splits[split].append(image_id)
         truth[image_id] = {"width": side, "height": side, "px_per_m": round(px_per_m, 4), "split": split, "objects": objects}
     lists = dict(splits, trainval=sorted(splits["train"] + splits["val"]))
     for name, ids in lists.items():
-        C.atomic_write_bytes(root / "ImageSets" / "Main" / f"{name}.txt", "".join(f"{i}\n" for i in ids).encode())
+        write_bytes(root / "ImageSets" / "Main" / f"{name}.txt", "".join(f"{i}\n" for i in ids).encode())
     return truth

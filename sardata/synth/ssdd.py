@@ -1,8 +1,11 @@
 """Synthetic Official-SSDD: offshore and inshore ship scenes in the real release's layout and file styles.
 
 Each image draws its own random stream from ``(seed, image number)``, so image ``k`` is the same whatever ``n`` is.
-About 20 % of the scenes are inshore (coastline, textured land, harbour piers, ships moored alongside); the others
-are sea clutter with a few ships (sometimes a small fleet). Every ship is a hull polygon (stern, parallel sides,
+About 20 % of the scenes are inshore (coastline, land with ship-like scatterers, harbour piers, ships berthed
+alongside and rafted together); the others are sea clutter with a few ships (sometimes a small fleet). What a scene
+contains and how hard it is — small dim ships, wind-roughened sea, azimuth ghosts, streaks, looks, SSDD's land-fraction
+distribution — is :mod:`sardata.synth.ssdd_scene`, by named preset (``default``, ``easy``, ``coast_hard``); real
+coastlines can be taken from a directory of SL-SSDD-style masks (``land_masks=DIR``). Every ship is a hull polygon (stern, parallel sides,
 pointed bow); from it come, as in the real release, the PSeg polygon (``floor`` of the float points), the BBox
 (``floor`` of the polygon's extent), the RBox (the hull's rotated rectangle, OpenCV-style ``theta`` in [0, 90) with
 ``w`` along ``theta``) and the COCO JSONs (float polygon, extent and area).
@@ -11,7 +14,8 @@ Files written under ``out_dir/Official-SSDD`` (JPEGs are hard links of one encod
 
     {BBox,RBox,PSeg}_SSDD/voc_style/{JPEGImages,Annotations}_{train,test,test_inshore,test_offshore}/
     {BBox,PSeg}_SSDD/coco_style/{images/<split>/, annotations/<split>.json}
-    synth_truth.json    per image id: scene, land_fraction, split, size, boxes, rboxes, polygons
+    synth_truth.json    preset, land_masks; per image id: scene, land_fraction, split, size, boxes, rboxes,
+                        polygons, ships, ship_scr_db, looks, land_source
 """
 
 from __future__ import annotations
@@ -23,11 +27,12 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from matplotlib.path import Path as MplPath
 from PIL import Image
 from tqdm import tqdm
 
+from sardata._io import write_bytes
 from sardata.synth import _common as C
+from sardata.synth.ssdd_scene import PRESETS, Preset, get_preset, hull_polygon, load_land_masks, polygon_mask, render_scene
 
 ROOT_NAME = "Official-SSDD"
 FULL_SIZE = 1160
@@ -48,15 +53,7 @@ def draw_scene(seed: int, number: int) -> tuple[np.random.Generator, bool]:
     return rng, bool(rng.random() < INSHORE_PROBABILITY)
 
 
-# --------------------------------------------------------------------------------------------- geometry
-
-
-def hull_polygon(cx: float, cy: float, length: float, beam: float, angle_deg: float) -> np.ndarray:
-    """Ship outline (9 points, continuous pixel coordinates): square-ish stern, parallel sides, pointed bow."""
-    u = np.array([-0.5, -0.45, 0.2, 0.42, 0.5, 0.42, 0.2, -0.45, -0.5]) * length
-    v = np.array([-0.42, -0.5, -0.5, -0.25, 0.0, 0.25, 0.5, 0.5, 0.42]) * beam
-    th = np.deg2rad(angle_deg)
-    return np.stack([cx + u * np.cos(th) - v * np.sin(th), cy + u * np.sin(th) + v * np.cos(th)], axis=1)
+# --------------------------------------------------------------------------------------------- geometry and scenes
 
 
 def rotated_box(cx: float, cy: float, length: float, beam: float, angle_deg: float) -> dict:
@@ -77,80 +74,9 @@ def rotated_box(cx: float, cy: float, length: float, beam: float, angle_deg: flo
     return out
 
 
-def polygon_mask(polygon: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, int, int]:
-    """Pixels whose centres lie inside ``polygon``: ``(local mask, y0, x0)`` over the polygon's bounding window."""
-    x0, y0 = int(np.floor(polygon[:, 0].min())), int(np.floor(polygon[:, 1].min()))
-    x1, y1 = int(np.floor(polygon[:, 0].max())) + 1, int(np.floor(polygon[:, 1].max())) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, shape[1]), min(y1, shape[0])
-    yy, xx = np.mgrid[y0:y1, x0:x1]
-    centres = np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], axis=1)
-    inside = MplPath(polygon).contains_points(centres).reshape(yy.shape)
-    return inside.astype(np.float64), y0, x0
-
-
 def polygon_area(polygon: np.ndarray) -> float:
     x, y = polygon[:, 0], polygon[:, 1]
     return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
-
-# --------------------------------------------------------------------------------------------- scenes
-
-
-def _coast_direction(land: np.ndarray, y: int, x: int) -> float:
-    """Angle (degrees) along the coast at (y, x): perpendicular to the local land-mask gradient."""
-    r = 6
-    window = land[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1].astype(float)
-    gy, gx = np.gradient(window) if min(window.shape) > 1 else (np.zeros(1), np.zeros(1))
-    gy, gx = float(np.mean(gy)), float(np.mean(gx))
-    if abs(gx) + abs(gy) < 1e-9:
-        return 0.0
-    return float(np.degrees(np.arctan2(gy, gx)) + 90.0)
-
-
-def _place_ships(rng, land: np.ndarray | None, inshore: bool, shape) -> list[tuple[float, float, float, float, float]]:
-    """Ship parameters ``(cx, cy, length, beam, angle)``: in open sea, or moored along the coast for inshore scenes."""
-    h, w = shape
-    if inshore:
-        n_ships, fleet = int(rng.integers(1, 6)), False
-    else:
-        fleet = rng.random() < 0.1
-        n_ships = int(rng.integers(5, 13)) if fleet else 1 + int(rng.poisson(0.9))
-    coast = None
-    if inshore:  # sea pixels within 2 px of land
-        grown = land.copy()
-        for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (0, 2), (0, -2), (2, 0), (-2, 0)):
-            grown |= np.roll(land, (dy, dx), axis=(0, 1))
-        ys, xs = np.nonzero(grown & ~land)
-        coast = (ys, xs) if len(ys) else None
-    ships, boxes = [], []
-    for _ in range(n_ships * 30):
-        if len(ships) == n_ships:
-            break
-        length = rng.uniform(6, 16) if fleet else float(np.exp(rng.uniform(np.log(10), np.log(90))))
-        beam = max(3.0, length * rng.uniform(0.15, 0.3))
-        alongside = coast is not None and rng.random() < 0.8
-        if alongside:
-            i = int(rng.integers(len(coast[0])))
-            y, x = int(coast[0][i]), int(coast[1][i])
-            angle = _coast_direction(land, y, x)
-            normal = np.deg2rad(angle - 90.0)  # towards the sea (away from the land gradient)
-            offset = beam / 2 + 1.5
-            cx, cy = x + 0.5 - np.cos(normal) * offset, y + 0.5 - np.sin(normal) * offset
-        else:
-            cx, cy, angle = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, 180)
-        polygon = hull_polygon(cx, cy, length, beam, angle)
-        if polygon.min() < 1 or polygon[:, 0].max() > w - 1 or polygon[:, 1].max() > h - 1:
-            continue
-        box = (*polygon.min(axis=0) - 2, *polygon.max(axis=0) + 2)
-        if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
-            continue
-        if land is not None:
-            mask, y0, x0 = polygon_mask(polygon, shape)
-            if (land[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]] & (mask > 0)).mean() > 0.02:
-                continue  # a ship on land
-        ships.append((cx, cy, length, beam, angle))
-        boxes.append(box)
-    return ships
 
 
 def amplitude_uint8(intensity: np.ndarray, sea_level: float, sea_grey: float) -> np.ndarray:
@@ -159,30 +85,11 @@ def amplitude_uint8(intensity: np.ndarray, sea_level: float, sea_grey: float) ->
     return np.clip(amplitude + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_image(rng: np.random.Generator, inshore: bool) -> tuple[np.ndarray, dict]:
-    """One scene: 8-bit amplitude image and its ground truth (continuous ship parameters and derived labels)."""
-    w, h = int(rng.integers(320, 551)), int(rng.integers(250, 451))
-    sea_level = rng.uniform(0.01, 0.05)
-    refl = C.sea_clutter(rng, (h, w), level=sea_level)
-    land = None
-    if inshore:
-        land = C.coastline_mask(rng, (h, w), land_fraction=rng.uniform(0.2, 0.6))
-        refl = np.where(land, C.land_reflectivity(rng, (h, w), level=rng.uniform(0.15, 0.4)), refl)
-        C.add_harbour(rng, refl, land, n_piers=int(rng.integers(1, 4)))
-    ships = _place_ships(rng, land, inshore, (h, w))
-    for cx, cy, length, beam, angle in ships:
-        mask, y0, x0 = polygon_mask(hull_polygon(cx, cy, length, beam, angle), (h, w))
-        brightness = sea_level * 10 ** rng.uniform(1.3, 2.5)
-        C.paste_target(refl, mask, y0 + mask.shape[0] / 2, x0 + mask.shape[1] / 2, brightness, rng)
-    image = amplitude_uint8(refl * C.speckle(rng, (h, w), looks=rng.uniform(1.0, 3.0)), sea_level, rng.uniform(15, 55))
-    truth = {
-        "scene": "inshore" if inshore else "offshore",
-        "land_fraction": float(land.mean()) if land is not None else 0.0,
-        "width": w,
-        "height": h,
-        "ships": [[round(float(v), 4) for v in s] for s in ships],
-    }
-    return image, truth
+def render_image(rng: np.random.Generator, inshore: bool, preset: str | Preset = "default",
+                 land_masks: list[np.ndarray] | None = None) -> tuple[np.ndarray, dict]:
+    """One scene: 8-bit amplitude image and its ground truth (see :func:`sardata.synth.ssdd_scene.render_scene`)."""
+    intensity, sea_level, truth = render_scene(rng, inshore, preset, land_masks)
+    return amplitude_uint8(intensity, sea_level, rng.uniform(15, 55)), truth
 
 
 # --------------------------------------------------------------------------------------------- VOC XML writer
@@ -251,7 +158,7 @@ def write_voc_xml(
             lines.append(f"{i2}</segm>")
         lines.append(f"{i1}</object>")
     lines.append("</annotation>")
-    C.atomic_write_bytes(Path(path), "\r\n".join(lines).encode())
+    write_bytes(Path(path), "\r\n".join(lines).encode())
 
 
 # --------------------------------------------------------------------------------------------- files
@@ -287,26 +194,33 @@ def _labels(truth: dict) -> dict:
     }
 
 
-def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = False) -> Path:
+def generate(out_dir: Path, n: int | None = None, seed: int = 0, full: bool = False, preset: str | Preset = "default",
+             land_masks: str | os.PathLike | None = None) -> Path:
     """Writes a synthetic Official-SSDD under ``out_dir/Official-SSDD`` and returns that root.
 
     Args:
         out_dir: output directory (created).
         n (None): number of images (ids 000001…); default 1160 with ``full``, else 40.
-        seed (0): random seed; the output is deterministic for a seed.
+        seed (0): random seed; the output is deterministic for a seed (and preset and masks).
         full (False): the full-size dataset (1160 images).
+        preset ("default"): difficulty, one of :data:`PRESETS` (``default``, ``easy``, ``coast_hard``).
+        land_masks (None): a directory of real land/sea mask PNGs (SL-SSDD convention, 0 = land, 255 = sea); the
+            inshore scenes then take their coastline (and image size) from one of them, chosen per image by the seed.
     """
     n = int(n if n is not None else (FULL_SIZE if full else DEFAULT_SIZE))
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    p = get_preset(preset)
+    masks = load_land_masks(land_masks) if land_masks is not None else None
     out_dir = Path(out_dir)
     with C.atomic_root(out_dir, ROOT_NAME) as tmp:
-        truth = _write_all(tmp, n, seed)
-        C.write_truth(tmp, {"dataset": "ssdd", "seed": seed, "n": n, "images": truth})
+        truth = _write_all(tmp, n, seed, p, masks)
+        C.write_truth(tmp, {"dataset": "ssdd", "seed": seed, "n": n, "preset": p.name,
+                            "land_masks": str(land_masks) if land_masks is not None else None, "images": truth})
     return out_dir / ROOT_NAME
 
 
-def _write_all(root: Path, n: int, seed: int) -> dict:
+def _write_all(root: Path, n: int, seed: int, preset: Preset, land_masks) -> dict:
     coco: dict[str, dict[str, list]] = {
         v: {s: {"images": [], "type": "instances", "annotations": [], "categories": _CATEGORIES} for s in SPLIT_SUFFIXES}
         for v in ("BBox_SSDD", "PSeg_SSDD")
@@ -316,7 +230,7 @@ def _write_all(root: Path, n: int, seed: int) -> dict:
     for number in tqdm(range(1, n + 1), desc="synth ssdd", disable=n < 200):
         image_id = f"{number:06d}"
         rng, inshore = draw_scene(seed, number)
-        gray, info = render_image(rng, inshore)
+        gray, info = render_image(rng, inshore, preset, land_masks)
         labels = _labels(info)
         split = official_split(number)
         folders = [split] + ([f"test_{info['scene']}"] if split == "test" else [])
@@ -363,9 +277,12 @@ def _write_all(root: Path, n: int, seed: int) -> dict:
             "rboxes": labels["rboxes"],
             "polygons": labels["points"],
             "ships": info["ships"],
+            "ship_scr_db": info["ship_scr_db"],
+            "looks": info["looks"],
+            "land_source": info["land_source"],
         }
     for variant, splits in coco.items():
         for folder, data in splits.items():
             if data["images"]:
-                C.atomic_write_bytes(root / variant / "coco_style" / "annotations" / f"{folder}.json", json.dumps(data).encode())
+                write_bytes(root / variant / "coco_style" / "annotations" / f"{folder}.json", json.dumps(data).encode())
     return truth

@@ -25,13 +25,12 @@ Default: 4 tiles of 768 × 512 (3 train / 1 test, 6 patches of 256² each), well
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from sardata.synth._common import atomic_write_bytes, smooth_noise, speckle, write_truth
+from sardata._io import atomic_path, write_bytes
+from sardata.synth._common import smooth_noise, speckle, write_truth
 
 #: Label value → class name (the dataset's README).
 CLASS_VALUES = {0: "background", 10: "farmland", 20: "city", 30: "village", 40: "water", 50: "forest", 60: "road",
@@ -108,7 +107,7 @@ def generate(
             "height": height,
             "histogram": {name: int(counts[value]) for value, name in CLASS_VALUES.items()},
         }
-    atomic_write_bytes(root / SPLIT_FILE_NAME, format_split_file(splits).encode("ascii"))
+    write_bytes(root / SPLIT_FILE_NAME, format_split_file(splits).encode("ascii"))
     write_truth(
         root,
         {
@@ -281,18 +280,11 @@ def render_tile(rng: np.random.Generator, label: np.ndarray) -> tuple[np.ndarray
 
 
 def _write_tiff(path: Path, array: np.ndarray, **kwargs) -> None:
-    """Writes an uncompressed TIFF through a temporary file and a rename."""
+    """Writes an uncompressed TIFF, atomically."""
     import tifffile
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tif.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, array, **kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _progress(items: list, desc: str):

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from sardata import checkpoints
 from sardata.config import TrainConfig
+from sardata._io import atomic_path, write_json, write_text
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
 from sardata.train import common
@@ -466,7 +467,7 @@ def train(cfg: ClassifierConfig) -> dict:
     model = build_classifier(cfg.model, len(classes), None if checkpoint else cfg.weights).to(device)
     args = {**common.plain(dataclasses.asdict(cfg)), "model_kwargs": common.plain(model_kwargs)}
     if common.is_main_process():
-        common.atomic_write_text(out_dir / "config.json", json.dumps(args, indent=2))
+        write_json(out_dir / "config.json", args)
 
     history, best_score, best_epoch = [], -1.0, -1
     train_labels = [plain_train.targets[i] for i in train_idx] if plain_train is not None else None
@@ -518,8 +519,8 @@ def train(cfg: ClassifierConfig) -> dict:
             if common.is_main_process():
                 common.save_checkpoint(out_dir, epoch, model, optimizer, None, args, scaler, extra=extra)
                 if improved:
-                    shutil.copyfile(out_dir / checkpoints.CHECKPOINT_NAME, out_dir / ".best.pth.tmp")
-                    os.replace(out_dir / ".best.pth.tmp", out_dir / "best.pth")
+                    with atomic_path(out_dir / "best.pth") as tmp:
+                        shutil.copyfile(out_dir / checkpoints.CHECKPOINT_NAME, tmp)
                 common.write_history(history, out_dir)
             common.barrier()
             if cfg.patience and epoch - best_epoch >= cfg.patience:
@@ -535,12 +536,12 @@ def train(cfg: ClassifierConfig) -> dict:
         test_loader = torch.utils.data.DataLoader(test_set, batch_size=cfg.batch_size, **loader_kw)
         metrics = evaluate(common.unwrap(model), test_loader, device, classes, train_labels)
         metrics["best_epoch"] = best_epoch
-        common.atomic_write_text(out_dir / "test_metrics.json", json.dumps(metrics, indent=2))
+        write_json(out_dir / "test_metrics.json", metrics)
         plot_confusion_matrix(metrics["confusion_matrix"], classes, out_dir / "confusion_matrix_test.png",
                               f"{cfg.model} — test (acc {metrics['accuracy']:.3f}, "
                               f"macro F1 {metrics['f1_macro']:.3f})")
         result["report"] = format_report(metrics, f"{cfg.model} test")
-        common.atomic_write_text(out_dir / "report_test.txt", result["report"] + "\n")
+        write_text(out_dir / "report_test.txt", result["report"] + "\n")
         result["test"] = metrics
         if cfg.gradcam:
             result["gradcam"] = write_gradcams(common.unwrap(model), test_set, out_dir / "gradcam", cfg.gradcam,

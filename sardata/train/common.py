@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from sardata import checkpoints
+from sardata._io import save_figure, write_json, write_text
 
 #: Normalisation for 1-channel SAR amplitude scaled to [0, 1] (see :func:`to_unit_range`) when no statistics are
 #: computed from the data. Measured on the synthetic and real SSDD samples: sea clutter sits low (mean ≈ 0.1–0.2)
@@ -246,30 +246,18 @@ def load_weights_file(net: torch.nn.Module, path: str | os.PathLike, ignore: tup
 # --------------------------------------------------------------------------------------------- logs
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    return path
-
-
 def write_history(history: list[dict], out_dir: str | os.PathLike, name: str = "metrics") -> dict[str, Path]:
     """Per-epoch records → ``<name>.json``, ``<name>.csv`` and ``<name>.png`` (one panel per loss/metric)."""
     out_dir = Path(out_dir)
-    paths = {"json": atomic_write_text(out_dir / f"{name}.json", json.dumps(history, indent=2, default=float))}
+    paths = {"json": write_json(out_dir / f"{name}.json", history, default=float)}
     keys: list[str] = []
     for record in history:
         keys += [k for k in record if k not in keys]
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.csv.", dir=out_dir)
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, out_dir / f"{name}.csv")
-    paths["csv"] = out_dir / f"{name}.csv"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    paths["csv"] = write_text(out_dir / f"{name}.csv", buffer.getvalue())
     paths["png"] = plot_history(history, out_dir / f"{name}.png")
     return paths
 
@@ -299,10 +287,6 @@ def plot_history(history: list[dict], out_path: str | os.PathLike) -> Path:
             ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    out_path = Path(out_path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".png", dir=out_path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    out_path = save_figure(out_path, fig, dpi=100)
     plt.close(fig)
-    os.replace(tmp, out_path)
     return out_path

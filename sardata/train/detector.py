@@ -29,6 +29,7 @@ from torch import nn
 
 from sardata import checkpoints
 from sardata.config import LATEST, TrainConfig
+from sardata._io import write_json
 from sardata.runtime import seed_everything
 from sardata.train import common, engine
 from sardata.train.coco_data import CocoDetection, categories_of, collate, has_split
@@ -376,15 +377,15 @@ def train(cfg: DetectorConfig) -> dict:
     args = {**common.plain(dataclasses.asdict(cfg)), "model_kwargs": common.plain(model_kwargs),
             "world_size": dist_info["world_size"]}
     if common.is_main_process():
-        common.atomic_write_text(out_dir / "config.json", json.dumps(args, indent=2))
+        write_json(out_dir / "config.json", args)
 
     test_loader = (torch.utils.data.DataLoader(test_set, batch_size=cfg.batch_size, num_workers=0, collate_fn=collate)
                    if test_set is not None else None)
     if cfg.test_only:
         model.load_state_dict(checkpoint["model"])
         metrics, results = evaluate(model, test_loader, device, cfg.progress)
-        pred_path = common.atomic_write_text(out_dir / f"predictions_{cfg.test_split}.json", json.dumps(results))
-        common.atomic_write_text(out_dir / f"metrics_{cfg.test_split}.json", json.dumps(metrics, indent=2))
+        pred_path = write_json(out_dir / f"predictions_{cfg.test_split}.json", results, indent=None)
+        write_json(out_dir / f"metrics_{cfg.test_split}.json", metrics)
         return {"out_dir": out_dir, "history": [], "metrics": metrics, "checkpoint": resume_path,
                 "predictions": pred_path}
 
@@ -426,7 +427,7 @@ def train(cfg: DetectorConfig) -> dict:
     if test_loader is not None and common.is_main_process():
         if not results:  # resumed past the last epoch, or evaluation skipped
             metrics, results = evaluate(common.unwrap(model), test_loader, device, cfg.progress)
-        pred_path = common.atomic_write_text(out_dir / f"predictions_{cfg.test_split}.json", json.dumps(results))
+        pred_path = write_json(out_dir / f"predictions_{cfg.test_split}.json", results, indent=None)
     if dist_info["owns_group"]:
         common.cleanup_distributed()
     if test_set is None:

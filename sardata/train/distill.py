@@ -25,7 +25,6 @@ import csv
 import json
 import logging
 import math
-import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from tqdm import tqdm
 
 from sardata import checkpoints
 from sardata.config import LATEST, TrainConfig
+from sardata._io import write_json, write_text
 from sardata.runtime import seed_everything
 from sardata.train import distill_losses as dl
 from sardata.train.masks import MaskSource, build_mask_source
@@ -520,7 +520,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     summary = {"variant": variant or "custom", "AP50": metrics["AP50"], "mAP": metrics["mAP"], "steps": step,
                "eval_split": val_split, "final_losses": last, "checkpoint": str(out_dir / checkpoints.CHECKPOINT_NAME),
                "losses_csv": str(csv_path), "config": args}
-    _write_json(out_dir / "summary.json", summary)
+    write_json(out_dir / "summary.json", summary, default=str)
     return summary
 
 
@@ -540,12 +540,6 @@ def _resume(state: dict, distiller: "Distiller", optimizer, scheduler, path: Pat
 
 def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
     return {k: float(v.detach()) for k, v in terms.items()}
-
-
-def _write_json(path: Path, payload) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def run_ablation(cfg: DistillConfig) -> dict:
@@ -570,10 +564,6 @@ def run_ablation(cfg: DistillConfig) -> dict:
                      f"{row['loss_gt']:.4f} |")
     header = (f"# IFKD ablation\n\nteacher `{cfg.teacher}`, student {cfg.student}, arch {cfg.arch or 'teacher'}, "
               f"α={cfg.alpha}, β={cfg.beta}, {cfg.epochs} epochs, seed {cfg.seed}\n\n")
-    md_path = out_dir / "ablation.md"
-    tmp = md_path.with_suffix(".md.tmp")
-    tmp.write_text(header + "\n".join(lines) + "\n")
-    os.replace(tmp, md_path)
-    json_path = out_dir / "ablation.json"
-    _write_json(json_path, rows)
+    md_path = write_text(out_dir / "ablation.md", header + "\n".join(lines) + "\n")
+    json_path = write_json(out_dir / "ablation.json", rows, default=str)
     return {"variants": summaries, "table_md": str(md_path), "table_json": str(json_path)}

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from sardata import checkpoints
 from sardata.config import TrainConfig
+from sardata._io import atomic_path, write_json
 from sardata.embed.contrastive import cluster_loss, nt_xent
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
@@ -257,11 +258,9 @@ def predict_masks(model: LANet, dataset: MasksExportDataset, out_dir: str | os.P
     for batch in tqdm(loader, desc="predict", disable=not progress, leave=False):
         pred = model(batch["image"].to(device)).argmax(dim=1).cpu().numpy()
         for stem, labels in zip(batch["stem"], pred):
-            path = out_dir / f"{stem}.png"
-            tmp = out_dir / f".{stem}.tmp.png"
-            Image.fromarray(raw_values[labels].astype(dtype)).save(tmp)
-            os.replace(tmp, path)
-    (out_dir / "class_map.json").write_text(json.dumps({str(k): v for k, v in dataset.class_map.items()}, indent=2))
+            with atomic_path(out_dir / f"{stem}.png") as tmp:
+                Image.fromarray(raw_values[labels].astype(dtype)).save(tmp, format="PNG")
+    write_json(out_dir / "class_map.json", {str(k): v for k, v in dataset.class_map.items()})
     return out_dir
 
 
@@ -339,8 +338,8 @@ def train(cfg: SegmentConfig) -> dict:
     if val_set is not None and len(val_set):
         if confusion is None:  # resumed past the last epoch
             metrics, confusion = evaluate(model, val_set, device, cfg.batch_size, cfg.progress)
-        common.atomic_write_text(out_dir / "metrics.json", json.dumps(
-            {**metrics, "split": val_split, "confusion": confusion.tolist(), "class_names": class_names}, indent=2))
+        write_json(out_dir / "metrics.json",
+                   {**metrics, "split": val_split, "confusion": confusion.tolist(), "class_names": class_names})
         plot_confusion_matrix(confusion, class_names, out_dir / "confusion.png")
         predictions = predict_masks(model, val_set, out_dir / "predictions", device, cfg.batch_size, cfg.progress)
     return {"out_dir": out_dir, "history": history, "metrics": metrics,

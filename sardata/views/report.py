@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sardata._io import save_figure, write_json, write_text
 from sardata.views.balance import replication_counts, resolve_label_path
 
 DEFAULT_FIELDS = ("ground_truth.label", "split", "scene", "source")
@@ -161,15 +162,8 @@ def balance_report(
         report.paths = {"png": str(_plot(report, target / f"{stem}.png")),
                         "html": str(_html(report, target / f"{stem}.html")),
                         "json": str(target / f"{stem}.json")}
-        _atomic_text(target / f"{stem}.json", json.dumps(report.to_dict(), indent=1))
+        write_json(target / f"{stem}.json", report.to_dict(), indent=1)
     return report
-
-
-def _atomic_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
 
 
 def _print(report: BalanceReport, console=None) -> None:
@@ -229,10 +223,8 @@ def _plot(report: BalanceReport, path: Path) -> Path:
         ax.legend(fontsize=8)
     fig.suptitle(f"{report.dataset} — balance run {report.run_key!r}")
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    save_figure(path, fig, dpi=100)
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 
@@ -254,4 +246,4 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}th{{background:#e
 <h2>Imbalance ratio (max / min image count)</h2>{table(["field", "scope", "before", "after"], imb_rows)}
 <h2>Counts</h2>{table([*report.fields, "images before", "images after", *obj_header], count_rows)}
 </body></html>"""
-    return _atomic_text(path, page)
+    return write_text(path, page)
