@@ -16,7 +16,7 @@ import time
 
 from sardata._io import write_json
 
-BENCHMARKS = ["ingest", "validate", "index", "embed", "scenes", "export", "train"]
+BENCHMARKS = ["ingest", "validate", "index", "embed", "scenes", "export", "train", "difficulty"]
 
 
 def _run_one(name: str, timeout: float) -> dict:

@@ -69,6 +69,7 @@ def run(images: int = 400, repeats: int = 2) -> dict:
     import fiftyone as fo
 
     from exporters import export_view
+    from sardata.views.balance import BalanceRun, store_run
 
     tmp = Path(tempfile.mkdtemp(prefix="sardata-bench-export-"))
     dataset = None
@@ -101,9 +102,7 @@ def run(images: int = 400, repeats: int = 2) -> dict:
         yolo_ours, yolo_fo = _time(ours("yolo"), repeats), _time(fo_yolo, repeats)
 
         dataset.set_values("balance_x2", [2 if s == "train" else 1 for s in dataset.values("split")])
-        dataset.info["balance_runs"] = {"x2": {"run_key": "x2", "by": "split", "mode": "replicate", "target": 1.0,
-                                               "splits": ["train"], "seed": 0}}
-        dataset.save()
+        store_run(dataset, BalanceRun(run_key="x2", by="split", mode="replicate", target=1.0, splits=["train"], seed=0))
         export_view(view, tmp / "rep1", "coco")
         export_view(view, tmp / "rep2", "coco", balance_run="x2")
         disk1, disk2 = _du(tmp / "rep1"), _du(tmp / "rep2")

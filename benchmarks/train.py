@@ -54,7 +54,8 @@ def run(arch: str = "faster_rcnn", backbone: str = "mobilenet_v3", size: int = 2
         steps: int = 6, rounds: int = 3, threads: int | None = 1) -> dict:
     """Median step times of both loops and their ratio. ``threads`` (1): intra-op threads for both; one thread keeps
     the figure stable on a shared machine, where two OpenMP threads per process spin against other processes."""
-    from sardata.train.detector import build_detector, train_one_epoch, warmup_step_lambda
+    from sardata.train.detection_models import build_detector
+    from sardata.train.engine import train_one_epoch, warmup_step_lambda
 
     if threads:
         torch.set_num_threads(threads)

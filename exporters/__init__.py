@@ -20,7 +20,8 @@ import importlib
 import os
 from pathlib import Path
 
-from exporters._common import atomic_export_dir, build_plan, read_manifest, request_fingerprint, write_manifest
+from exporters._common import atomic_export_dir, build_plan, plan_manifest, request_fingerprint
+from exporters.contract import read_manifest, write_manifest
 
 #: format name → (module, keyword options passed to its ``write``)
 FORMATS: dict[str, tuple[str, dict]] = {
@@ -48,7 +49,8 @@ def export_view(
     """Exports a FiftyOne view in one of :data:`FORMATS`, honouring a balance run's replication counts.
 
     Each extra replica of an image is a hardlink ``<stem>__rep<k>.<ext>`` of the first copy with its annotations
-    repeated; samples with count 0 are left out. The export is written into a temporary directory beside ``out_dir``
+    repeated (:mod:`exporters.contract`); samples with count 0 are left out. The manifest maps every written file
+    to its sample id (``manifest["sample_ids"]``). The export is written into a temporary directory beside ``out_dir``
     and renamed onto it at the end, so a killed export never looks complete.
 
     Args:
@@ -95,7 +97,7 @@ def export_view(
         raise FileExistsError(f"{out_dir} is not empty and holds no sardata manifest.json; refusing to replace it")
     with atomic_export_dir(out_dir, overwrite=overwrite) as tmp:
         extra = module.write(plan, tmp, final_dir=out_dir, **format_options, **options) or {}
-        manifest = write_manifest(tmp, plan, format, fingerprint, extra={"options": request, **extra})
+        manifest = write_manifest(tmp, plan_manifest(plan, format, fingerprint, extra={"options": request, **extra}))
     return {**manifest, "skipped_existing": False}
 
 

@@ -2,8 +2,10 @@
 the manifest and the overwrite rule.
 
 Flow of :func:`exporters.export_view`: :func:`build_plan` reads the view in bulk (``values()``, not per-sample
-documents) → the format module writes into a temporary directory beside ``out_dir`` → :func:`write_manifest` records
-what was written with checksums → :func:`atomic_export_dir` renames the temporary directory onto ``out_dir``. A kill
+documents) → the format module writes into a temporary directory beside ``out_dir``, recording each file's sample id
+→ :func:`exporters.contract.write_manifest` records what was written (:func:`plan_manifest`) with checksums →
+:func:`atomic_export_dir` renames the temporary directory onto ``out_dir``. The replica rule, the manifest and the
+sample-id mapping are the export contract, :mod:`exporters.contract`. A kill
 at any point leaves either the previous export or nothing under ``out_dir`` (plus, at worst, a hidden
 ``.<name>.sardata-tmp-<pid>-*`` directory that the next export removes).
 """
@@ -20,9 +22,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from exporters.contract import CONTRACT_VERSION, replica_name
 from sardata._io import atomic_dir
 
-MANIFEST = "manifest.json"
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -259,11 +261,6 @@ class UniqueNames:
         return candidate
 
 
-def replica_name(stem: str, ext: str, replica: int) -> str:
-    """File name of replica ``k``: ``<stem>.<ext>`` for 0, ``<stem>__rep<k>.<ext>`` after."""
-    return f"{stem}{ext}" if replica == 0 else f"{stem}__rep{replica}{ext}"
-
-
 def place_replicas(src: str | os.PathLike, out_dir: Path, stem: str, ext: str, count: int) -> list[str]:
     """Copies ``src`` as ``<stem><ext>`` and hardlinks ``count - 1`` replicas to it; returns the file names.
 
@@ -271,11 +268,17 @@ def place_replicas(src: str | os.PathLike, out_dir: Path, stem: str, ext: str, c
     would change the originals); replicas are hardlinks of that copy, falling back to copies across filesystems.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = [replica_name(stem, ext, k) for k in range(count)]
-    first = out_dir / names[0]
+    first = out_dir / replica_name(stem, 0, ext)
     shutil.copyfile(src, first)
+    return link_replicas(first, count)
+
+
+def link_replicas(first: Path, count: int) -> list[str]:
+    """Hardlinks replicas ``1 .. count-1`` of the written file ``first`` beside it; returns all ``count`` names."""
+    stem, ext = first.name[: len(first.name) - len(first.suffix)], first.suffix
+    names = [replica_name(stem, k, ext) for k in range(count)]
     for name in names[1:]:
-        link(first, out_dir / name)
+        link(first, first.parent / name)
     return names
 
 
@@ -293,25 +296,6 @@ def write_json(path: Path, data) -> None:
         json.dump(data, f)
 
 
-def sha256_tree(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` (relative POSIX paths), hashing each inode once (hardlinked replicas)."""
-    by_inode: dict = {}
-    sums = {}
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.name == MANIFEST:
-            continue
-        st = path.stat()
-        key = (st.st_dev, st.st_ino)
-        if key not in by_inode:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            by_inode[key] = digest.hexdigest()
-        sums[path.relative_to(root).as_posix()] = by_inode[key]
-    return sums
-
-
 def request_fingerprint(samples, plan: ExportPlan, fmt: str, options: dict) -> str:
     """Identity of an export request: same dataset content (ids, last modification), view, options → same hash.
 
@@ -320,6 +304,7 @@ def request_fingerprint(samples, plan: ExportPlan, fmt: str, options: dict) -> s
     modified = samples.values("last_modified_at") if "last_modified_at" in samples.get_field_schema() else []
     payload = {
         "format": fmt,
+        "contract": CONTRACT_VERSION,
         "dataset": plan.dataset_name,
         "view": plan.view_repr,
         "options": options,
@@ -346,8 +331,9 @@ def plan_counts(plan: ExportPlan) -> dict:
     }
 
 
-def write_manifest(root: Path, plan: ExportPlan, fmt: str, fingerprint: str, extra: dict | None = None) -> dict:
-    """Writes ``manifest.json`` into an export directory (to be called last, inside the temporary directory)."""
+def plan_manifest(plan: ExportPlan, fmt: str, fingerprint: str, extra: dict | None = None) -> dict:
+    """The manifest fields of an export of ``plan`` (``extra``: what the format module returned, with its
+    ``sample_ids``); :func:`exporters.contract.write_manifest` adds the checksums and writes it."""
     from sardata import __version__
 
     manifest = {
@@ -364,18 +350,8 @@ def write_manifest(root: Path, plan: ExportPlan, fmt: str, fingerprint: str, ext
         "sardata_version": __version__,
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
-        "checksums": sha256_tree(root),
     }
-    write_json(root / MANIFEST, manifest)
     return manifest
-
-
-def read_manifest(out_dir: Path) -> dict | None:
-    try:
-        with open(Path(out_dir) / MANIFEST) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def atomic_export_dir(out_dir: str | os.PathLike, overwrite: bool = False):

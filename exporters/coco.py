@@ -3,7 +3,8 @@
 Boxes are absolute ``[x, y, w, h]``; categories are 1-based in sorted class order (the same ids in every split).
 Where the sample has ``polygons`` (SSDD PSeg) the polygon that best overlaps a box becomes its ``segmentation``;
 where it has ``rboxes`` (SSDD RBox) the matching rotated box is kept as ``"rbox": [cx, cy, w, h, theta]``. Every image
-entry carries ``sample_id`` (the FiftyOne id) and ``replica`` (0..k-1) so predictions map back to FiftyOne.
+entry carries ``sample_id`` (the FiftyOne id) and ``replica`` (0..k-1), as the manifest's ``sample_ids`` do for
+every image file, so predictions map back to FiftyOne.
 FiftyOne's own ``fiftyone.utils.coco.COCODetectionDatasetImporter`` and ``pycocotools.coco.COCO`` read the result.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from exporters._common import ExportPlan, UniqueNames, label_kind, place_replicas, write_json
+from exporters.contract import SampleIds
 
 EXTRA_FIELDS = ("polygons", "rboxes")
 NEEDS_SIZE = True
@@ -22,12 +24,13 @@ MATCH_IOU = 0.3
 
 
 def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> dict:
-    """Writes the COCO files of ``plan`` under ``root``; returns the category list for the manifest."""
+    """Writes the COCO files of ``plan`` under ``root``; returns the categories and sample ids for the manifest."""
     classes = plan.classes()
     category_ids = {name: i + 1 for i, name in enumerate(classes)}
     categories = [{"id": i, "name": name, "supercategory": "none"} for name, i in category_ids.items()]
     per_split: dict[str, dict] = {}
     names = UniqueNames()
+    ids = SampleIds(root)
     for item in tqdm(plan.items, desc="coco export", unit="img", disable=None):
         if item.label is not None and label_kind(item.label) != "Detections":
             raise ValueError(
@@ -38,6 +41,7 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> d
         src = Path(item.image_path)
         stem = names.stem(item.split, src.stem)
         files = place_replicas(src, root / "images" / item.split, stem, src.suffix.lower(), item.count)
+        ids.add_files(root / "images" / item.split, files, item.sample_id)
         objects = _objects(item, category_ids)
         for replica, file_name in enumerate(files):
             image_id = len(coco["images"]) + 1
@@ -53,7 +57,7 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> d
             {"info": {"description": f"sardata export of {plan.dataset_name}", "sardata_split": split},
              "licenses": [], "categories": categories, **coco},
         )
-    return {"categories": categories}
+    return {"categories": categories, "sample_ids": ids.to_dict()}
 
 
 def _objects(item, category_ids: dict) -> list[dict]:

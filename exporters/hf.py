@@ -15,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from exporters._common import ExportPlan, label_kind
+from exporters.contract import SampleIds
 
 EXTRA_FIELDS = ("source", "scene", "mmsi", "tile_id")
 NEEDS_SIZE = True
@@ -53,6 +54,7 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> d
         raise ValueError(f"HF export supports Classification, Detections, Segmentation; got {kind}")
     features = hfd.Features(features)
     rows: dict[str, dict[str, list]] = {}
+    ids = SampleIds(root)
     for item in tqdm(plan.items, desc="hf export", unit="img", disable=None):
         with open(item.image_path, "rb") as f:
             image = {"bytes": f.read(), "path": Path(item.image_path).name}
@@ -74,11 +76,12 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, **_) -> d
             row["mask"] = _mask_image(item)
         columns = rows.setdefault(item.split, {k: [] for k in features})
         for replica in range(item.count):
+            ids.add_row(item.split, len(columns["sample_id"]), item.sample_id)
             for key in features:
                 columns[key].append(replica if key == "replica" else row.get(key))
     dd = hfd.DatasetDict({split: hfd.Dataset.from_dict(cols, features=features) for split, cols in sorted(rows.items())})
     dd.save_to_disk(str(root))
-    return {"names": classes, "columns": list(features)}
+    return {"names": classes, "columns": list(features), "sample_ids": ids.to_dict()}
 
 
 def _mask_image(item) -> dict:

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from exporters._common import ExportPlan, UniqueNames, label_kind, link, place_replicas
+from exporters._common import ExportPlan, UniqueNames, label_kind, link_replicas, place_replicas
+from exporters.contract import SampleIds
 
 ORIGINAL_FORMATS = ("tiff", "npy")
 
@@ -29,15 +30,16 @@ def class_dir(label: str) -> str:
 def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, original_format: str = "tiff", **_) -> dict:
     """Writes ``<split>/<class>/<file>`` under ``root``.
 
-    Returns ``{"class_dirs": {dir: label}, "sample_ids": {relative path of the first copy: sample id}}`` for the
-    manifest, so trainers can put per-image results (e.g. Grad-CAM heatmaps) back on the FiftyOne samples.
+    Returns ``{"class_dirs": {dir: label}, "sample_ids": {relative path of every file, replicas included: sample
+    id}}`` for the manifest, so trainers can put per-image results (e.g. Grad-CAM heatmaps) back on the FiftyOne
+    samples.
     """
     from sardata import sarimage
 
     if original_format not in ORIGINAL_FORMATS:
         raise ValueError(f"original_format {original_format!r}; expected one of {ORIGINAL_FORMATS}")
     dirs: dict[str, str] = {}
-    sample_ids: dict[str, str] = {}
+    ids = SampleIds(root)
     names = UniqueNames()
     skipped = 0
     for item in tqdm(plan.items, desc="imagefolder export", unit="img", disable=None):
@@ -57,31 +59,25 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, original_
         src = Path(item.image_path)
         stem = names.stem(str(out), src.stem)
         if plan.image_source == "display":
-            ext = src.suffix.lower()
-            place_replicas(src, out, stem, ext, item.count)
+            files = place_replicas(src, out, stem, src.suffix.lower(), item.count)
         elif original_format == "tiff" and sarimage.sniff_format(src) == "tiff":
-            ext = ".tif"
-            place_replicas(src, out, stem, ext, item.count)
+            files = place_replicas(src, out, stem, ".tif", item.count)
         else:
-            ext = ".npy" if original_format == "npy" else ".tif"
-            _write_array(sarimage.read_image(src), out, stem, original_format, item.count)
-        sample_ids[f"{item.split}/{folder}/{stem}{ext}"] = item.sample_id
+            files = _write_array(sarimage.read_image(src), out, stem, original_format, item.count)
+        ids.add_files(out, files, item.sample_id)
     if skipped:
         warnings.warn(f"{skipped} samples without a class label were left out of the ImageFolder export")
-    return {"class_dirs": dict(sorted(dirs.items())), "skipped_unlabelled": skipped, "sample_ids": sample_ids}
+    return {"class_dirs": dict(sorted(dirs.items())), "skipped_unlabelled": skipped, "sample_ids": ids.to_dict()}
 
 
-def _write_array(array: np.ndarray, out: Path, stem: str, fmt: str, count: int) -> None:
+def _write_array(array: np.ndarray, out: Path, stem: str, fmt: str, count: int) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "npy":
         first = out / f"{stem}.npy"
         np.save(first, array)
-        ext = ".npy"
     else:
         import tifffile
 
         first = out / f"{stem}.tif"
         tifffile.imwrite(first, array)
-        ext = ".tif"
-    for k in range(1, count):
-        link(first, out / f"{stem}__rep{k}{ext}")
+    return link_replicas(first, count)

@@ -14,7 +14,8 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from exporters._common import ExportPlan, UniqueNames, label_kind, link, place_replicas
+from exporters._common import ExportPlan, UniqueNames, label_kind, link_replicas, place_replicas
+from exporters.contract import SampleIds
 
 EXTRA_FIELDS = ("rboxes",)
 
@@ -27,6 +28,7 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, obb: bool
             classes = sorted(set(classes) | {p.label for p in _rbox_polylines(item) if p.label})
     class_ids = {name: i for i, name in enumerate(classes)}
     names = UniqueNames()
+    ids = SampleIds(root)
     for item in tqdm(plan.items, desc="yolo export", unit="img", disable=None):
         if item.label is not None and label_kind(item.label) != "Detections":
             raise ValueError(
@@ -36,13 +38,13 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, obb: bool
         src = Path(item.image_path)
         stem = names.stem(item.split, src.stem)
         files = place_replicas(src, root / "images" / item.split, stem, src.suffix.lower(), item.count)
+        ids.add_files(root / "images" / item.split, files, item.sample_id)
         lines = _obb_lines(item, class_ids) if obb else _box_lines(item, class_ids)
         label_dir = root / "labels" / item.split
         label_dir.mkdir(parents=True, exist_ok=True)
         first = label_dir / f"{Path(files[0]).stem}.txt"
         first.write_text("".join(line + "\n" for line in lines))
-        for file_name in files[1:]:
-            link(first, label_dir / f"{Path(file_name).stem}.txt")
+        ids.add_files(label_dir, link_replicas(first, item.count), item.sample_id)
     splits = plan.splits
     data = {"path": str(final_dir or root), "train": "images/train" if "train" in splits else f"images/{splits[0]}"}
     data["val"] = next((f"images/{s}" for s in ("val", "test") if s in splits), data["train"])
@@ -56,7 +58,7 @@ def write(plan: ExportPlan, root: Path, final_dir: Path | None = None, obb: bool
         data["task"] = "obb"
     with open(root / "data.yaml", "w") as f:
         yaml.safe_dump(data, f, sort_keys=False)
-    return {"names": classes, "task": "obb" if obb else "detect"}
+    return {"names": classes, "task": "obb" if obb else "detect", "sample_ids": ids.to_dict()}
 
 
 def _clip(v: float) -> float:

@@ -9,7 +9,11 @@ Test images are split into inshore/offshore by the official ``test_inshore`` / `
 release has them (as the paper did), otherwise by the k-means scene tags.
 
     python recipes/bslm_ssdd.py --data /data/Official-SSDD --models faster_rcnn,cascade_rcnn,retinanet,ssd
-    python recipes/bslm_ssdd.py --quick          # synthetic SSDD, one small model, minutes on a CPU
+    python recipes/bslm_ssdd.py --quick          # synthetic SSDD, the four detectors (cpu preset), 3 seeds
+
+``--quick`` trains each detector from scratch with the ``cpu`` preset of :mod:`sardata.train.detector` for 300
+iterations, baseline and replicated side by side with the same seed and budget, over 3 seeds; every cell is the mean
+± std over seeds and the replication − baseline difference is paired by seed.
 """
 
 from __future__ import annotations
@@ -47,46 +51,48 @@ OFFICIAL_SCENE_TAGS = {"test_inshore": "inshore", "test_offshore": "offshore"}
 
 @dataclass
 class Sizes:
-    """Run sizes. ``full`` = the paper (DCGAN 256², detectors 512², 12 epochs, R50 backbones, SSD on VGG16)."""
+    """Run sizes. ``full`` = the paper (DCGAN 256², detectors 512², 12 epochs, R50 backbones, SSD on VGG16: the
+    detector ``paper`` preset). ``quick`` trains the four detectors with the ``cpu`` preset (from scratch, native
+    resolution, ``tiny`` backbone) for a fixed iteration budget over 3 seeds."""
 
     synth_images: int | None = 1160
     gan_epochs: int = 25
     gan_image_size: int = 256
     gan_batch_size: int = 32
     pca_dim: int | None = None
-    detector_epochs: int = 12
-    detector_image_size: int = 512
-    detector_batch_size: int = 4
-    backbone: str | None = None  # None: resnet50 (SSD: vgg16)
-    lr_steps: tuple[int, ...] = (8, 11)
-    warmup_iters: int = 500
+    preset: str = "paper"
+    iterations: int | None = None
+    crop_size: int | None = None
+    seeds: int = 1
     max_images: int | None = None
     workers: int = 2
 
     @classmethod
     def of(cls, level: str) -> "Sizes":
         if level == "quick":
-            return cls(synth_images=120, gan_epochs=2, gan_image_size=64, gan_batch_size=16, pca_dim=32,
-                       detector_epochs=1, detector_image_size=256, backbone="mobilenet_v3", lr_steps=(99,),
-                       warmup_iters=20, workers=0)
+            return cls(synth_images=200, gan_epochs=2, gan_image_size=64, gan_batch_size=16, pca_dim=32,
+                       preset="cpu", iterations=300, seeds=3, workers=0)
         if level == "smoke":
             return cls(synth_images=20, gan_epochs=1, gan_image_size=32, gan_batch_size=8, pca_dim=8,
-                       detector_epochs=1, detector_image_size=64, detector_batch_size=4, backbone="mobilenet_v3",
-                       lr_steps=(99,), warmup_iters=5, max_images=8, workers=0)
+                       preset="cpu", iterations=2, crop_size=64, seeds=2, max_images=8, workers=0)
         return cls()
 
 
 def parse_args(argv=None):
     parser = build_parser(NAME, __doc__.split("\n\n")[0])
     parser.add_argument("--models", default=None,
-                        help=f"comma-separated detectors from {','.join(MODELS)} (default: all four; --quick: "
+                        help=f"comma-separated detectors from {','.join(MODELS)} (default: all four; --smoke: "
                              "faster_rcnn)")
     parser.add_argument("--backbone", default=None,
                         help="FPN backbone of the R-CNN/RetinaNet models: resnet50 (paper), resnet18, mobilenet_v2, "
                              "mobilenet_v3 (SSD always uses vgg16)")
     parser.add_argument("--backbone-weights", default=None,
                         help="ImageNet weights for the FPN backbone: a file or a torchvision weights name")
-    parser.add_argument("--epochs", type=int, default=None, help="detector epochs (default 12; --quick 1)")
+    parser.add_argument("--epochs", type=int, default=None, help="detector epochs (paper preset; default 12)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="detector optimizer steps (default: the preset's; --quick 300)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="detector training seeds seed, seed+1, ... (default 1; --quick 3)")
     return parser.parse_args(argv)
 
 
@@ -106,10 +112,10 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     level = size_level(args)
     sizes = Sizes.of(level)
-    models = check_choices(csv_list(args.models) or (["faster_rcnn"] if level != "full" else list(MODELS)),
+    models = check_choices(csv_list(args.models) or (["faster_rcnn"] if level == "smoke" else list(MODELS)),
                            MODELS, "--models")
-    epochs = args.epochs or sizes.detector_epochs
-    backbone = args.backbone or sizes.backbone
+    seeds = [args.seed + i for i in range(args.seeds or sizes.seeds)]
+    iterations = args.iterations or sizes.iterations
     out = output_dir(args, NAME)
     stage = Stages()
 
@@ -117,17 +123,16 @@ def main(argv=None) -> dict:
     from exporters import export_view
     from sardata.embed.dcgan import train_gan
     from sardata.embed.extract import extract_features
-    from sardata.evaluate import evaluate_dataset
+    from sardata.evaluate import evaluate_dataset, read_results
     from sardata.scenes import assign_scenes, compute_visualization, scene_accuracy
-    from sardata.train.detector import DetectorConfig
-    from sardata.train.detector import train as train_detector
+    from sardata.train.detector import DetectorConfig, train_concurrently
     from sardata.views.balance import balance
     from sardata.views.report import balance_report
 
     stage("SSDD → FiftyOne")
     root, synthetic = dataset_root(args, "ssdd", out, sizes.synth_images)
     dataset = sardata.load("ssdd", root, name=f"recipe-{NAME}", overwrite=True)
-    summary: dict = {"samples": len(dataset), "synthetic": synthetic, "models": models}
+    summary: dict = {"samples": len(dataset), "synthetic": synthetic, "models": models, "seeds": seeds}
 
     stage("BSLM DCGAN → 28672-d scene features")
     checkpoint = train_gan(dataset, out_dir=out / "dcgan", epochs=sizes.gan_epochs, batch_size=sizes.gan_batch_size,
@@ -157,57 +162,116 @@ def main(argv=None) -> dict:
     exports = {False: out / "export" / "coco", True: out / "export" / "coco_replicated"}
     for replicated, path in exports.items():
         export_view(dataset, path, "coco", balance_run="bslm" if replicated else None, overwrite=True, seed=args.seed)
-
-    predictions, histories = {}, {}
-    for model in models:
-        for replicated in (False, True):
-            label = f"{model}{' + replication' if replicated else ''}"
-            stage(f"train {label}")
-            cfg = DetectorConfig(
-                data=exports[replicated], arch=model, backbone=None if model == "ssd" else backbone,
-                out_dir=out / "detectors" / f"{model}{'_replicated' if replicated else ''}",
-                image_size=sizes.detector_image_size, epochs=epochs, batch_size=sizes.detector_batch_size,
-                warmup_iters=sizes.warmup_iters, lr_steps=sizes.lr_steps, max_images=sizes.max_images,
-                backbone_weights=None if model == "ssd" else args.backbone_weights, workers=sizes.workers,
-                device=args.device, seed=args.seed, eval_every=epochs)
-            trained = train_detector(cfg)
-            predictions[label] = json.loads(Path(trained["predictions"]).read_text()) if trained.get("predictions") else []
-            histories[label] = Path(trained["out_dir"]) / "metrics.png"
-
-    stage("AP50 by scene (Table I layout)")
     scene_field = official_scene_field(dataset) or "scene"
-    evaluation = evaluate_dataset(dataset, predictions, split="test", scene_field=scene_field,
-                                  out_dir=out / "evaluate")
-    rows = []
+    groups = scene_image_ids(dataset, exports[False] / "annotations" / "test.json", scene_field)
+
+    runs: dict = {}  # (model, replicated, seed) → {"predictions": path, "out_dir": path}
+    for model in models:
+        for seed in seeds:
+            stage(f"train {model}, seed {seed}: baseline and + replication (same iterations, side by side)")
+            configs = [DetectorConfig(
+                data=exports[replicated], arch=model, preset=sizes.preset,
+                backbone=None if (model == "ssd" and sizes.preset == "paper") else args.backbone,
+                out_dir=out / "detectors" / f"{model}{'_replicated' if replicated else ''}_seed{seed}",
+                epochs=args.epochs, iterations=iterations, crop_size=sizes.crop_size, max_images=sizes.max_images,
+                backbone_weights=None if model == "ssd" else args.backbone_weights, workers=sizes.workers,
+                device=args.device, seed=seed, progress=False) for replicated in (False, True)]
+            for replicated, result in zip((False, True), train_concurrently(configs)):
+                runs[(model, replicated, seed)] = result
+
+    stage("AP50 by scene (Table I layout), mean ± std over seeds")
+    gt_path = exports[False] / "annotations" / "test.json"
+    per_run = {key: scene_ap50(gt_path, read_results(r["predictions"]), groups) for key, r in runs.items()}
+    rows, differences = [], []
     for model in models:
         for replicated in (False, True):
-            label = f"{model}{' + replication' if replicated else ''}"
-            per_scene = evaluation["rows"][label]
             published = PUBLISHED_BSLM[model]["replication" if replicated else "baseline"]
             row = {"model": model, "replication": replicated}
-            row.update({f"AP50 {s}": pct(per_scene.get(s, {}).get("AP50")) for s in SCENES})
+            for scene in SCENES:
+                values = [per_run[(model, replicated, seed)][scene] for seed in seeds]
+                row[f"AP50 {scene}"], row[f"± {scene}"] = mean_std(values)
+                row[f"seeds {scene}"] = values
             row.update({f"{PUBLISHED_PREFIX} AP50 {s}": v for s, v in zip(SCENES, published)})
-            row["n_test_images"] = {s: per_scene.get(s, {}).get("n_images") for s in SCENES}
+            row["n_test_images"] = {s: len(groups.get(s, ())) for s in SCENES}
             rows.append(row)
-    columns = (["model", "replication"] + [f"AP50 {s}" for s in SCENES]
+        diff = {"model": model}
+        for scene in SCENES:
+            paired = [None if None in (per_run[(model, True, s)][scene], per_run[(model, False, s)][scene])
+                      else round(per_run[(model, True, s)][scene] - per_run[(model, False, s)][scene], 2)
+                      for s in seeds]
+            diff[f"Δ AP50 {scene}"], diff[f"± {scene}"] = mean_std(paired)
+            diff[f"seeds {scene}"] = paired
+        published = PUBLISHED_BSLM[model]
+        diff[f"{PUBLISHED_PREFIX} Δ inshore"] = round(published["replication"][1] - published["baseline"][1], 2)
+        differences.append(diff)
+
+    # seed-0 predictions of every model into FiftyOne (fields predictions_<model>...) for the App
+    evaluation = evaluate_dataset(
+        dataset, {f"{m}{' + replication' if r else ''}": read_results(runs[(m, r, seeds[0])]["predictions"])
+                  for m in models for r in (False, True)},
+        split="test", scene_field=scene_field, out_dir=out / "evaluate")
+    columns = (["model", "replication"] + [c for s in SCENES for c in (f"AP50 {s}", f"± {s}")]
                + [f"{PUBLISHED_PREFIX} AP50 {s}" for s in SCENES])
-    settings = {"dataset": str(root), "synthetic": synthetic, "size": level, "seed": args.seed,
-                "images": len(dataset), "detector_epochs": epochs, "image_size": sizes.detector_image_size,
-                "backbone": backbone or "resnet50", "gan_image_size": sizes.gan_image_size,
+    diff_columns = (["model"] + [c for s in SCENES for c in (f"Δ AP50 {s}", f"± {s}")]
+                    + [f"{PUBLISHED_PREFIX} Δ inshore"])
+    settings = {"dataset": str(root), "synthetic": synthetic, "size": level, "seeds": seeds,
+                "images": len(dataset), "detector_preset": sizes.preset,
+                "detector_iterations": iterations, "detector_epochs": args.epochs,
+                "backbone": args.backbone or ("tiny" if sizes.preset == "cpu" else "resnet50"),
+                "gan_image_size": sizes.gan_image_size,
                 "test_scenes_from": "official test_inshore/test_offshore" if scene_field != "scene" else "k-means tags",
                 "train_scenes_before": dict(run.before), "train_scenes_after": dict(run.after)}
-    notes = [f"Scene counts (k-means): {summary['scene_counts']}."]
+    notes = [f"Scene counts (k-means): {summary['scene_counts']}.",
+             f"Each cell: mean ± sample std over {len(seeds)} training seed(s) {seeds} (scene tags and exports from "
+             f"seed {args.seed}); Δ = replication − baseline, paired by seed."]
     if "scene_accuracy_vs_truth" in summary:
         notes.append(f"Scene tags agree with the generator's inshore/offshore truth on "
                      f"{100 * summary['scene_accuracy_vs_truth']:.1f}% of images.")
     notes.append("AP50 = pycocotools AP at IoU 0.5 (the paper's “mAP”), in %.")
     artifacts = {"balance report": report.png_path, "scene map": viz_png,
-                 "evaluation tables": evaluation["markdown"],
-                 **{f"training curves {k}": v for k, v in histories.items()}}
+                 "evaluation tables (seed %d)" % seeds[0]: evaluation["markdown"],
+                 **{f"training curves {m}{' + replication' if r else ''} seed {s}": Path(v["out_dir"]) / "metrics.png"
+                    for (m, r, s), v in runs.items()}}
     results = write_results(out, "BSLM on SSDD — AP50 by scene, with and without inshore replication", columns,
-                            rows, settings, notes, artifacts=artifacts)
-    summary.update({"results": results, "rows": rows, "seconds": stage.done(), "out": out})
+                            rows, settings, notes,
+                            extra_tables={"Replication − baseline (AP50 points, paired by seed)":
+                                          (diff_columns, differences)},
+                            artifacts=artifacts)
+    summary.update({"results": results, "rows": rows, "differences": differences, "seconds": stage.done(),
+                    "out": out})
     return summary
+
+
+def scene_image_ids(dataset, test_json: Path, scene_field: str) -> dict[str, list[int]]:
+    """``{"all" | "inshore" | "offshore": [COCO image ids of the test export]}`` by the samples' ``scene_field``."""
+    from sardata.evaluate import scene_of
+
+    coco = json.loads(Path(test_json).read_text())
+    values = dict(zip(dataset.values("id"), dataset.values(scene_field)))
+    groups: dict[str, list[int]] = {"all": [im["id"] for im in coco["images"]]}
+    for image in coco["images"]:
+        scene = scene_of(values.get(image.get("sample_id")))
+        if scene in ("inshore", "offshore"):
+            groups.setdefault(scene, []).append(image["id"])
+    return groups
+
+
+def scene_ap50(gt_path: Path, predictions: list[dict], groups: dict[str, list[int]]) -> dict[str, float | None]:
+    """AP50 (%) of one run on each scene's test images (the project's COCO evaluation)."""
+    from sardata.metrics import coco_detection_metrics
+
+    return {scene: pct(coco_detection_metrics(gt_path, predictions, image_ids=groups[scene])["AP50"])
+            if groups.get(scene) else None for scene in SCENES}
+
+
+def mean_std(values) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (``ddof=1``; 0 for one value), rounded to 2 decimals; None if any is."""
+    import statistics
+
+    if not values or any(v is None for v in values):
+        return None, None
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return round(statistics.fmean(values), 2), round(std, 2)
 
 
 if __name__ == "__main__":

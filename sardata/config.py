@@ -67,7 +67,8 @@ class TrainConfig:
 
     def validate(self):
         """Rejects bad values, naming the field; returns ``self``. Subclasses check theirs, then call this."""
-        _integer(self, "epochs", minimum=1)
+        if self.epochs is not None:  # None: the trainer stops by another rule (the detector's ``iterations``)
+            _integer(self, "epochs", minimum=1)
         _integer(self, "batch_size", minimum=1)
         _integer(self, "seed", minimum=0)
         if self.workers is not None:

@@ -16,11 +16,11 @@ import json
 import math
 import os
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
 from sardata.metrics import coco_detection_metrics
+from sardata.predictions import add_detections, category_names, ensure_metadata
 
 #: Sample tags that name a scene: ``sardata scenes`` tags (``inshore``, ``offshore``, ``scene_<i>``) and the official
 #: SSDD test subsets (``test_inshore``, ``test_offshore``, the subsets BSLM Table I reports), kept as their own columns.
@@ -67,29 +67,11 @@ def scene_groups(samples, scene_field: str = "scene") -> dict[str, list[str]]:
     return ordered
 
 
-def category_names(categories, results: list[dict] = ()) -> dict[int, str]:
-    """``{category_id: name}`` from COCO categories (list of dicts, or dict id→name), completed from the results'
-    ``category_name`` keys."""
-    names: dict[int, str] = {}
-    if isinstance(categories, dict):
-        names.update({int(k): str(v) for k, v in categories.items()})
-    elif categories:
-        names.update({int(c["id"]): str(c["name"]) for c in categories})
-    for r in results:
-        if int(r["category_id"]) not in names and r.get("category_name"):
-            names[int(r["category_id"])] = str(r["category_name"])
-    return names
-
-
-def _ensure_metadata(samples) -> None:
-    if None in samples.values("metadata.width") or None in samples.values("metadata.height"):
-        samples.compute_metadata()
-
-
 def load_predictions(dataset, coco_results: list[dict], categories=None, field: str = "predictions",
                      sample_ids: Iterable[str] | None = None, gt_field: str = "ground_truth",
                      eval_key: str | None = "auto", iou: float = 0.5, batch_size: int = 500):
-    """Loads COCO results back into FiftyOne as a ``fo.Detections`` field, matched by ``sample_id``.
+    """Loads COCO results back into FiftyOne as a ``fo.Detections`` field (:func:`sardata.predictions.add_detections`,
+    by ``sample_id``) and runs FiftyOne's detection evaluation on them.
 
     Args:
         dataset: a FiftyOne dataset or its name.
@@ -108,39 +90,9 @@ def load_predictions(dataset, coco_results: list[dict], categories=None, field: 
     Returns:
         the view of the written samples.
     """
-    import fiftyone as fo
-
     dataset = _get_dataset(dataset)
-    missing_ids = [i for i, r in enumerate(coco_results) if "sample_id" not in r]
-    if missing_ids:
-        raise ValueError(f"{len(missing_ids)} results have no 'sample_id' (e.g. result #{missing_ids[0]}); "
-                         "predict on a sardata COCO export, whose images carry sample ids")
-    names = category_names(categories, coco_results)
-    by_sample: dict[str, list[dict]] = defaultdict(list)
-    for r in coco_results:
-        by_sample[str(r["sample_id"])].append(r)
-    ids = list(dict.fromkeys(list(sample_ids) if sample_ids is not None else list(by_sample)))
-    view = dataset.select(ids)
-    unknown = set(by_sample) - set(view.values("id"))
-    if unknown:
-        raise ValueError(f"{len(unknown)} sample_ids of the results are not in dataset {dataset.name!r} "
-                         f"(e.g. {sorted(unknown)[:3]})")
-    _ensure_metadata(view)
-    sizes = dict(zip(view.values("id"), zip(view.values("metadata.width"), view.values("metadata.height"))))
-    for start in range(0, len(ids), batch_size):
-        chunk = ids[start:start + batch_size]
-        values = {}
-        for sample_id in chunk:
-            width, height = sizes[sample_id]
-            values[sample_id] = fo.Detections(detections=[
-                fo.Detection(label=names.get(int(r["category_id"]), str(r["category_id"])),
-                             bounding_box=[r["bbox"][0] / width, r["bbox"][1] / height,
-                                           r["bbox"][2] / width, r["bbox"][3] / height],
-                             confidence=float(r["score"]))
-                for r in by_sample.get(sample_id, [])
-            ])
-        dataset.set_values(field, values, key_field="id")
-    view = dataset.select(ids)
+    view = add_detections(dataset, coco_results, categories, field=field, sample_ids=sample_ids,
+                          batch_size=batch_size)
     if eval_key is not None and dataset.has_field(gt_field):
         key = f"eval_{field}" if eval_key == "auto" else eval_key
         if key in dataset.list_evaluations():
@@ -151,7 +103,7 @@ def load_predictions(dataset, coco_results: list[dict], categories=None, field: 
 
 def coco_gt_from_fiftyone(samples, gt_field: str = "ground_truth", categories=None) -> tuple[dict, dict[str, int]]:
     """The ground truth of FiftyOne samples as a COCO dict (absolute xywh) and ``{sample_id: image_id}``."""
-    _ensure_metadata(samples)
+    ensure_metadata(samples)
     names = category_names(categories)
     name_to_id = {v: k for k, v in names.items()}
     images, annotations = [], []

@@ -162,21 +162,10 @@ def plot_confusion_matrix(matrix, class_names: list[str], path: str | os.PathLik
     """Writes the confusion matrix PNG of :func:`confusion_figure` to ``path`` (atomically); returns the path."""
     import matplotlib.pyplot as plt
 
+    from sardata._io import save_figure
+
     fig, _ = confusion_figure(matrix, class_names, title)
     try:
-        return _save_figure(Path(path), fig, dpi)
+        return Path(save_figure(path, fig, dpi=dpi))
     finally:
         plt.close(fig)
-
-
-def _save_figure(path: Path, fig, dpi: int) -> Path:
-    try:
-        from sardata._io import save_figure
-    except ImportError:  # pragma: no cover - until the shared writer lands
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-        return path
-    save_figure(path, fig, dpi=dpi)
-    return path

@@ -80,26 +80,22 @@ def _trainer_calls(tmp_path, missing):
     """Each trainer started with resume=<missing>: the error must come before any training or data reading."""
     from sardata.embed.contrastive import train_cc
     from sardata.embed.dcgan import train_gan
-    from sardata.train import classifier, detector, distill, segment
+    from sardata.train import classifier, detector, segment
 
     folder = tmp_path / "folder"
     (folder / "train" / "a").mkdir(parents=True)
-    teacher = tmp_path / "teacher.pth"
-    teacher.write_bytes(b"")
     images = [str(tmp_path / f"{i}.png") for i in range(2)]
     return {
         "detector": lambda: detector.train(detector.DetectorConfig(data=_coco_dir(tmp_path), resume=missing)),
         "classifier": lambda: classifier.train(classifier.ClassifierConfig(data=folder, resume=missing,
                                                                            out_dir=tmp_path / "c")),
-        "distill": lambda: distill.distill(distill.DistillConfig(data=_coco_dir(tmp_path), teacher=teacher,
-                                                                 resume=missing, out_dir=tmp_path / "d")),
         "segment": lambda: segment.train(segment.SegmentConfig(data=tmp_path, resume=missing, out_dir=tmp_path / "s")),
         "dcgan": lambda: train_gan(images, tmp_path / "g", image_size=32, resume=missing),
         "cc": lambda: train_cc(images, tmp_path / "cc", resume=missing),
     }
 
 
-@pytest.mark.parametrize("trainer", ["detector", "classifier", "distill", "segment", "dcgan", "cc"])
+@pytest.mark.parametrize("trainer", ["detector", "classifier", "segment", "dcgan", "cc"])
 def test_every_trainer_reports_a_missing_resume_checkpoint_the_same_way(tmp_path, trainer):
     missing = tmp_path / "gone" / "checkpoint.pth"
     with pytest.raises(CheckpointNotFoundError, match=str(missing)):
@@ -134,7 +130,7 @@ BAD_VALUES = [
     ("base", "workers", -1), ("base", "device", "gpu0"), ("base", "epochs", 2.5),
     ("detector", "epochs", 0), ("detector", "image_size", 16), ("detector", "eval_every", 0),
     ("classifier", "batch_size", 0), ("classifier", "patience", -1), ("classifier", "val_fraction", 1.5),
-    ("distill", "fdr_ratio", 2.0), ("distill", "alpha", -1.0), ("distill", "lr", 0),
+    ("distill", "fdr_ratio", (0.9, 0.1)), ("distill", "resume", "runs/x.pth"), ("distill", "alpha", -1.0), ("distill", "lr", 0),
     ("segment", "input", "radar"), ("segment", "knn", 0), ("segment", "num_clusters", 1),
     ("dcgan", "image_size", 100), ("dcgan", "betas", (0.5,)), ("cc", "clusters", 1), ("cc", "tau_instance", 0.0),
 ]
@@ -149,9 +145,10 @@ def test_validate_rejects_bad_values_naming_the_field(tmp_path, config, field, v
 
 @pytest.mark.parametrize("config", ["base", "detector", "classifier", "distill", "segment", "dcgan", "cc"])
 def test_every_config_is_a_train_config_with_path_fields_and_validate_returns_it(tmp_path, config):
-    cfg = _configs(tmp_path)[config](out_dir=str(tmp_path / "out"), resume=str(tmp_path / "x.pth"))
+    resume = {} if config == "distill" else {"resume": str(tmp_path / "x.pth")}  # distillation does not resume
+    cfg = _configs(tmp_path)[config](out_dir=str(tmp_path / "out"), **resume)
     assert isinstance(cfg, TrainConfig) and cfg.validate() is cfg
-    assert cfg.out_dir == tmp_path / "out" and cfg.resume == tmp_path / "x.pth"
+    assert cfg.out_dir == tmp_path / "out" and cfg.resume == (tmp_path / "x.pth" if resume else None)
     for name in type(cfg).PATH_FIELDS:
         value = getattr(cfg, name)
         assert value is None or isinstance(value, Path), (name, value)

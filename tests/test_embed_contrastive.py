@@ -173,6 +173,15 @@ def test_train_cc_knn_positives_and_resume(tmp_path, monkeypatch):
     paths = _write_pngs(tmp_path / "imgs")
     real_epoch = contrastive._cc_epoch
     ran = []
+    pairs = []  # (epoch, index, image of the second view) of every item the loader built
+    real_pick = contrastive._NeighbourPicker.__call__
+
+    def recording_pick(self, index):
+        chosen = real_pick(self, index)
+        pairs.append((len(ran), index, chosen))
+        return chosen
+
+    monkeypatch.setattr(contrastive._NeighbourPicker, "__call__", recording_pick)
 
     def interrupt_at_2(*args, **kwargs):
         if args[6] == 2:
@@ -186,6 +195,15 @@ def test_train_cc_knn_positives_and_resume(tmp_path, monkeypatch):
     first = torch.load(tmp_path / "run" / "checkpoint.pth", weights_only=True)
     assert first["epoch"] == 1 and first["kind"] == "cc"
     assert first["bank"].abs().sum(1).gt(0).all()  # every sample's feature is in the memory bank after epoch 1
+    # epoch 1 has no neighbours yet: both views come from the image itself
+    assert pairs and all(j == i for _, i, j in pairs)
+    # plant a memory bank whose neighbourhoods cut across the images' own structure (land on odd images):
+    # images 0-3 are one tight group, 4-7 another, so each image's 3 nearest neighbours are the rest of its group
+    planted = torch.zeros_like(first["bank"])
+    planted[:4, 0], planted[4:, 1] = 1.0, 1.0
+    planted[:, 2] = torch.linspace(0, 0.01, 8)
+    torch.save({**first, "bank": planted}, tmp_path / "run" / "checkpoint.pt")
+    pairs.clear()
 
     def counting(*args, **kwargs):
         ran.append(args[6])
@@ -194,6 +212,10 @@ def test_train_cc_knn_positives_and_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(contrastive, "_cc_epoch", counting)
     ckpt = contrastive.train_cc(paths, tmp_path / "run", epochs=2, batch_size=4, clusters=3, knn_positives=3, **SMALL)
     assert ran == [1, 2]
+    # epoch 2 drew every positive from the planted neighbours, never the image itself nor the other group
+    group = [set(range(4)), set(range(4, 8))]
+    assert sorted(i for _, i, _ in pairs) == list(range(8))
+    assert all(j in group[i // 4] - {i} for _, i, j in pairs), pairs
     state = torch.load(ckpt, weights_only=True)
     assert state["epoch"] == 2
     rows = list(csv.DictReader(open(tmp_path / "run" / "losses.csv")))

@@ -1,4 +1,5 @@
-"""Grad-CAM maps of a classifier trained on sardata's ImageFolder export land on the FiftyOne samples."""
+"""Test predictions and Grad-CAM maps of a classifier trained on sardata's ImageFolder export land on the FiftyOne
+samples they were exported from."""
 
 import fiftyone as fo
 import numpy as np
@@ -30,7 +31,11 @@ def test_gradcam_heatmaps_added_to_the_exported_samples(tmp_path, fo_dataset_nam
     result = train(ClassifierConfig(data=export_dir, model="cnn", out_dir=tmp_path / "run", image_size=32, epochs=1,
                                     batch_size=8, workers=0, progress=False, gradcam=3, patience=0,
                                     fiftyone_dataset=dataset.name))
-    assert result["gradcam_samples"] == 3
+    assert result["fiftyone_samples"] == 4
+    predicted = dataset.exists("predictions")
+    assert set(predicted.distinct("split")) == {"test"} and len(predicted) == 4
+    correct = sum(p.label == g.label for p, g in zip(predicted.values("predictions"), predicted.values("ground_truth")))
+    assert correct == round(result["test"]["accuracy"] * 4)
     with_maps = dataset.exists("gradcam")
     assert len(with_maps) == 3
     assert set(with_maps.distinct("split")) == {"test"}

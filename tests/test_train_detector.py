@@ -125,14 +125,17 @@ def test_cascade_stages_follow_the_paper():
     assert len({id(s.box_roi_pool) for s in stages}) == 1
 
 
-def test_resnet50_default_builds_at_512():
-    model = build_detector("faster_rcnn", "resnet50", num_classes=2)
-    assert model.transform.min_size == (512,) and model.transform.max_size == 512
-    assert list(model.transform.image_mean) == list(common.SAR_MEAN)  # not ImageNet's when training from scratch
+def test_resnet50_default_resizes_to_512_and_normalises_with_the_given_statistics():
+    model = build_detector("faster_rcnn", "resnet50", num_classes=2, image_mean=[0.3] * 3, image_std=[0.2] * 3)
+    model.eval()
+    images, _ = model.transform([torch.full((3, 200, 400), 0.5)])
+    assert images.image_sizes == [(256, 512)]  # the longer side to 512, aspect kept
+    torch.testing.assert_close(images.tensors[0, :, :256, :512], torch.full((3, 256, 512), 1.0))  # (0.5-0.3)/0.2
     assert list(model.backbone(torch.zeros(1, 3, 64, 64))) == ["0", "1", "2", "3", "pool"]
-    # From scratch every backbone layer trains and batch norm is a real BatchNorm2d.
+    # From scratch every backbone layer trains and norm layers are GroupNorm (batch 4 cannot estimate BN statistics).
     assert all(p.requires_grad for p in model.backbone.body.parameters())
-    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.body.modules())
+    assert any(isinstance(m, torch.nn.GroupNorm) for m in model.backbone.body.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.body.modules())
 
 
 def test_backbone_weights_from_file_are_loaded_and_frozen(tmp_path):
@@ -243,11 +246,9 @@ def test_train_under_torchrun_then_resume_and_test_only(tmp_path, coco_dir, monk
     for name in ("model_0.pth", "checkpoint.pth", "metrics.csv", "metrics.json", "metrics.png", "config.json"):
         assert (out / name).is_file(), name
     assert [r["epoch"] for r in first["history"]] == [0]
-    # From scratch, normalisation comes from the (dark, speckled) data, not ImageNet's RGB statistics.
-    saved = json.loads((out / "config.json").read_text())["model_kwargs"]
-    data_mean = CocoDetection(coco_dir, "train")[1][0].mean().item()
-    assert saved["image_mean"][0] == pytest.approx(data_mean, abs=0.1) and saved["image_mean"][0] < 0.35
-    assert saved["image_mean"] != list(common.IMAGENET_MEAN)
+    # From scratch, the input is standardised per image in dB inside the model, not with ImageNet's RGB statistics.
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_kwargs"]["db"] is True and config["categories"] == [{"id": 1, "name": "ship"}]
     assert {"loss", "lr", "mAP", "AP50"} <= set(first["history"][0])
     preds = json.loads(first["predictions"].read_text())
     assert all("sample_id" in p and len(p["bbox"]) == 4 for p in preds)
@@ -334,3 +335,233 @@ def test_tiled_forward_finds_boxes_in_every_tile_once():
     out = tiled_forward(BrightBlobs(), image, tile_size=200, overlap=40)
     centres = sorted(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in out["boxes"].tolist() if True)
     assert (60.5, 40.5) in centres and (450.5, 250.5) in centres
+
+
+# --------------------------------------------------------------------------------------------- crops, negatives
+
+
+def _target(boxes):
+    boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    return {"boxes": boxes, "labels": torch.ones(len(boxes), dtype=torch.int64),
+            "area": (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]),
+            "iscrowd": torch.zeros(len(boxes), dtype=torch.int64), "image_id": 1}
+
+
+class _FixedWindow:
+    """A stand-in for ``random``: every crop window starts at ``(y, x)``."""
+
+    def __init__(self, y, x):
+        self.values = [y, x]
+        self.i = 0
+
+    def randint(self, a, b):
+        value = self.values[self.i % 2]
+        self.i += 1
+        return min(max(value, a), b)
+
+
+def test_crop_keeps_boxes_mostly_inside_clipped_and_drops_slivers():
+    from sardata.train.coco_data import random_crop
+
+    image = torch.zeros(3, 100, 100)
+    # window [20, 84) in x and y: box A fully inside, B 60 % inside (kept, clipped), C 20 % inside (dropped)
+    target = _target([[30, 30, 40, 40], [76, 30, 86, 40], [82, 50, 92, 60]])
+    crop, out = random_crop(image, target, 64, tries=1, rng=_FixedWindow(20, 20))
+    assert crop.shape == (3, 64, 64)
+    assert out["boxes"].tolist() == [[10, 10, 20, 20], [56, 10, 64, 20]]
+    assert out["labels"].tolist() == [1, 1] and out["area"].tolist() == [100, 80]
+    assert out["iscrowd"].tolist() == [0, 0]
+
+
+def test_crop_redraws_windows_that_would_cut_a_box_into_a_sliver():
+    from sardata.train.coco_data import random_crop
+
+    class Sequence:
+        def __init__(self, values):
+            self.values = list(values)
+
+        def randint(self, a, b):
+            return self.values.pop(0)
+
+    image = torch.zeros(3, 100, 100)
+    target = _target([[60, 10, 70, 20]])
+    # the first window (x0 = 67) would keep 30 % of the box (a dropped sliver): redrawn; the next (x0 = 50) holds it
+    _, out = random_crop(image, target, 32, rng=Sequence([0, 67, 0, 50]))
+    assert out["boxes"].tolist() == [[10, 10, 20, 20]]
+
+
+def test_images_without_boxes_train_as_negatives(tmp_path):
+    root = make_coco(tmp_path / "coco", splits=(("train", 2, 0),))
+    coco = json.loads((root / "annotations" / "train.json").read_text())
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] != 2]  # image 2: sea only
+    (root / "annotations" / "train.json").write_text(json.dumps(coco))
+    dataset = CocoDetection(root, "train", train=True, crop_size=48)
+    assert len(dataset) == 2
+    empty = [dataset[i][1] for i in range(2) if dataset.images[i]["id"] == 2][0]
+    assert empty["boxes"].shape == (0, 4)
+    torch.manual_seed(0)
+    model = build_detector("faster_rcnn", "tiny", 2, native=True, db=True, representation_size=64, **SMALL_RCNN)
+    losses = model([dataset[1][0]], [empty])  # a negative alone: classification losses, no box regression
+    assert losses["loss_objectness"] > 0 and losses["loss_classifier"] > 0
+    assert losses["loss_box_reg"] == 0 and losses["loss_rpn_box_reg"] == 0
+
+
+# --------------------------------------------------------------------------------------------- categories
+
+
+def test_categories_that_do_not_match_the_model_are_a_clear_error(tmp_path, coco_dir):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(coco_dir, other)
+    test = json.loads((other / "annotations" / "test.json").read_text())
+    test["categories"] = [{"id": 1, "name": "tanker"}]
+    (other / "annotations" / "test.json").write_text(json.dumps(test))
+    cfg = dict(arch="faster_rcnn", backbone="tiny", preset="cpu", iterations=1, batch_size=2, workers=0,
+               progress=False, model_options=SMALL_RCNN)
+    with pytest.raises(ValueError, match=r"test\.json.*tanker.*train\.json.*ship"):
+        train(DetectorConfig(data=other, out_dir=tmp_path / "a", **cfg))
+    first = train(DetectorConfig(data=coco_dir, out_dir=tmp_path / "b", **cfg))
+    with pytest.raises(ValueError, match=r"test\.json.*tanker.*model config of .*checkpoint\.pth.*ship"):
+        train(DetectorConfig(data=other, out_dir=tmp_path / "c", resume=first["checkpoint"], test_only=True, **cfg))
+    zero = tmp_path / "zero"
+    shutil.copytree(coco_dir, zero)
+    for split in ("train", "test"):
+        coco = json.loads((zero / "annotations" / f"{split}.json").read_text())
+        coco["categories"] = [{"id": 0, "name": "ship"}]
+        (zero / "annotations" / f"{split}.json").write_text(json.dumps(coco))
+    with pytest.raises(ValueError, match="train.json: category ids must start at 1"):
+        train(DetectorConfig(data=zero, out_dir=tmp_path / "d", **cfg))
+
+
+# --------------------------------------------------------------------------------------------- anchors, input
+
+
+def test_anchors_follow_the_box_sizes():
+    from sardata.train.anchors import anchor_fit, derive_anchors
+
+    rng = np.random.default_rng(0)
+    scale = np.exp(rng.normal(np.log(12), 0.5, 400))  # SSDD-like: median 12 px
+    ratio = np.exp(rng.choice([-0.9, 0.0, 0.9], 400) + rng.normal(0, 0.1, 400))
+    wh = np.stack([scale / np.sqrt(ratio), scale * np.sqrt(ratio)], axis=1)
+    plan = derive_anchors(wh, [4, 8, 16, 32, 64])
+    assert 6 <= plan["base"] <= 12  # an 8–16 px-ish anchor at stride 4, not torchvision's 32
+    assert [level[0] for level in plan["sizes"]] == pytest.approx([plan["base"] * 2**i for i in range(5)], abs=0.2)
+    low, mid, high = plan["aspect_ratios"][0]
+    assert low < 0.6 and 0.8 < mid < 1.25 and high > 1.7  # the three ship orientations
+    assert plan["fit"] > 0.9
+    coco_default = anchor_fit(wh, [[32], [64], [128], [256], [512]], (0.5, 1.0, 2.0))
+    assert coco_default < 0.3 < plan["fit"]  # the COCO defaults leave most ships without an anchor
+
+
+def test_db_standardisation_is_the_models_and_the_same_in_training_and_eval():
+    from sardata.train.sar_input import db_standardize
+
+    image = torch.rand(3, 40, 50) * 0.3
+    image[:, 10:14, 10:20] = 0.9
+    z = db_standardize(image)
+    assert z.mean().abs() < 1e-4 and z.std(unbiased=False) == pytest.approx(1.0, abs=1e-3)
+    expected = 20 * torch.log10(image + 0.5 / 255)
+    expected = (expected - expected.mean()) / expected.std(unbiased=False)
+    assert torch.allclose(z, expected.clamp(-6, 6), atol=1e-5)
+    assert torch.allclose(db_standardize(image * 4), db_standardize(image * 4))
+    model = build_detector("faster_rcnn", "tiny", 2, native=True, db=True, representation_size=64)
+    for mode in (True, False):
+        model.train(mode)
+        batch, _ = model.transform([image])
+        assert batch.tensors.shape[-2:] == (64, 64)  # native: padded to /32, never resized
+        assert torch.allclose(batch.tensors[0, :, :40, :50], z)
+
+
+def test_ssd_boxes_have_the_same_pixel_size_on_any_input():
+    model = build_detector("ssd", "tiny", 2, image_size=512, native=True, db=True)
+    model.eval()
+    from torchvision.models.detection.image_list import ImageList
+
+    sizes = []
+    for side in (256, 448):
+        images = ImageList(torch.zeros(1, 3, side, side), [(side, side)])
+        features = list(model.backbone(images.tensors).values())
+        boxes = model.anchor_generator(images, features)[0]
+        scale = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).sqrt()
+        sizes.append(sorted(set(scale.round().tolist()))[:3])
+    # mmdetection's SSD512 first box: 0.04 of the 512 reference, whatever the input size (torchvision: 0.07 → 36 px)
+    assert sizes[0] == sizes[1] and sizes[0][0] == pytest.approx(0.04 * 512, abs=1)
+
+
+# --------------------------------------------------------------------------------------------- cascade
+
+
+def test_cascade_regression_is_class_agnostic():
+    model = build_detector("cascade_rcnn", "tiny", num_classes=3, native=True, representation_size=64,
+                           **SMALL_RCNN)
+    for stage in model.roi_heads.stages:
+        assert stage.box_predictor.bbox_pred.out_features == 4
+        scores, deltas = stage.box_predictor(torch.randn(5, 64))
+        assert scores.shape == (5, 3) and deltas.shape == (5, 12)
+        assert torch.equal(deltas[:, 4:8], deltas[:, 8:12]) and torch.equal(deltas[:, :4], deltas[:, 4:8])
+
+
+def test_cascade_removes_ground_truth_proposals_before_refinement():
+    torch.manual_seed(0)
+    model = build_detector("cascade_rcnn", "tiny", num_classes=2, native=True, representation_size=64,
+                           **SMALL_RCNN)
+    heads = model.roi_heads
+    seen = []
+    for stage in heads.stages:
+        original = stage.add_gt_proposals
+
+        def spy(proposals, gt_boxes, original=original):
+            seen.append([p.clone() for p in proposals])
+            return original(proposals, gt_boxes)
+
+        stage.add_gt_proposals = spy
+    gt = torch.tensor([[10.0, 10.0, 30.0, 22.0], [40.0, 40.0, 52.0, 60.0]])
+    proposals = [torch.tensor([[0.0, 0.0, 8.0, 8.0], [50.0, 0.0, 60.0, 6.0], [11.0, 11.0, 29.0, 23.0]])]
+    features = model.backbone(torch.zeros(1, 3, 64, 64))
+    heads.train()
+    _, losses = heads(features, proposals, [(64, 64)], [{"boxes": gt, "labels": torch.tensor([1, 1])}])
+    assert set(losses) >= {"loss_classifier_s2", "loss_box_reg_s2"}
+    # stage 0 sampled the 3 proposals + 2 ground-truth boxes; the 2 ground-truth RoIs are dropped before stage 1
+    assert [len(p[0]) for p in seen] == [3, 3, 3]
+    sample = heads.sample(heads.stages[0], [proposals[0]], [{"boxes": gt, "labels": torch.tensor([1, 1])}])
+    assert sample[3][0].sum() == 2 and torch.equal(sample[0][0][sample[3][0]].sort(0)[0], gt.sort(0)[0])
+
+
+# --------------------------------------------------------------------------------------------- learning
+
+
+def make_squares(root: Path, n_train: int = 24, n_test: int = 8, size: int = 96, seed: int = 0) -> Path:
+    """Easy data: 1–3 bright squares (8–16 px) on gamma speckle; a quarter of the train images are sea only."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        (root / "images" / split).mkdir(parents=True, exist_ok=True)
+        images, annotations = [], []
+        for i in range(n):
+            sea = rng.gamma(2.0, 0.06, (size, size))
+            count = 0 if (split == "train" and i % 4 == 3) else int(rng.integers(1, 4))
+            for _ in range(count):
+                side = int(rng.integers(8, 17))
+                x, y = (int(v) for v in rng.integers(2, size - side - 2, 2))
+                sea[y:y + side, x:x + side] = 0.7 + 0.3 * rng.random((side, side))
+                annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": 1,
+                                    "bbox": [x, y, side, side], "area": side * side, "iscrowd": 0})
+            Image.fromarray((np.clip(sea, 0, 1) * 255).astype(np.uint8)).save(root / "images" / split / f"{i}.png")
+            images.append({"id": i + 1, "file_name": f"{i}.png", "width": size, "height": size})
+        (root / "annotations").mkdir(exist_ok=True)
+        coco = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "ship"}]}
+        (root / "annotations" / f"{split}.json").write_text(json.dumps(coco))
+    return root
+
+
+def test_cpu_preset_detector_learns_easy_data(tmp_path):
+    """A few hundred steps of the ``cpu`` preset (tiny backbone, crops, anchors from the data) reach AP50 ≥ 0.5 on
+    easy squares; an untrained model or a broken loop stays near 0."""
+    data = make_squares(tmp_path / "squares")
+    result = train(DetectorConfig(data=data, arch="faster_rcnn", preset="cpu", out_dir=tmp_path / "run",
+                                  crop_size=64, iterations=200, warmup_iters=20, batch_size=4, workers=0,
+                                  progress=False, seed=0))
+    assert result["metrics"]["AP50"] >= 0.5, result["metrics"]
+    history = result["history"]
+    assert history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert sum(r["iters"] for r in history) == 200

@@ -64,6 +64,29 @@ def test_runs_coexist_list_load_delete(tmp_path, fo_dataset_name):
         B.replication_counts(ds, "a")
 
 
+def test_runs_are_fiftyone_custom_runs_that_survive_a_reload(tmp_path, fo_dataset_name):
+    import fiftyone as fo
+
+    from sardata.views import balance as B
+
+    ds = make_detection_dataset(tmp_path, fo_dataset_name, inshore=3, offshore=8, test=4)
+    run = B.balance(ds, by="scene", run_key="bslm", seed=3)
+    assert ds.list_runs(method=B.RUN_METHOD) == ["bslm"] and "balance_runs" not in ds.info
+    fresh = fo.load_dataset(ds.name)
+    fresh.reload()
+    assert B.load_run(fresh, "bslm") == run  # every field, before/after counts included
+    assert B.load_run(fresh.match(F("split") == "train"), "bslm") == run  # views read their dataset's runs
+    # another kind of run under the same key is never overwritten
+    fresh.register_run("scenes", fresh.init_run(method="sardata.scenes", k=2))
+    with pytest.raises(ValueError, match="another kind of run"):
+        B.balance(fresh, by="scene", run_key="scenes")
+    assert fresh.get_run_info("scenes").config.method == "sardata.scenes" and B.list_runs(fresh) == ["bslm"]
+    B.delete_run(fresh, "bslm")
+    assert fresh.list_runs() == ["scenes"] and "balance_bslm" not in fresh.get_field_schema()
+    with pytest.raises(ValueError, match="no balance run 'bslm'"):
+        B.delete_run(fresh, "bslm")
+
+
 def test_bad_arguments_are_named(tmp_path, fo_dataset_name):
     from sardata.views.balance import balance
 

@@ -18,22 +18,32 @@ console = Console()
 @train_app.command("detector")
 def detector(
     data: Path = typer.Option(..., "--data", help="COCO export root (annotations/<split>.json, images/<split>/)"),
-    arch: str = typer.Option("faster_rcnn", help="faster_rcnn | cascade_rcnn | retinanet | fcos | ssd"),
-    backbone: Optional[str] = typer.Option(None, help="resnet50 | resnet18 | mobilenet_v2 | mobilenet_v3 (ssd: vgg16)"),
+    arch: str = typer.Option("faster_rcnn", help="faster_rcnn | cascade_rcnn | retinanet | fcos | ssd | cfar "
+                                                 "(CA-CFAR: no training, evaluated like a model)"),
+    preset: str = typer.Option("paper", help="paper (BSLM: 512², 12 epochs, SGD 0.02) | cpu (from scratch in CPU "
+                                             "minutes: tiny backbone, native-resolution crops, AdamW + cosine)"),
+    backbone: Optional[str] = typer.Option(None, help="resnet50 | resnet18 | mobilenet_v2 | mobilenet_v3 | tiny "
+                                                      "(ssd: vgg16 or tiny); default: the preset's"),
     out: Optional[Path] = typer.Option(None, "--out", help="output dir (default $SARDATA_HOME/<data>/detector_...)"),
-    epochs: int = typer.Option(12),
-    batch_size: int = typer.Option(4, "--batch-size"),
-    lr: Optional[float] = typer.Option(None, help="default 0.02 × batch/16 (SSD 0.002 × batch/16)"),
-    momentum: float = typer.Option(0.9),
-    weight_decay: float = typer.Option(1e-3, "--weight-decay"),
-    lr_steps: str = typer.Option("8,11", "--lr-steps", help="epochs at which lr is multiplied by --lr-gamma"),
-    lr_gamma: float = typer.Option(0.1, "--lr-gamma"),
-    warmup_iters: int = typer.Option(500, "--warmup-iters"),
-    image_size: int = typer.Option(512, "--image-size"),
+    epochs: Optional[int] = typer.Option(None, help="default: the preset's (paper 12)"),
+    iterations: Optional[int] = typer.Option(None, help="exact number of optimizer steps (cpu preset: 800)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    crop_size: Optional[int] = typer.Option(None, "--crop-size", help="native-resolution training crops (0: resize "
+                                                                      "whole images to --image-size)"),
+    optimizer: Optional[str] = typer.Option(None, help="sgd | adamw"),
+    lr: Optional[float] = typer.Option(None, help="paper: 0.02 × batch/16 (SSD 0.002 × batch/16)"),
+    momentum: Optional[float] = typer.Option(None),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
+    schedule: Optional[str] = typer.Option(None, help="step | cosine"),
+    lr_steps: Optional[str] = typer.Option(None, "--lr-steps", help="epochs at which lr is multiplied by --lr-gamma"),
+    lr_gamma: Optional[float] = typer.Option(None, "--lr-gamma"),
+    warmup_iters: Optional[int] = typer.Option(None, "--warmup-iters"),
+    image_size: Optional[int] = typer.Option(None, "--image-size"),
+    anchors: Optional[str] = typer.Option(None, help="auto (k-means of the training boxes) | default (COCO's)"),
     backbone_weights: Optional[str] = typer.Option(None, "--backbone-weights",
                                                    help="ImageNet weights: file or torchvision name"),
     trainable_layers: int = typer.Option(3, "--trainable-layers"),
-    normalization: str = typer.Option("auto", help="auto | data | sar | imagenet"),
+    normalization: Optional[str] = typer.Option(None, help="auto | db | data | sar | imagenet"),
     train_split: str = typer.Option("train", "--train-split"),
     test_split: str = typer.Option("test", "--test-split"),
     workers: int = typer.Option(2),
@@ -41,17 +51,17 @@ def detector(
     amp: bool = typer.Option(True, "--amp/--no-amp", help="mixed precision on CUDA"),
     resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     test_only: bool = typer.Option(False, "--test-only", help="evaluate --resume on the test split only"),
-    eval_every: int = typer.Option(1, "--eval-every"),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every"),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="read only N images per split"),
     model_option: Optional[List[str]] = typer.Option(
         None, "--model-option", help="KEY=VALUE passed to the torchvision model (repeat), e.g. detections_per_img=300"),
     seed: int = typer.Option(0),
 ) -> None:
-    """Train a detector on a COCO export (BSLM defaults); checkpoints, metrics curves and predictions."""
+    """Train a detector on a COCO export (presets: paper, cpu); checkpoints, metrics curves and predictions."""
     from sardata.train.detector import DetectorConfig, train
 
     try:
-        steps = tuple(int(s) for s in lr_steps.split(",") if s.strip())
+        steps = None if lr_steps is None else tuple(int(s) for s in lr_steps.split(",") if s.strip())
     except ValueError:
         raise ValueError(f"--lr-steps {lr_steps!r}: expected comma-separated epochs, e.g. 8,11") from None
     options = {}
@@ -64,9 +74,10 @@ def detector(
         except json.JSONDecodeError:
             options[key.strip()] = value
     cfg = DetectorConfig(
-        data=data, arch=arch, backbone=backbone, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
-        momentum=momentum, weight_decay=weight_decay, lr_steps=steps, lr_gamma=lr_gamma,
-        warmup_iters=warmup_iters, image_size=image_size, backbone_weights=backbone_weights,
+        data=data, arch=arch, preset=preset, backbone=backbone, out_dir=out, epochs=epochs, iterations=iterations,
+        batch_size=batch_size, crop_size=crop_size, optimizer=optimizer, lr=lr, momentum=momentum,
+        weight_decay=weight_decay, schedule=schedule, lr_steps=steps, lr_gamma=lr_gamma,
+        warmup_iters=warmup_iters, image_size=image_size, anchors=anchors, backbone_weights=backbone_weights,
         trainable_layers=trainable_layers, normalization=normalization, train_split=train_split,
         test_split=test_split, workers=workers, device=device, amp=amp, resume=resume, test_only=test_only,
         eval_every=eval_every, max_images=max_images, model_options=options or None, seed=seed,
@@ -103,29 +114,65 @@ def classifier(
     normalization: str = typer.Option("auto", help="auto | data | sar | imagenet"),
     gradcam: int = typer.Option(8, help="Grad-CAM overlays for the first N test images"),
     fiftyone_dataset: Optional[str] = typer.Option(None, "--dataset",
-                                                   help="FiftyOne dataset of the export: Grad-CAM maps go to its "
-                                                        "samples as heatmaps (field gradcam)"),
+                                                   help="FiftyOne dataset of the export: test predictions go to "
+                                                        "its samples (field predictions), Grad-CAM maps as "
+                                                        "heatmaps (field gradcam)"),
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None),
     amp: bool = typer.Option(True, "--amp/--no-amp"),
     resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     test_only: bool = typer.Option(False, "--test-only"),
     max_images: Optional[int] = typer.Option(None, "--max-images"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from",
+                                             help="start from an earlier stage's checkpoint (fine-tuning)"),
+    trainable: str = typer.Option("default", "--trainable",
+                                  help="default | head (frozen fine-tuning) | all (unfrozen)"),
+    then: Optional[List[str]] = typer.Option(None, "--then", help="seed-002 sequential protocol: NAME=EXPORT to "
+                                             "fine-tune on after --data, in turn (repeat)"),
+    variants: str = typer.Option("frozen,unfrozen", "--variants", help="sequential protocol variants"),
     seed: int = typer.Option(0),
 ) -> None:
-    """Train a ship classifier; prints accuracy/F1 beside the majority-class baseline."""
+    """Train a ship classifier; prints accuracy/F1 beside the majority-class baseline. With ``--then``: seed 002's
+    protocol (train on --data, then fine-tune on each --then export in turn, frozen and unfrozen)."""
     from sardata.train.classifier import ClassifierConfig, train
 
     cfg = ClassifierConfig(
         data=data, model=model, out_dir=out, weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, image_size=image_size, val_fraction=val_fraction, balance=balance,
-        monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam, fiftyone_dataset=fiftyone_dataset, workers=workers,
-        device=device, amp=amp, resume=resume, test_only=test_only, max_images=max_images, seed=seed,
+        monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam,
+        fiftyone_dataset=fiftyone_dataset, workers=workers, device=device, amp=amp, resume=resume,
+        test_only=test_only, max_images=max_images, seed=seed, init_from=init_from, trainable=trainable,
     )
+    if then:
+        _sequential(cfg, then, [v.strip() for v in variants.split(",") if v.strip()])
+        return
     result = train(cfg)
     if result["report"]:
         console.print(result["report"], markup=False, highlight=False)
     console.print(f"outputs in [bold]{result['out_dir']}[/bold]", soft_wrap=True)
+
+
+def _sequential(cfg, then: list[str], variants: list[str]) -> None:
+    """``train classifier --then``: the seed-002 protocol and its table (stage × test split)."""
+    from sardata.train.transfer import sequential_protocol
+
+    pairs = [t.split("=", 1) for t in then]
+    if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+        raise ValueError(f"--then expects NAME=EXPORT_DIR, got {then}")
+    base = Path(cfg.data).resolve().name
+    exports = {base: Path(cfg.data), **{name: Path(path) for name, path in pairs}}
+    cfg.validate()
+    result = sequential_protocol(exports, base, cfg, Path(cfg.out_dir) / "sequential",
+                                 order=[name for name, _ in pairs], variants=tuple(variants))
+    table = Table(title=f"seed-002 protocol, {cfg.model}: macro F1 (majority) on each test split")
+    for column in ["variant", "stage", "trained on"] + list(exports):
+        table.add_column(column)
+    for st in result["stages"]:
+        table.add_row(st["variant"], str(st["stage"]), " → ".join(st["path"]),
+                      *[f"{st['test'][n]['f1_macro']:.3f} ({st['test'][n]['majority_f1_macro']:.3f})"
+                        for n in exports])
+    console.print(table)
+    console.print(f"stages in [bold]{result['json']}[/bold]", soft_wrap=True)
 
 
 def _model_name(path: Path) -> str:

@@ -36,6 +36,7 @@ import dataclasses
 from functools import lru_cache
 
 import numpy as np
+from torch import nn
 
 SCORES = ("peak", "mean", "integrated")
 INPUTS = ("amplitude", "intensity", "db")
@@ -131,7 +132,17 @@ def cfar_detect(image: np.ndarray, cfg: CFARConfig | None = None) -> tuple[np.nd
     from scipy import ndimage
 
     cfg = (cfg or CFARConfig()).validate()
-    mask, ratio = cfar_mask(image, cfg)
+    return boxes_from_ratio(clutter_ratio(image, cfg), cfg)
+
+
+def boxes_from_ratio(ratio: np.ndarray, cfg: CFARConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds a :func:`clutter_ratio` map at ``α(cfg.pfa)`` and groups the detections into scored boxes.
+
+    Split from :func:`cfar_detect` so a sweep over ``pfa``/``score``/``merge`` reuses one ratio map per window size.
+    """
+    from scipy import ndimage
+
+    mask = ratio > threshold_factor(cfg.pfa, cfg.n_training_cells, cfg.looks)
     empty = np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
     if not mask.any():
         return empty
@@ -176,13 +187,7 @@ def to_intensity(image, cfg: CFARConfig) -> np.ndarray:
     return 10.0 ** ((db - db.max()) / 10.0)  # the additive dB offset is a scale factor: irrelevant to CFAR
 
 
-def _module_base():
-    from torch import nn
-
-    return nn.Module
-
-
-class CFARDetector(_module_base()):
+class CFARDetector(nn.Module):
     """CA-CFAR as a torchvision-style detector: ``model(images)`` → ``[{"boxes", "scores", "labels"}]``.
 
     ``images`` is a list of ``(C, H, W)`` tensors as the detection data loaders give them: by default linear amplitude

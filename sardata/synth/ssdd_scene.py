@@ -16,13 +16,17 @@ masks, Ke et al. 2025; the four real SSDD images in ``../shared/data/real/ssdd``
   real sea (a pure gamma-speckled constant would be too easy for a CFAR). With the preset's probability the image
   has **wind-roughened patches**: smooth, elongated regions (along a random wind direction) 2–8 dB brighter and more
   textured, as in SSDD's sea images with bright streaky areas (elongated along the image axis nearer the wind).
-* **Ships.** Sizes: 55 % small (length 5–14 px, beam 0.2–0.35 of length, ≥ 2 px; COCO "small"), 35 % medium
-  (14–40 px), 10 % large (40–90 px); SSDD is dominated by small ships of a few pixels. Brightness is set as
-  signal-to-clutter ratio over the local mean sea: a ``dim_ship_fraction`` of the ships (small ones first) lies 3–8 dB
-  over the clutter — visible only as a few slightly brighter pixels under 1–4-look speckle — the others 10–25 dB.
-  One to three dominant scatterers (superstructure) per bright ship are 3–6 dB over the hull. ``ship_scr_db`` in
-  the truth is each ship's mean reflectivity over the clutter under it, as painted (before speckle). Bright ships get the
-  cross-shaped sinc sidelobes of :func:`sardata.synth._common.paste_target`.
+* **Ships.** Sizes (log-uniform length within a class): 20 % small (5–16 px, beam 0.25–0.4 of the length, at
+  least 2 px), 55 % medium (16–60 px), 25 % large (60–160 px); fleets (6 % of offshore images, 5–12 ships) are small
+  and medium boats. The real SSDD boxes in ``../shared/data/real/ssdd`` are 14–156 px long (median box area about
+  2900 px²); SSDD as a whole is dominated by COCO-small ships (box area under 32²). Counts: 1 + Poisson(0.6) ships
+  per offshore image, 1–5 berthed or sailing per inshore image plus rafted ones (SSDD: 2456 ships in 1160 images).
+  Brightness is set as signal-to-clutter ratio over the local mean sea: a small ship is dim (3–8 dB over the
+  clutter — a few slightly brighter pixels under 1–4-look speckle and sea texture) with probability
+  2·``dim_ship_fraction`` = 0.5, a medium one with 0.125, a large one never; the others are 10–25 dB.
+  One to three dominant scatterers (superstructure) per bright ship are 3–6 dB over the hull; those of ships of
+  15 dB and more throw the sidelobe streaks below. ``ship_scr_db`` in the truth is each ship's mean reflectivity
+  over the clutter under it, as painted (before speckle).
 * **Harbours** (inshore): 0–4 piers from the coast into the sea (3–6 px wide, 20–120 px long, 8–18 dB over the
   sea, textured, marked as land) with a bright pier head. Ships are **berthed** along piers and quays (80 % of
   inshore ships), parallel to them, 0–1 px off; with ``touching_probability`` a second ship is moored alongside the
@@ -33,8 +37,9 @@ masks, Ke et al. 2025; the four real SSDD images in ``../shared/data/real/ssdd``
   brightness), oil tanks (bright discs and rings, r 3–8 px), cranes (bright 1–2 px lines with a cross-bar), denser
   within 40 px of the coast where harbours are.
 * **Azimuth ambiguities.** Every reflectivity more than 10× the sea level (bright ships, land, piers) is copied
-  ±40–160 px along the azimuth axis (rows or columns, per image), 15–22 dB down and smeared along azimuth: ghost
-  ships and ghost harbours in open water, the classic false alarms of SAR ship detection.
+  ±40–160 px along the azimuth axis (rows or columns, per image), 18–25 dB down (a typical spaceborne azimuth
+  ambiguity-to-signal ratio) and smeared along azimuth: ghost ships and ghost harbours in open water, the classic
+  false alarms of SAR ship detection.
 * **Streaks.** The brightest scatterers throw 1-px sidelobe streaks along range and azimuth, 22–32 dB down, decaying
   over 20–120 px; and a few isolated 1-px line segments (20–80 px, 4–10 dB over the sea) lie in the sea, like the
   thin horizontal streaks of the real SSDD image 000002.
@@ -69,8 +74,8 @@ class Preset:
     wind_probability: float = 0.35  # images with wind-roughened patches
     wind_gain_db: tuple[float, float] = (2.0, 8.0)
     wind_cover: tuple[float, float] = (0.15, 0.5)  # fraction of the image roughened
-    size_mix: tuple[float, float, float] = (0.55, 0.35, 0.10)  # small, medium, large ships
-    dim_ship_fraction: float = 0.35  # ships 3–8 dB over the clutter
+    size_mix: tuple[float, float, float] = (0.2, 0.55, 0.25)  # small, medium, large ships
+    dim_ship_fraction: float = 0.25  # dim (3–8 dB) probability: small ships 2×, medium 0.5×, large 0
     dim_scr_db: tuple[float, float] = (3.0, 8.0)
     bright_scr_db: tuple[float, float] = (10.0, 25.0)
     sliver_probability: float = 0.32  # coasts covering little of the image
@@ -362,11 +367,14 @@ def _sea(rng, shape: tuple[int, int], level: float, p: Preset) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------- ships
 
-_SIZE_CLASSES = ((5.0, 14.0, (0.25, 0.4)), (14.0, 40.0, (0.15, 0.3)), (40.0, 90.0, (0.13, 0.22)))
+_SIZE_CLASSES = ((5.0, 16.0, (0.25, 0.4)), (16.0, 60.0, (0.15, 0.3)), (60.0, 160.0, (0.13, 0.22)))
 
 
 def _ship_size(rng, p: Preset, small_only: bool = False) -> tuple[float, float, int]:
-    k = 0 if small_only and p.size_mix[0] > 0 else int(rng.choice(3, p=np.asarray(p.size_mix) / sum(p.size_mix)))
+    mix = np.asarray(p.size_mix, float)
+    if small_only and mix[0] > 0:  # a fleet of small boats
+        mix = np.array([0.6, 0.4, 0.0])
+    k = int(rng.choice(3, p=mix / mix.sum()))
     lo, hi, ratio = _SIZE_CLASSES[k]
     length = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     return length, max(2.0, length * rng.uniform(*ratio)), k
@@ -403,10 +411,10 @@ def _place_ships(rng, land: np.ndarray | None, piers: list, inshore: bool, shape
 
     coast_y, coast_x = np.nonzero(_grow(land, 2) & ~land) if inshore else (np.array([]), np.array([]))
     if inshore:
-        n_ships, fleet = int(rng.integers(1, 7)), False
+        n_ships, fleet = int(rng.integers(1, 6)), False
     else:
-        fleet = rng.random() < 0.08
-        n_ships = int(rng.integers(5, 13)) if fleet else 1 + int(rng.poisson(0.8))
+        fleet = rng.random() < 0.06
+        n_ships = int(rng.integers(5, 13)) if fleet else 1 + int(rng.poisson(0.6))
     for _ in range(n_ships * 30):
         if len(ships) >= n_ships:
             break
@@ -463,8 +471,8 @@ def _paint_ships(rng, refl: np.ndarray, ships: list, p: Preset) -> tuple[list[fl
         m = mask > 0
         window = refl[y0 : y0 + m.shape[0], x0 : x0 + m.shape[1]]
         clutter = float(window[m].mean())
-        small = length < 14
-        p_dim = min(1.0, 1.5 * p.dim_ship_fraction) if small else (0.5 * p.dim_ship_fraction if length < 40 else 0.0)
+        small = length < 16
+        p_dim = min(1.0, 2 * p.dim_ship_fraction) if small else (0.5 * p.dim_ship_fraction if length < 60 else 0.0)
         scr = rng.uniform(*(p.dim_scr_db if rng.random() < p_dim else p.bright_scr_db))
         boost = clutter * (10 ** (scr / 10) - 1)
         window[m] += boost * rng.uniform(0.4, 1.6, int(m.sum()))
@@ -482,7 +490,7 @@ def _paint_ships(rng, refl: np.ndarray, ships: list, p: Preset) -> tuple[list[fl
 
 
 def _ghosts(rng, refl: np.ndarray, sea_level: float, axis: int) -> None:
-    """Azimuth ambiguities: bright reflectivity copied ±d along ``axis``, 15–22 dB down and smeared (in place)."""
+    """Azimuth ambiguities: bright reflectivity copied ±d along ``axis``, 18–25 dB down and smeared (in place)."""
     from scipy.ndimage import uniform_filter1d
 
     bright = np.where(refl > 10 * sea_level, refl, 0.0)
@@ -493,7 +501,7 @@ def _ghosts(rng, refl: np.ndarray, sea_level: float, axis: int) -> None:
         return
     smeared = uniform_filter1d(bright, size=int(rng.integers(3, 10)), axis=axis, mode="constant")
     for sign in (1, -1):
-        ghost = smeared * 10 ** (-rng.uniform(15, 22) / 10)
+        ghost = smeared * 10 ** (-rng.uniform(18, 25) / 10)
         src = [slice(None)] * 2
         dst = [slice(None)] * 2
         src[axis], dst[axis] = (slice(0, -d), slice(d, None)) if sign > 0 else (slice(d, None), slice(0, -d))

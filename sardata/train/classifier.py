@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 import shutil
 import time
 import warnings
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 
 from sardata import checkpoints
 from sardata.config import TrainConfig
+from exporters.contract import is_replica, parse_replica
 from sardata._io import atomic_path, write_json, write_text
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
@@ -70,12 +70,14 @@ class FineTuned(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.frozen = True
         for parameter in self.backbone.parameters():
             parameter.requires_grad_(False)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.backbone.eval()
+        if self.frozen:
+            self.backbone.eval()
         return self
 
     def forward(self, x):
@@ -120,6 +122,53 @@ def build_classifier(name: str, num_classes: int, weights=None) -> nn.Module:
     in_features = net.fc.in_features
     net.fc = nn.Identity()
     return FineTuned(net, nn.Linear(in_features, num_classes))
+
+
+#: What trains in a run: the model's own rule (``f-*``: head only, others: all), only the head, or every layer.
+TRAINABLE = ("default", "head", "all")
+
+
+def head_of(model: nn.Module) -> nn.Module:
+    """The classification head (the part re-initialised for new classes and trained alone when frozen)."""
+    if isinstance(model, FineTuned):
+        return model.head
+    if isinstance(model, SmallCNN):
+        return model.classifier
+    if isinstance(model, torchvision.models.VGG):
+        return model.classifier[6]
+    if isinstance(model, torchvision.models.ResNet):
+        return model.fc
+    raise ValueError(f"no known head for {type(model).__name__}")
+
+
+def set_trainable(model: nn.Module, trainable: str = "default") -> nn.Module:
+    """Freezes or unfreezes the layers outside the head (seed 002's frozen / unfrozen fine-tuning), in place.
+
+    ``head``: only the head has gradients, and the batch-norm and dropout layers outside it stay in eval mode while
+    training (see :func:`keep_frozen_in_eval`), so the frozen part computes exactly what it computed before.
+    ``all``: every layer trains (an ``f-*`` model's backbone is unfrozen too). ``default``: leave the model as built.
+    """
+    if trainable not in TRAINABLE:
+        raise ValueError(f"trainable must be one of {TRAINABLE}, got {trainable!r}")
+    if trainable == "default":
+        return model
+    head = {id(p) for p in head_of(model).parameters()}
+    for parameter in model.parameters():
+        parameter.requires_grad_(trainable == "all" or id(parameter) in head)
+    if isinstance(model, FineTuned):
+        model.frozen = trainable == "head"
+    model._sardata_frozen = trainable == "head"
+    return model
+
+
+def keep_frozen_in_eval(model: nn.Module) -> None:
+    """After ``model.train()``: batch-norm and dropout layers outside a frozen model's head back to eval mode."""
+    if not getattr(model, "_sardata_frozen", False):
+        return
+    head = {id(m) for m in head_of(model).modules()}
+    for module in model.modules():
+        if id(module) not in head and isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.Dropout)):
+            module.eval()
 
 
 def load_classifier(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.Module, dict]:
@@ -272,9 +321,14 @@ class ClassifierConfig(TrainConfig):
         resume (None): checkpoint (file or run directory) to continue from, or ``"latest"`` (the newest in
             ``out_dir`` if any); test_only (False): evaluate ``resume`` only.
         gradcam (8): Grad-CAM overlays written for the first N test images (0: none).
-        fiftyone_dataset (None): FiftyOne dataset the export came from; the Grad-CAM maps are then added to its
-            samples as ``fo.Heatmap`` in the field ``gradcam`` (via the export manifest's ``sample_ids``).
+        fiftyone_dataset (None): FiftyOne dataset the export came from; the test predictions are then added to its
+            samples as ``fo.Classification`` in the field ``predictions`` and the Grad-CAM maps as ``fo.Heatmap`` in
+            the field ``gradcam`` (through the export manifest's sample ids).
         max_images (None): cap per split (smoke runs).
+        init_from (None): checkpoint of an earlier stage (seed 002's sequential protocol: train on one dataset, then
+            fine-tune on the next). Its weights start this run; its image size and normalisation are kept (the
+            network was trained with them); when its classes differ, the head is re-initialised for the new ones.
+        trainable ("default"): :data:`TRAINABLE`; ``head`` = frozen fine-tuning, ``all`` = unfrozen.
     """
 
     PATH_FIELDS = ("out_dir", "data")
@@ -298,10 +352,17 @@ class ClassifierConfig(TrainConfig):
     gradcam: int = 8
     fiftyone_dataset: str | None = None
     max_images: int | None = None
+    init_from: Path | None = None
+    trainable: str = "default"
 
     def validate(self) -> "ClassifierConfig":
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; expected one of {MODELS}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"unknown trainable {self.trainable!r}; expected one of {TRAINABLE}")
+        if self.init_from and self.resume:
+            raise ValueError("--init-from starts a new run from an earlier stage; --resume continues this one: "
+                             "give one of them")
         if self.balance not in ("none", "sampler", "weights"):
             raise ValueError(f"unknown balance {self.balance!r}; expected none, sampler or weights")
         if self.monitor not in ("f1_macro", "f1_weighted"):
@@ -327,6 +388,7 @@ def train_one_epoch(model, optimizer, data_loader, device, epoch: int, criterion
                     progress: bool = True) -> dict[str, float]:
     """One pass; returns mean ``loss`` and ``train_accuracy``. Raises FloatingPointError on a non-finite loss."""
     model.train()
+    keep_frozen_in_eval(common.unwrap(model))
     loss_sum, correct, seen = 0.0, 0, 0
     for images, labels in tqdm(data_loader, desc=f"epoch {epoch}", disable=not progress, leave=False):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
@@ -362,15 +424,6 @@ def evaluate(model, data_loader, device, class_names, train_labels=None) -> dict
     return classification_metrics(y_true, y_pred, class_names, train_labels)
 
 
-#: Replicated copies written by the exporters (balance --mode replicate): ``<stem>__rep<k>.<ext>``.
-_REPLICA = re.compile(r"__rep\d+$")
-
-
-def original_name(path: str | os.PathLike) -> str:
-    """The file name a replicated copy was made from (the name itself for an original)."""
-    return _REPLICA.sub("", Path(path).stem)
-
-
 def _stratified_split(paths: list[str], targets: list[int], fraction: float,
                       seed: int) -> tuple[list[int], list[int]]:
     """Stratified train/val indices over *original* images: every replica follows its original into train, and
@@ -379,7 +432,7 @@ def _stratified_split(paths: list[str], targets: list[int], fraction: float,
 
     groups: dict[tuple, list[int]] = {}
     for index, (path, target) in enumerate(zip(paths, targets)):
-        groups.setdefault((target, str(Path(path).parent), original_name(path)), []).append(index)
+        groups.setdefault((target, str(Path(path).parent), parse_replica(path)[0]), []).append(index)
     keys = list(groups)
     key_targets = [k[0] for k in keys]
     counts = Counter(key_targets)
@@ -447,6 +500,15 @@ def train(cfg: ClassifierConfig) -> dict:
     else:
         train_idx, val_idx = _stratified_split([p for p, _ in plain_train.samples], plain_train.targets,
                                                cfg.val_fraction, cfg.seed)
+    earlier = checkpoints.load_checkpoint(cfg.init_from) if cfg.init_from and checkpoint is None else None
+    if earlier is not None:
+        previous = earlier.get("args", {}).get("model_kwargs")
+        if not previous or previous.get("name") != cfg.model:
+            raise ValueError(f"{cfg.init_from}: not a {cfg.model} classifier checkpoint "
+                             f"(model {previous.get('name') if previous else None!r})")
+        model_kwargs = dict(name=cfg.model, num_classes=len(classes), classes=classes,
+                            image_size=previous["image_size"], image_mean=previous["image_mean"],
+                            image_std=previous["image_std"])
     if model_kwargs is None:
         mean, std = _normalisation(cfg, plain_train, train_idx)
         model_kwargs = dict(name=cfg.model, num_classes=len(classes), classes=classes, image_size=cfg.image_size,
@@ -456,7 +518,7 @@ def train(cfg: ClassifierConfig) -> dict:
     def subset(root: Path, train: bool, indices=None):
         dataset = SarImageFolder(root, classes, ChipTransform(size, mean, std, train=train))
         if indices is None and not train:  # evaluation splits count each image once
-            dataset.samples = [s for s in dataset.samples if not _REPLICA.search(Path(s[0]).stem)]
+            dataset.samples = [s for s in dataset.samples if not is_replica(s[0])]
         if cfg.max_images:
             dataset.samples = dataset.samples[: cfg.max_images]
         dataset.targets = [t for _, t in dataset.samples]
@@ -464,7 +526,15 @@ def train(cfg: ClassifierConfig) -> dict:
 
     test_set = subset(splits["test"], False) if "test" in splits else None
     loader_kw = dict(num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0)
-    model = build_classifier(cfg.model, len(classes), None if checkpoint else cfg.weights).to(device)
+    weights = None if checkpoint is not None or earlier is not None else cfg.weights
+    with warnings.catch_warnings():
+        if earlier is not None:  # the backbone's weights come from the earlier stage
+            warnings.simplefilter("ignore")
+        model = build_classifier(cfg.model, len(classes), weights)
+    if earlier is not None:
+        _load_earlier_stage(model, earlier, classes, cfg.init_from)
+    set_trainable(model, cfg.trainable)
+    model = model.to(device)
     args = {**common.plain(dataclasses.asdict(cfg)), "model_kwargs": common.plain(model_kwargs)}
     if common.is_main_process():
         write_json(out_dir / "config.json", args)
@@ -534,7 +604,8 @@ def train(cfg: ClassifierConfig) -> dict:
               "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME, "best": out_dir / "best.pth"}
     if test_set is not None and common.is_main_process():
         test_loader = torch.utils.data.DataLoader(test_set, batch_size=cfg.batch_size, **loader_kw)
-        metrics = evaluate(common.unwrap(model), test_loader, device, classes, train_labels)
+        y_true, y_pred, probs = predict_loader(common.unwrap(model), test_loader, device)
+        metrics = classification_metrics(y_true, y_pred, classes, train_labels)
         metrics["best_epoch"] = best_epoch
         write_json(out_dir / "test_metrics.json", metrics)
         plot_confusion_matrix(metrics["confusion_matrix"], classes, out_dir / "confusion_matrix_test.png",
@@ -546,40 +617,42 @@ def train(cfg: ClassifierConfig) -> dict:
         if cfg.gradcam:
             result["gradcam"] = write_gradcams(common.unwrap(model), test_set, out_dir / "gradcam", cfg.gradcam,
                                                device)
-            if cfg.fiftyone_dataset:
-                result["gradcam_samples"] = attach_gradcams(cfg.data, test_set, result["gradcam"],
-                                                            cfg.fiftyone_dataset)
+        if cfg.fiftyone_dataset:
+            result["fiftyone_samples"] = predictions_to_fiftyone(cfg.data, test_set, y_pred, probs,
+                                                                 result.get("gradcam", []), cfg.fiftyone_dataset)
     if dist_info["owns_group"]:
         common.cleanup_distributed()
     return result
 
 
-def attach_gradcams(data_dir, dataset: SarImageFolder, written: list[tuple[Path, Path]], fiftyone_dataset,
-                    field: str = "gradcam") -> int:
-    """Adds the Grad-CAM maps of the first ``len(written)`` images of ``dataset`` to their FiftyOne samples.
+def _load_earlier_stage(model: nn.Module, checkpoint: dict, classes: list[str], path) -> None:
+    """Weights of an earlier stage into ``model``: all of them for the same classes, all but the head otherwise."""
+    state = checkpoint["model"]
+    previous = list(checkpoint["args"]["model_kwargs"]["classes"])
+    if previous == list(classes):
+        model.load_state_dict(state)
+        return
+    head = {id(p) for p in head_of(model).parameters()}
+    head_keys = {name for name, p in model.named_parameters() if id(p) in head}
+    missing, unexpected = model.load_state_dict({k: v for k, v in state.items() if k not in head_keys}, strict=False)
+    if set(missing) - head_keys or unexpected:
+        raise ValueError(f"{path}: earlier-stage weights do not fit (missing {sorted(missing)[:3]}, "
+                         f"unexpected {sorted(unexpected)[:3]})")
+    warnings.warn(f"{path}: classes {previous} → {list(classes)}; the head is re-initialised")
 
-    The export's ``manifest.json`` maps each exported file to its sample id (sardata's ImageFolder exporter writes
-    ``sample_ids``); files it does not name are skipped with a warning. Returns the number of samples updated.
-    """
-    import warnings
 
-    from exporters._common import read_manifest
-    from sardata.train.gradcam import add_heatmaps_to_fiftyone
+def predictions_to_fiftyone(data_dir, dataset: SarImageFolder, y_pred, probs, gradcams: list[tuple[Path, Path]],
+                            fiftyone_dataset, field: str = "predictions", heatmap_field: str = "gradcam") -> int:
+    """Puts the test predictions (``fo.Classification`` with the softmax confidence, in ``field``) and the Grad-CAM
+    maps of the first ``len(gradcams)`` test images (``fo.Heatmap`` in ``heatmap_field``) on their FiftyOne samples,
+    through the export manifest's sample ids (:func:`sardata.predictions.add_file_classifications`). Returns the
+    number of samples written."""
+    from sardata.predictions import add_file_classifications
 
-    manifest = read_manifest(Path(data_dir)) or {}
-    mapping = manifest.get("sample_ids") or {}
-    ids, maps = [], []
-    for (path, _), (cam_path, _) in zip(dataset.samples, written):
-        sample_id = mapping.get(Path(path).resolve().relative_to(Path(data_dir).resolve()).as_posix())
-        if sample_id is not None:
-            ids.append(sample_id)
-            maps.append(cam_path)
-    if len(ids) < len(written):
-        warnings.warn(f"{len(written) - len(ids)} Grad-CAM maps have no sample id in {data_dir}/manifest.json; "
-                      "not added to FiftyOne")
-    if ids:
-        add_heatmaps_to_fiftyone(fiftyone_dataset, ids, maps, field=field)
-    return len(ids)
+    files = [path for path, _ in dataset.samples]
+    labels = [(dataset.classes[int(k)], float(probs[i, int(k)])) for i, k in enumerate(y_pred)]
+    cams = [cam for cam, _ in gradcams] + [None] * (len(files) - len(gradcams))
+    return add_file_classifications(fiftyone_dataset, data_dir, files, labels, field, cams, heatmap_field)
 
 
 def write_gradcams(model, dataset: SarImageFolder, out_dir: Path, n: int, device) -> list[tuple[Path, Path]]:

@@ -7,6 +7,13 @@ Training reads every entry, copies included; evaluation and prediction read one 
 Targets follow torchvision's ``references/detection/coco_utils.py``: absolute ``xyxy`` float boxes, int64 ``labels``
 (the COCO ``category_id``; R-CNN models reserve 0 for background, so 1-based ids fit as they are), ``image_id``,
 ``area``, ``iscrowd``. Degenerate boxes are dropped.
+
+Training crops (``crop_size``): a window of ``crop_size``² at native resolution (the whole side when the image is
+smaller). The crop rule (:func:`random_crop`): a box stays labelled, clipped to the window, when at least
+:data:`MIN_BOX_FRACTION` of its area is inside and the clipped box is at least :data:`MIN_BOX_SIDE` px on each side;
+otherwise it is dropped. So that a dropped piece (ship pixels then counted as background) stays rare, the window
+position is drawn up to :data:`CROP_TRIES` times and the first window that cuts no box into a piece under that
+fraction is used (else the one cutting fewest). Images without boxes are kept: they train as negatives.
 """
 
 from __future__ import annotations
@@ -21,6 +28,13 @@ import numpy as np
 import torch
 
 from sardata.train.common import to_chw_tensor
+
+#: A box cut by a training crop stays labelled when at least this fraction of its area remains inside.
+MIN_BOX_FRACTION = 0.5
+#: ... and when the clipped box is at least this many pixels on each side.
+MIN_BOX_SIDE = 2.0
+#: Window positions tried per crop to avoid cutting a box into an unlabelled piece.
+CROP_TRIES = 10
 
 
 def annotations_path(data_dir: str | os.PathLike, split: str) -> Path:
@@ -84,14 +98,17 @@ class CocoDetection(torch.utils.data.Dataset):
             no preferred orientation).
         dedup (False): keep one entry per ``sample_id`` (evaluation and prediction).
         max_images (None): read only the first N entries (quick runs).
+        crop_size (None): with ``train``, a random ``crop_size``² window at native resolution (module docstring).
 
     Image entries whose file is missing are skipped with a warning naming the file.
     """
 
-    def __init__(self, data_dir, split: str, train: bool = False, dedup: bool = False, max_images: int | None = None):
+    def __init__(self, data_dir, split: str, train: bool = False, dedup: bool = False, max_images: int | None = None,
+                 crop_size: int | None = None):
         self.data_dir = Path(data_dir)
         self.split = split
         self.train = train
+        self.crop_size = crop_size
         self.coco = read_coco(data_dir, split)
         images = unique_per_sample(self.coco["images"]) if dedup else list(self.coco["images"])
         kept = []
@@ -149,8 +166,51 @@ class CocoDetection(torch.utils.data.Dataset):
             "iscrowd": torch.tensor(crowd, dtype=torch.int64),
         }
         if self.train:
+            if self.crop_size:
+                image, target = random_crop(image, target, self.crop_size)
             image, target = random_flips(image, target)
         return image, target
+
+
+def random_crop(image: torch.Tensor, target: dict, size: int, min_fraction: float = MIN_BOX_FRACTION,
+                min_side: float = MIN_BOX_SIDE, tries: int = CROP_TRIES, rng=random):
+    """A random ``size``² window of ``image`` and its boxes, by the crop rule of the module docstring."""
+    height, width = image.shape[-2:]
+    crop_h, crop_w = min(size, height), min(size, width)
+    if (crop_h, crop_w) == (height, width):
+        return image, target
+    boxes = target["boxes"]
+    areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp_min(1e-6)
+    best = None
+    for _ in range(max(1, tries)):
+        y0, x0 = rng.randint(0, height - crop_h), rng.randint(0, width - crop_w)
+        window = torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
+        clipped = boxes - window
+        clipped[:, 0::2] = clipped[:, 0::2].clamp(0, crop_w)
+        clipped[:, 1::2] = clipped[:, 1::2].clamp(0, crop_h)
+        sides = clipped[:, 2:] - clipped[:, :2]
+        fraction = sides.prod(dim=1) / areas
+        keep = (fraction >= min_fraction) & (sides >= min_side).all(dim=1)
+        cut = int(((fraction > 0) & ~keep).sum())
+        if best is None or cut < best[0]:
+            best = (cut, y0, x0, clipped, keep)
+        if cut == 0:
+            break
+    _, y0, x0, clipped, keep = best
+    out = {**target, "boxes": clipped[keep], "labels": target["labels"][keep]}
+    out["area"] = (clipped[keep, 2] - clipped[keep, 0]) * (clipped[keep, 3] - clipped[keep, 1])
+    if "iscrowd" in target:
+        out["iscrowd"] = target["iscrowd"][keep]
+    return image[:, y0:y0 + crop_h, x0:x0 + crop_w], out
+
+
+def check_categories(expected: list[dict], found: list[dict], expected_from: str, found_in: str) -> None:
+    """Raises ValueError naming both sources when two category lists (``[{"id", "name"}]``) differ."""
+    def plain(cats):
+        return sorted((int(c["id"]), str(c["name"])) for c in cats)
+
+    if plain(expected) != plain(found):
+        raise ValueError(f"categories of {found_in} {plain(found)} do not match {expected_from} {plain(expected)}")
 
 
 def random_flips(image: torch.Tensor, target: dict, p: float = 0.5):

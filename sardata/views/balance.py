@@ -2,9 +2,10 @@
 
 A FiftyOne view cannot repeat a sample, so replication is a per-sample integer count: ``2`` means "this image twice",
 ``0`` means "dropped". The counts of a run named ``KEY`` live in the sample field ``balance_KEY`` (an int), and the
-run's parameters and before/after counts in ``dataset.info["balance_runs"][KEY]``. A sample field rather than a
-hidden dict keeps the counts queryable in the App (``F("balance_bslm") > 1``), makes them survive clones and merges,
-and lets several runs coexist. Samples never get duplicated; exporters and training loaders honour the count.
+run's parameters and before/after counts in a FiftyOne custom run ``KEY`` (``dataset.list_runs(method=
+"sardata.balance")``, the same storage as :mod:`sardata.scenes` runs). A sample field rather than a hidden dict keeps
+the counts queryable in the App (``F("balance_bslm") > 1``), makes them survive clones and merges, and lets several
+runs coexist. Samples never get duplicated; exporters and training loaders honour the count.
 
 Samples outside the balanced splits (test/val by default) get count 1: they are never replicated nor dropped. Samples
 that were not in the collection passed to :func:`balance` have no value, which every reader treats as 1.
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-INFO_KEY = "balance_runs"
+RUN_METHOD = "sardata.balance"
 MODES = ("replicate", "undersample")
 
 
@@ -136,6 +137,9 @@ def balance(
     fname = count_field(run_key)
     if run_key in list_runs(dataset) and not overwrite:
         raise ValueError(f"balance run {run_key!r} exists on {dataset.name!r}; pass overwrite=True or another run_key")
+    if run_key in dataset.list_runs() and run_key not in list_runs(dataset):
+        raise ValueError(f"run key {run_key!r} on {dataset.name!r} belongs to another kind of run "
+                         f"({dataset.get_run_info(run_key).config.method}); choose another run_key")
     ids = samples.values("id")
     groups = group_values(samples, by)
     if splits is not None:
@@ -189,38 +193,40 @@ def balance(
         after=dict(sorted(after.items())),
         created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
-    runs = dict(dataset.info.get(INFO_KEY, {}))
-    runs[run_key] = run.to_dict()
-    dataset.info[INFO_KEY] = runs
-    dataset.save()
+    store_run(dataset, run)
     return run
 
 
+def store_run(dataset, run: BalanceRun) -> None:
+    """Stores ``run`` as the FiftyOne custom run ``run.run_key`` (replacing a balance run of that key)."""
+    config = dataset.init_run(method=RUN_METHOD, **run.to_dict())
+    dataset.register_run(run.run_key, config, overwrite=True)
+
+
 def list_runs(samples) -> list[str]:
-    """Names of the balance runs stored on the dataset."""
-    return sorted(samples._dataset.info.get(INFO_KEY, {}))
+    """Keys of the balance runs stored on the dataset."""
+    return sorted(samples._dataset.list_runs(method=RUN_METHOD))
 
 
 def load_run(samples, run_key: str) -> BalanceRun:
     """The stored :class:`BalanceRun` named ``run_key``."""
-    runs = samples._dataset.info.get(INFO_KEY, {})
+    dataset = samples._dataset
+    runs = list_runs(dataset)
     if run_key not in runs:
-        raise ValueError(f"no balance run {run_key!r} on {samples._dataset.name!r}; runs: {sorted(runs)}")
-    return BalanceRun(**runs[run_key])
+        raise ValueError(f"no balance run {run_key!r} on {dataset.name!r}; runs: {runs}")
+    config = dataset.get_run_info(run_key).config
+    return BalanceRun(**{name: getattr(config, name) for name in BalanceRun.__dataclass_fields__
+                         if hasattr(config, name)})
 
 
 def delete_run(samples, run_key: str) -> None:
-    """Deletes a balance run: its count field and its info entry."""
+    """Deletes a balance run: its count field and the run."""
     dataset = samples._dataset
-    runs = dict(dataset.info.get(INFO_KEY, {}))
-    if run_key not in runs:
-        raise ValueError(f"no balance run {run_key!r} on {dataset.name!r}; runs: {sorted(runs)}")
+    load_run(dataset, run_key)  # the error names the runs there are
     fname = count_field(run_key)
     if fname in dataset.get_field_schema():
         dataset.delete_sample_field(fname)
-    del runs[run_key]
-    dataset.info[INFO_KEY] = runs
-    dataset.save()
+    dataset.delete_run(run_key)
 
 
 def replication_counts(samples, run_key: str | None) -> dict[str, int]:
