@@ -204,6 +204,8 @@ class DetectorConfig(TrainConfig):
             raise ValueError("set epochs ≥ 1 or iterations ≥ 1")
         if self.batch_size < 1 or self.image_size < 32 or self.crop_size < 0:
             raise ValueError("batch_size must be ≥ 1, image_size ≥ 32 and crop_size ≥ 0")
+        if self.eval_every is not None and (not isinstance(self.eval_every, int) or self.eval_every < 1):
+            raise ValueError(f"eval_every={self.eval_every!r}: must be an integer ≥ 1")
         if not Path(self.data).is_dir():
             raise FileNotFoundError(f"{self.data}: data directory not found")
         if self.out_dir is None:
