@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,11 @@ def _old_generator():
     spec = importlib.util.spec_from_file_location("old_ssdd", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    from sardata._io import write_bytes
+    from sardata.synth import _common
+
+    # the old module wrote through a helper that the shared atomic writer has since replaced
+    module.C = types.SimpleNamespace(**vars(_common), atomic_write_bytes=write_bytes)
     return module
 
 
@@ -164,6 +170,7 @@ def run(images: int = 1160, seed: int = 12, tune_images: int = 300, conditions=C
             "threshold": ap50(gt, simple, scenes),
             "generate_s_per_image": round(gen_s / images, 4), "cfar_s_per_image": round(cfar_s, 4),
         }
+        print(f"{condition}: {json.dumps(rows[condition])}", flush=True)
     result = {"images": images, "seed": seed, "tune_images": tune_images, "rows": rows}
     flat = {f"{c}_{d}_AP50_{s}": v for c, r in rows.items() for d in ("cfar", "threshold") for s, v in r[d].items()}
     return {**flat, "detail": result}

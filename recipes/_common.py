@@ -67,7 +67,7 @@ def build_parser(name: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, default=None,
                         help="root of the real dataset release (default: write a synthetic copy with sardata.synth)")
     parser.add_argument("--quick", action="store_true",
-                        help="a minutes-long CPU run: tiny sizes, 1 epoch, small images (numbers are not comparable)")
+                        help="a minutes-long CPU run: tiny sizes, few epochs, small images (numbers are not comparable)")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests: smallest sizes of all
     parser.add_argument("--out", type=Path, default=None,
                         help=f"output directory (default $SARDATA_HOME/recipes/{name})")
@@ -193,7 +193,9 @@ def write_results(out: Path, title: str, columns: list[str], rows: list[dict], s
     if settings.get("synthetic"):
         lines.append("**Synthetic data**: these numbers test the pipeline, they say nothing about the method.")
     if settings.get("size") in ("quick", "smoke"):
-        lines.append(f"**{settings['size']} run**: tiny sizes and 1 epoch; not comparable with the paper.")
+        epochs = settings.get("epochs")
+        lines.append(f"**{settings['size']} run**: tiny sizes and {epochs if epochs is not None else 'few'} "
+                     f"epoch(s); not comparable with the paper.")
     lines += ["", "Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), "",
               markdown_table(columns, rows), ""]
     published = [c for c in columns if c.startswith(PUBLISHED_PREFIX)]

@@ -89,6 +89,13 @@ def test_ship_classification_smoke(tmp_path):
     payload = _results(tmp_path)
     assert [(r["dataset"], r["model"]) for r in payload["rows"]] == [("opensarship", "cnn"), ("fusar", "cnn"),
                                                                     ("mix", "cnn")]
+    assert payload["settings"]["mix split"] == "each chip's split from its source dataset"
+    sequential = next(t for h, t in payload["extra_tables"].items() if h.startswith("Seed-002 sequential"))
+    assert [(r["variant"], r["stage"], r["trained on"]) for r in sequential["rows"]] == [
+        ("base", 0, "fusar"), ("frozen", 1, "fusar → opensarship"), ("frozen", 2, "fusar → opensarship → mix"),
+        ("unfrozen", 1, "fusar → opensarship"), ("unfrozen", 2, "fusar → opensarship → mix")]
+    for row in sequential["rows"]:
+        _finite(row, [f"{n} {k}" for n in ("fusar", "opensarship", "mix") for k in ("acc", "macro F1")])
     for row in payload["rows"]:
         _finite(row, ["accuracy", "weighted F1", "macro F1", "majority accuracy", "majority weighted F1"])
         assert isinstance(row["collapsed"], bool)
@@ -133,10 +140,14 @@ def test_whu_segmentation_smoke(tmp_path):
     payload = _results(tmp_path)
     assert [r["method"] for r in payload["rows"]] == ["lanet", "lanet+cc"]
     for row in payload["rows"]:
-        _finite(row, ["pixel accuracy", "mean F1", "mean IoU"])
+        _finite(row, ["pixel_acc_mean", "pixel_acc_std", "f1_mean", "f1_std"])
+        assert row["seeds"] == [0] and " ± " in row["pixel accuracy"]
+    assert payload["columns"][:6] == ["method", "seeds", "pixel accuracy", "mean precision", "mean recall", "mean F1"]
     assert payload["rows"][1]["published mean F1"] == 65.27 and payload["rows"][0]["published pixel accuracy"] == 73.47
-    per_class = payload["extra_tables"]["Per-class F1 (%)"]["columns"]
-    assert "F1 others" not in per_class and "F1 farmland" in per_class  # "others" excluded, as in the paper
+    per_class = payload["extra_tables"]["Per-class F1 (%), mean ± std over seeds"]["columns"]
+    assert per_class == ["method"] + [f"F1 {c}" for c in ("farmland", "city", "village", "water", "forest", "road")]
+    scenes = payload["extra_tables"]["Per scene (%), mean ± std over seeds"]["rows"]
+    assert {r["scene"] for r in scenes} <= {"urban", "rural", "mixed"} and scenes
     assert (tmp_path / "export" / "masks" / "class_map.json").is_file()
     _artifacts_exist(payload, "loss curve", "confusion matrix", "predicted masks", "balance report")
 
@@ -146,17 +157,20 @@ def test_aircraft_distillation_smoke(tmp_path):
 
     aircraft_distillation.main(["--smoke", "--out", str(tmp_path)])
     payload = _results(tmp_path)
-    assert payload["columns"] == ["arch", "model", "method", "AP50", "mAP", "published AP50"]
-    assert [(r["model"], r["method"]) for r in payload["rows"]] == [
-        ("teacher resnet50", "—"), ("student mobilenet_v2", "baseline"), ("student mobilenet_v2", "FRS"),
-        ("student mobilenet_v2", "IFKD")]
-    for row in payload["rows"]:
-        _finite(row, ["AP50", "mAP"])
-    assert [r["published AP50"] for r in payload["rows"]] == [None, 76.7, None, 78.5]
-    students = payload["rows"][1:]
-    assert all(r["steps"] == 1 for r in students)
-    assert students[0]["final_losses"]["loss_frs"] == 0 and students[2]["final_losses"]["loss_hsm"] > 0
-    _artifacts_exist(payload, "losses", "teacher curves")
+    assert payload["columns"] == ["arch", "model", "method", "FRS", "EDE", "FDR", "HSM", "AP50", "± std", "seeds",
+                                  "published AP50"]
+    rows = payload["rows"]
+    assert rows[0]["model"] == "teacher resnet18"
+    students = [r for r in rows if r["model"] == "student mobilenet_v2"]
+    assert [r["method"] for r in students][0] == "no distillation" and len(students) == 6
+    assert [r["published AP50"] for r in students] == [80.0, None, None, None, None, 81.4]
+    ran = [r for r in students if r["AP50"] != "not run"]
+    assert [r["method"] for r in ran] == ["no distillation", "IFKD (FRS + EDE + FDR + HSM)"]
+    assert all(r["AP50"] == "not run" for r in rows if r["model"] == "student resnet18")
+    ablation = json.loads((tmp_path / "ablation.json").read_text())
+    assert {"ap50_mean", "ap50_std", "seeds", "teacher_ap50"} <= set(ablation[0])
+    assert sum(r["run"] for r in ablation) == 2
+    _artifacts_exist(payload, "loss terms", "teacher curves")
 
 
 def test_ship_classification_never_mixes_real_and_synthetic(tmp_path):

@@ -118,6 +118,48 @@ def test_synth_aircraft_sizes_follow_class():
     assert min(a330) > 2 * max(arj) * 0.99
 
 
+def test_synth_narrow_bodies_overlap_in_size_and_differ_in_engine_layout():
+    """A220, A320/321 and Boeing737: overlapping lengths, spans within 5 %, one sweep; engines at different
+    spanwise positions (737 closest in), which is what a detector must see to tell them apart."""
+    trio = ("A220", "A320/321", "Boeing737")
+    models = synth_air.AIRCRAFT_MODELS
+    for a in trio:
+        for b in trio:
+            (la0, la1), (lb0, lb1) = models[a]["length"], models[b]["length"]
+            assert min(la1, lb1) > max(la0, lb0)  # length ranges overlap
+    spans = [np.mean(models[k]["span"]) for k in trio]
+    assert max(spans) / min(spans) < 1.05 and len({models[k]["sweep"] for k in trio}) == 1
+
+    def engine_offset(label):  # spanwise distance of the brightest return off the fuselage, same airframe size
+        patch = synth_air.aircraft_reflectivity(models[label], 38.0, 35.0, 0.0, 1.0)
+        c = (patch.shape[0] - 1) / 2
+        rows = np.arange(patch.shape[0])
+        off = np.abs(rows - c) > 3  # leave out the fuselage itself
+        column = patch[:, int(c) - 6 : int(c) + 12].max(axis=1)  # the wing-root band, nacelles included
+        return abs(rows[off][np.argmax(column[off])] - c)
+
+    offsets = {k: engine_offset(k) for k in trio}
+    assert offsets["Boeing737"] < offsets["A320/321"] < offsets["A220"], offsets
+    assert models["ARJ21"]["engines"] is None and models["ARJ21"]["tail"] == "T"  # rear engines, T-tail
+
+
+def test_synth_small_scenes_carry_airport_clutter(tmp_path):
+    root = synth_air.generate(tmp_path, n=4, seed=3, small=True)
+    truth = json.loads((root / "synth_truth.json").read_text())["images"]
+    clutter = 0
+    for image_id, t in truth.items():
+        assert synth_air.SMALL_SIDES[0] <= t["width"] <= synth_air.SMALL_SIDES[1] and t["objects"]
+        gray = np.asarray(Image.open(root / "JPEGImages" / f"{image_id}.jpg")).astype(float)
+        outside = np.ones_like(gray, dtype=bool)
+        for o in t["objects"]:
+            x0, y0, x1, y1 = o["box"]
+            outside[y0 : y1 + 1, x0 : x1 + 1] = False
+        clutter += int((gray[outside] > np.percentile(gray, 99)).sum())  # bright returns that are not aircraft
+    assert clutter > 50
+    with pytest.raises(ValueError, match="full or small"):
+        synth_air.generate(tmp_path / "x", n=1, full=True, small=True)
+
+
 def test_synth_round_trip(synth_root, fo_dataset_name):
     truth = json.loads((synth_root / "synth_truth.json").read_text())["images"]
     dataset = fo.Dataset.from_dir(str(synth_root), dataset_type=SARAircraft, name=fo_dataset_name, progress=False)

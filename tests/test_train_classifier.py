@@ -1,6 +1,7 @@
 """Classifier trainer: models, frozen fine-tuning, metrics beside the majority baseline, Grad-CAM, train/resume."""
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +234,133 @@ def test_fine_tuned_backbone_loads_weights_file(tmp_path):
     assert model.head.out_features == 4 and not model.backbone.conv1.weight.requires_grad
     with pytest.raises(ValueError, match="torchvision weights name"):
         build_classifier("f-vgg16", 4, weights=str(tmp_path / "missing.pth"))
+
+
+# --------------------------------------------------------------------------------------------- Grad-CAM target
+
+
+@pytest.mark.parametrize("name", ["resnet50", "f-resnet50", "vgg16", "f-vgg16", "cnn"])
+def test_gradcam_targets_the_block_output(name):
+    """pytorch-grad-cam's convention: ResNet layer4[-1] (residual + shortcut, after ReLU), VGG the last ReLU."""
+    import torchvision
+
+    from sardata.train.gradcam import find_target_layer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_classifier(name, 3).eval()
+    net = getattr(model, "backbone", model)
+    target = find_target_layer(model)
+    if isinstance(net, torchvision.models.ResNet):
+        assert target is net.layer4[-1]
+    else:
+        assert target is net.features[-2] and isinstance(target, torch.nn.ReLU)  # the ReLU before the last pool
+    x = torch.rand(1, 3, 64, 64)
+    with GradCAM(model) as cam:
+        cam(x)
+        hooked = cam._activations
+    with torch.no_grad():
+        if isinstance(net, torchvision.models.ResNet):
+            expected = net.layer4(net.layer3(net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(x))))))))
+        else:
+            expected = net.features[:-1](x)
+    assert torch.allclose(hooked, expected, atol=1e-5) and hooked.min() >= 0  # the activated block output
+
+
+# --------------------------------------------------------------------------------------------- frozen / unfrozen
+
+
+def test_frozen_and_unfrozen_fine_tuning():
+    from sardata.train.classifier import head_of, keep_frozen_in_eval, set_trainable
+
+    torch.manual_seed(0)
+    model = set_trainable(build_classifier("cnn", 3), "head")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"classifier.3.weight", "classifier.3.bias"} and head_of(model) is model.classifier
+    before = {k: v.clone() for k, v in model.features.state_dict().items()}  # weights and BN statistics
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    keep_frozen_in_eval(model)
+    assert not model.features[1].training and model.classifier[2].training  # BN frozen, head dropout on
+    for _ in range(2):
+        loss = torch.nn.functional.cross_entropy(model(torch.rand(4, 3, 32, 32)), torch.tensor([0, 1, 2, 0]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert all(torch.equal(v, model.features.state_dict()[k]) for k, v in before.items())
+    with pytest.warns(UserWarning, match="random"):
+        unfrozen = set_trainable(build_classifier("f-resnet50", 3), "all")
+    assert all(p.requires_grad for p in unfrozen.parameters())
+    unfrozen.train()
+    assert unfrozen.backbone.training and unfrozen.backbone.layer1[0].bn1.training
+    with pytest.raises(ValueError, match="trainable"):
+        set_trainable(model, "some")
+
+
+def test_init_from_an_earlier_stage_keeps_its_frozen_layers(folder, tmp_path):
+    cfg = dict(model="cnn", image_size=32, batch_size=8, workers=0, progress=False, gradcam=0, patience=0)
+    first = train(ClassifierConfig(data=folder, out_dir=tmp_path / "base", epochs=1, **cfg))
+    other = make_imagefolder(tmp_path / "other", size=40)
+    second = train(ClassifierConfig(data=other, out_dir=tmp_path / "ft", epochs=1, init_from=first["best"],
+                                    trainable="head", **cfg))
+    base = torch.load(first["best"], weights_only=True)["model"]
+    tuned = torch.load(second["best"], weights_only=True)["model"]
+    assert all(torch.equal(base[k], tuned[k]) for k in base if k.startswith("features."))
+    assert not torch.equal(base["classifier.3.weight"], tuned["classifier.3.weight"])
+    saved = json.loads((tmp_path / "ft" / "config.json").read_text())["model_kwargs"]
+    assert saved["image_size"] == 32 and saved["image_mean"] == json.loads(
+        (tmp_path / "base" / "config.json").read_text())["model_kwargs"]["image_mean"]
+    with pytest.raises(ValueError, match="not a vgg16"):
+        train(ClassifierConfig(data=other, out_dir=tmp_path / "x", epochs=1, init_from=first["best"],
+                               **{**cfg, "model": "vgg16"}))
+
+
+def test_sequential_protocol_reports_every_stage(tmp_path):
+    from sardata.train.transfer import sequential_protocol
+
+    exports = {name: make_imagefolder(tmp_path / name, size=32, per_class=(("Cargo", 6, 2), ("Tanker", 4, 2),
+                                                                            ("Fishing", 4, 2)))
+               for name in ("fusar", "opensarship", "mix")}
+    config = ClassifierConfig(data=exports["fusar"], model="cnn", image_size=32, epochs=1, batch_size=8, workers=0,
+                              progress=False, gradcam=0, patience=0)
+    result = sequential_protocol(exports, "fusar", config, tmp_path / "seq")
+    assert [(s["variant"], s["stage"], s["trained_on"]) for s in result["stages"]] == [
+        ("base", 0, "fusar"), ("frozen", 1, "opensarship"), ("frozen", 2, "mix"),
+        ("unfrozen", 1, "opensarship"), ("unfrozen", 2, "mix")]
+    assert result["stages"][2]["path"] == ["fusar", "opensarship", "mix"]
+    for stage in result["stages"]:
+        assert set(stage["test"]) == {"fusar", "opensarship", "mix"}
+        assert stage["test"]["mix"]["n"] == 6 and "majority_f1_macro" in stage["test"]["mix"]
+    assert json.loads(result["json"].read_text())["order"] == ["opensarship", "mix"]
+    with pytest.raises(ValueError, match="base"):
+        sequential_protocol(exports, "ssdd", config, tmp_path / "bad")
+
+
+# --------------------------------------------------------------------------------------------- learning
+
+
+def test_classifier_learns_easy_ships(tmp_path):
+    """Ship length depends on the class: the small CNN must beat the majority baseline on macro F1 by far."""
+    data = make_imagefolder(tmp_path / "easy", size=32, per_class=(("Cargo", 40, 12), ("Tanker", 40, 12),
+                                                                   ("Fishing", 40, 12)))
+    result = train(ClassifierConfig(data=data, model="cnn", out_dir=tmp_path / "run", image_size=32, epochs=8,
+                                    batch_size=16, workers=0, progress=False, gradcam=0, patience=0, seed=0))
+    test = result["test"]
+    assert test["f1_macro"] > 0.8 and test["majority_f1_macro"] < 0.2, format_report(test)
+
+
+def test_cli_sequential_protocol(folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from sardata.cli import app
+
+    other = make_imagefolder(tmp_path / "opensarship", size=32)
+    result = CliRunner().invoke(app, ["train", "classifier", "--data", str(folder), "--model", "cnn", "--epochs", "1",
+                                      "--image-size", "32", "--batch-size", "16", "--workers", "0", "--gradcam", "0",
+                                      "--out", str(tmp_path / "run"), "--then", f"opensarship={other}",
+                                      "--variants", "frozen"])
+    assert result.exit_code == 0, result.output
+    stages = json.loads((tmp_path / "run" / "sequential" / "sequential.json").read_text())["stages"]
+    assert [(s["variant"], s["trained_on"]) for s in stages] == [("base", folder.name), ("frozen", "opensarship")]
+    bad = CliRunner().invoke(app, ["train", "classifier", "--data", str(folder), "--then", "nonsense"])
+    assert bad.exit_code == 1 and "NAME=EXPORT_DIR" in bad.output

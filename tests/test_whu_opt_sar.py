@@ -21,7 +21,7 @@ from sardata.datasets.whu_opt_sar import (
     seeded_split,
 )
 from sardata.synth import _common
-from sardata.synth.whu_opt_sar import format_split_file, generate
+from sardata.synth.whu_opt_sar import SCENES, format_split_file, generate
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -90,12 +90,41 @@ def test_synth_is_deterministic_and_matches_truth(synth_root, tmp_path):
         assert info["histogram"] == {name: int(counts[v]) for v, name in CLASS_VALUES.items()}
         assert np.array_equal(label, _read(again / "lbl" / f"{tile_id}.tif"))
         assert np.array_equal(sar, _read(again / "sar" / f"{tile_id}.tif"))
-        # the classes look as described: water darker than forest darker than city in SAR and NIR
-        assert sar[label == 40].mean() < sar[label == 50].mean() < sar[label == 20].mean()
+        # the classes look as described: water darker than forest darker than built-up land in SAR and NIR
+        built = (label == 20) | (label == 30)
+        assert sar[label == 40].mean() < sar[label == 50].mean() < sar[built].mean()
         assert optical[..., 3][label == 40].mean() < optical[..., 3][label == 50].mean()
+    assert sorted(v["scene"] for v in truth["tiles"].values()) == ["mixed", "rural", "urban"]
     assert [s for s in (v["split"] for v in truth["tiles"].values())].count("test") == 1
     assert parse_split_file(synth_root / SPLIT_FILE_NAME) == {t: v["split"] for t, v in truth["tiles"].items()}
     assert (synth_root / SPLIT_FILE_NAME).read_bytes().count(b"\r\n") == 3 + 4
+
+
+def test_synthetic_tiles_are_scenes_and_city_looks_like_village(tmp_path):
+    """Seed 003's premise: the class mixture depends on the scene; city and village differ by context only."""
+    root = generate(tmp_path, n=15, seed=3, tile_size=(256, 256))
+    truth = _common.read_truth(root)["tiles"]
+    by_scene = {scene: [t for t, v in truth.items() if v["scene"] == scene] for scene in SCENES}
+    assert all(len(tiles) == 5 for tiles in by_scene.values())
+    assert {truth[t]["scene"] for t, v in truth.items() if v["split"] == "test"} == set(SCENES)
+
+    def share(scene, name):
+        hist = [truth[t]["histogram"] for t in by_scene[scene]]
+        return sum(h[name] for h in hist) / sum(sum(h.values()) for h in hist)
+
+    assert share("urban", "city") > 0.3 and share("urban", "village") == 0
+    assert share("rural", "city") == 0 and share("rural", "village") > 0.02 and share("rural", "farmland") > 0.3
+    assert 0 < share("mixed", "city") < share("urban", "city") and share("mixed", "village") > 0
+    assert share("urban", "road") > share("rural", "road")
+    # Locally alike: the mean SAR level and the share of bright scatterers of city and village pixels match.
+    city, village = [], []
+    for tile in truth:
+        label, sar = _read(root / "lbl" / f"{tile}.tif"), _read(root / "sar" / f"{tile}.tif")
+        city.append(sar[label == 20])
+        village.append(sar[label == 30])
+    city, village = np.concatenate(city), np.concatenate(village)
+    assert abs(city.mean() - village.mean()) < 3  # of 255 grey levels
+    assert abs((city > 230).mean() - (village > 230).mean()) < 0.01
 
 
 def test_synthetic_round_trip(synth_root, tmp_path, fo_dataset_name):

@@ -128,24 +128,59 @@ def classifier(
     resume: Optional[Path] = typer.Option(None),
     test_only: bool = typer.Option(False, "--test-only"),
     max_images: Optional[int] = typer.Option(None, "--max-images"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from",
+                                             help="start from an earlier stage's checkpoint (fine-tuning)"),
+    trainable: str = typer.Option("default", "--trainable",
+                                  help="default | head (frozen fine-tuning) | all (unfrozen)"),
+    then: Optional[List[str]] = typer.Option(None, "--then", help="seed-002 sequential protocol: NAME=EXPORT to "
+                                             "fine-tune on after --data, in turn (repeat)"),
+    variants: str = typer.Option("frozen,unfrozen", "--variants", help="sequential protocol variants"),
     seed: int = typer.Option(0),
 ) -> None:
-    """Train a ship classifier; prints accuracy/F1 beside the majority-class baseline."""
+    """Train a ship classifier; prints accuracy/F1 beside the majority-class baseline. With ``--then``: seed 002's
+    protocol (train on --data, then fine-tune on each --then export in turn, frozen and unfrozen)."""
     from sardata.train.classifier import ClassifierConfig, train
 
     try:
         cfg = ClassifierConfig(
             data=data, model=model, out_dir=out, weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, image_size=image_size, val_fraction=val_fraction, balance=balance,
-            monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam, fiftyone_dataset=fiftyone_dataset, workers=workers,
-            device=device, amp=amp, resume=resume, test_only=test_only, max_images=max_images, seed=seed,
+            monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam,
+            fiftyone_dataset=fiftyone_dataset, workers=workers, device=device, amp=amp, resume=resume,
+            test_only=test_only, max_images=max_images, seed=seed, init_from=init_from, trainable=trainable,
         )
+        if then:
+            _sequential(cfg, then, [v.strip() for v in variants.split(",") if v.strip()])
+            return
         result = train(cfg)
     except (ValueError, FileNotFoundError, FloatingPointError) as e:
         _fail(e)
     if result["report"]:
         console.print(result["report"], markup=False, highlight=False)
     console.print(f"outputs in [bold]{result['out_dir']}[/bold]", soft_wrap=True)
+
+
+def _sequential(cfg, then: list[str], variants: list[str]) -> None:
+    """``train classifier --then``: the seed-002 protocol and its table (stage × test split)."""
+    from sardata.train.transfer import sequential_protocol
+
+    pairs = [t.split("=", 1) for t in then]
+    if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+        raise ValueError(f"--then expects NAME=EXPORT_DIR, got {then}")
+    base = Path(cfg.data).resolve().name
+    exports = {base: Path(cfg.data), **{name: Path(path) for name, path in pairs}}
+    cfg.validate()
+    result = sequential_protocol(exports, base, cfg, Path(cfg.out_dir) / "sequential",
+                                 order=[name for name, _ in pairs], variants=tuple(variants))
+    table = Table(title=f"seed-002 protocol, {cfg.model}: macro F1 (majority) on each test split")
+    for column in ["variant", "stage", "trained on"] + list(exports):
+        table.add_column(column)
+    for st in result["stages"]:
+        table.add_row(st["variant"], str(st["stage"]), " → ".join(st["path"]),
+                      *[f"{st['test'][n]['f1_macro']:.3f} ({st['test'][n]['majority_f1_macro']:.3f})"
+                        for n in exports])
+    console.print(table)
+    console.print(f"stages in [bold]{result['json']}[/bold]", soft_wrap=True)
 
 
 def _model_name(path: Path) -> str:

@@ -28,68 +28,82 @@ def _pct(value: float) -> str:
 @train_app.command("distill")
 def distill(
     data: Path = typer.Option(..., "--data", help="COCO export root (annotations/<split>.json, images/<split>/)"),
-    teacher: Path = typer.Option(..., "--teacher", help="teacher checkpoint from `sardata train detector`"),
-    student: str = typer.Option("resnet18", help="resnet18 | mobilenet_v2"),
-    arch: Optional[str] = typer.Option(None, help="faster_rcnn | retinanet (default: the teacher's)"),
+    teacher: Path = typer.Option(..., "--teacher", help="teacher detector checkpoint (RetinaNet or Faster R-CNN)"),
+    student: str = typer.Option("mobilenet_v2", help="mobilenet_v2 | resnet18"),
+    variant: Optional[str] = typer.Option(None, "--variant",
+                                          help="a Table 4 row: baseline | frs | ede | fdr | hsm | ifkd "
+                                               "(overrides --kd/--ede/--fdr/--hsm)"),
     out: Optional[Path] = typer.Option(None, "--out", help="output dir (default $SARDATA_HOME/<data>/distill)"),
-    frs: bool = typer.Option(True, "--frs/--no-frs", help="FRS feature loss"),
-    ede: bool = typer.Option(False, "--ede/--no-ede", help="foreground embedding into teacher features"),
-    fdr: bool = typer.Option(False, "--fdr/--no-fdr", help="frequency-decoupled feature loss"),
-    hsm: bool = typer.Option(False, "--hsm/--no-hsm", help="hyperbolic similarity mask loss"),
-    head: bool = typer.Option(True, "--head/--no-head", help="head (classification) distillation"),
-    alpha: float = typer.Option(0.06, help="weight of the feature loss"),
-    beta: float = typer.Option(0.5, help="weight of the head loss"),
-    ede_strength: float = typer.Option(1.0, "--ede-strength", help="λ in T' = T + λ·mask·T"),
-    fdr_ratio: float = typer.Option(0.5, "--fdr-ratio", help="low-frequency square side / map side"),
+    kd: bool = typer.Option(True, "--kd/--no-kd", help="distil at all (--no-kd: the undistilled student)"),
+    ede: bool = typer.Option(True, "--ede/--no-ede", help="EDE: foreground embedding into the teacher features"),
+    fdr: bool = typer.Option(True, "--fdr/--no-fdr", help="FDR: frequency-decoupled rebuild of the teacher features"),
+    hsm: bool = typer.Option(True, "--hsm/--no-hsm", help="HSM: hyperbolic similarity mask (else the FRS mask)"),
+    head: bool = typer.Option(True, "--head/--no-head", help="head distillation β·L_head (Eq. 13)"),
+    alpha: float = typer.Option(0.06, help="weight α of the feature loss (the paper's 0.06)"),
+    beta: float = typer.Option(0.5, help="weight β of the head loss (the paper's 0.5)"),
+    fdr_ratio: str = typer.Option("0.25,0.75", "--fdr-ratio", help="range LOW,HIGH of FDR's random window ratio r"),
     hsm_curvature: float = typer.Option(1.0, "--hsm-curvature", help="Poincaré ball curvature c"),
     mask_source: str = typer.Option("box", "--mask-source", help="EDE masks: box | soft_box | mobilesam"),
     mask_checkpoint: Optional[Path] = typer.Option(None, "--mask-checkpoint", help="MobileSAM weights (mobile_sam.pt)"),
     student_weights: Optional[str] = typer.Option(None, "--student-weights",
                                                   help="ImageNet backbone weights for the student: file or name"),
-    ablation: bool = typer.Option(False, "--ablation",
-                                  help="train baseline, FRS, +EDE, +FDR, +HSM and full; write ablation.md/json"),
+    ablation: bool = typer.Option(False, "--ablation", help="train every Table 4 row; write ablation.md/json"),
+    seeds: str = typer.Option("0", "--seeds", help="comma-separated seeds (with --ablation: mean ± std over them)"),
     epochs: int = typer.Option(12),
     batch_size: int = typer.Option(4, "--batch-size"),
-    lr: float = typer.Option(0.01),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help="default: the teacher's"),
+    lr: Optional[float] = typer.Option(None, help="SGD lr (default 0.02 × batch / 16)"),
+    min_teacher_ap50: float = typer.Option(0.5, "--min-teacher-ap50",
+                                           help="refuse a teacher whose validation AP50 is lower"),
+    allow_weak_teacher: bool = typer.Option(False, "--allow-weak-teacher",
+                                            help="distil from a weak teacher anyway (loud warning)"),
     train_split: str = typer.Option("train", "--train-split"),
-    val_split: str = typer.Option("test", "--val-split"),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="stop after N steps (smoke runs)"),
-    max_eval_images: Optional[int] = typer.Option(None, "--max-eval-images"),
+    eval_split: str = typer.Option("test", "--eval-split", help="split the AP50 is reported on"),
+    val_split: str = typer.Option("val", "--val-split", help="split the teacher is checked on"),
+    max_images: Optional[int] = typer.Option(None, "--max-images", help="at most N images per split (smoke runs)"),
     workers: int = typer.Option(0),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)"),
-    seed: int = typer.Option(0),
 ) -> None:
-    """Distil a detector checkpoint into a ResNet-18 / MobileNetV2 FPN student (IFKD: FRS, EDE, FDR, HSM)."""
-    from sardata.train.distill import DistillConfig, distill as run_distill, run_ablation
+    """Distil a detector checkpoint into a MobileNetV2 / ResNet-18 FPN student (IFKD: FRS + EDE + FDR + HSM)."""
+    from dataclasses import replace
+
+    from sardata.train.distill import VARIANTS, DistillConfig, distill as run_distill, run_ablation
 
     try:
+        ratio = tuple(float(v) for v in fdr_ratio.split(","))
+        if len(ratio) == 1:
+            ratio = (ratio[0], ratio[0])
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        if variant is not None and variant not in VARIANTS:
+            raise ValueError(f"--variant {variant!r}: expected one of {', '.join(VARIANTS)}")
         cfg = DistillConfig(
-            data=str(data), teacher=str(teacher), student=student, arch=arch, out_dir=str(out) if out else None,
-            frs=frs, ede=ede, fdr=fdr, hsm=hsm, head=head, alpha=alpha, beta=beta, ede_strength=ede_strength,
-            fdr_ratio=fdr_ratio, hsm_curvature=hsm_curvature, mask_source=mask_source,
+            data=str(data), teacher=str(teacher), student=student, out_dir=str(out) if out else None, kd=kd,
+            ede=ede and kd, fdr=fdr and kd, hsm=hsm and kd, head=head, alpha=alpha, beta=beta, fdr_ratio=ratio,
+            hsm_curvature=hsm_curvature, mask_source=mask_source,
             mask_checkpoint=str(mask_checkpoint) if mask_checkpoint else None, student_weights=student_weights,
-            epochs=epochs, batch_size=batch_size, lr=lr, image_size=image_size, train_split=train_split,
-            val_split=val_split, max_steps=max_steps, max_eval_images=max_eval_images, seed=seed, device=device,
-            workers=workers,
+            epochs=epochs, batch_size=batch_size, lr=lr, min_teacher_ap50=min_teacher_ap50,
+            allow_weak_teacher=allow_weak_teacher, train_split=train_split, eval_split=eval_split,
+            val_split=val_split, max_images=max_images, seed=seed_list[0], device=device, workers=workers,
         )
+        if variant is not None:
+            cfg = replace(cfg, **VARIANTS[variant])
         if ablation:
-            result = run_ablation(cfg)
-            summaries = result["variants"]
+            result = run_ablation(cfg, seeds=seed_list)
         else:
-            summaries = [run_distill(cfg)]
+            summary = run_distill(cfg, variant=variant)
     except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as e:
         _fail(e)
-    table = Table(title=f"IFKD {student} student")
-    for column in ("variant", "AP50", "mAP", "steps"):
-        table.add_column(column, justify="left" if column == "variant" else "right")
-    for s in summaries:
-        table.add_row(s["variant"], _pct(s["AP50"]), _pct(s["mAP"]), str(s["steps"]))
-    console.print(table)
     if ablation:
-        console.print(f"ablation table: [bold]{result['table_md']}[/bold] ({result['table_json']})")
+        table = Table(title=f"IFKD ablation, {student} student (AP50 %)")
+        for column in ("variant", "AP50 mean", "± std", "seeds"):
+            table.add_column(column, justify="left" if column == "variant" else "right")
+        for row in result["rows"]:
+            table.add_row(row["variant"], _pct(row["ap50_mean"]), _pct(row["ap50_std"]), str(row["seeds"]))
+        console.print(table)
+        console.print(f"ablation table: [bold]{result['markdown']}[/bold] ({result['json']})")
     else:
-        console.print(f"student checkpoint: [bold]{summaries[0]['checkpoint']}[/bold]")
+        console.print(f"{summary['variant']}: AP50 {_pct(summary['AP50'])}, mAP {_pct(summary['mAP'])} "
+                      f"after {summary['steps']} steps")
+        console.print(f"student checkpoint: [bold]{summary['checkpoint']}[/bold]")
 
 
 @train_app.command("segment")
@@ -97,8 +111,9 @@ def segment(
     data: Path = typer.Option(..., "--data", help="masks export root (class_map.json, <split>/{images,optical,masks})"),
     input: str = typer.Option("sar", "--input", help="sar | optical | both"),
     cc: bool = typer.Option(True, "--cc/--no-cc", help="auxiliary contrastive clustering (off: LANet alone)"),
-    cc_weight: float = typer.Option(0.1, "--cc-weight", help="weight of the contrastive-clustering losses"),
-    knn: int = typer.Option(3, help="nearest neighbours used as positives"),
+    cc_weight: float = typer.Option(1.0, "--cc-weight",
+                                    help="weight of the contrastive-clustering losses (the paper: 1)"),
+    knn: int = typer.Option(3, help="nearest neighbours used as positives (besides the augmented view)"),
     num_clusters: int = typer.Option(10, "--num-clusters"),
     out: Optional[Path] = typer.Option(None, "--out", help="output dir (default $SARDATA_HOME/<data>/segment)"),
     epochs: int = typer.Option(30),
@@ -139,7 +154,7 @@ def segment(
     table = Table(title=f"LANet{' + CC' if cc else ''} ({input})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key in ("pixel_accuracy", "mean_f1", "mean_iou"):
+    for key in ("pixel_accuracy", "mean_precision", "mean_recall", "mean_f1", "mean_iou"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.4f}")
     for name, scores in metrics.get("per_class", {}).items():

@@ -68,12 +68,14 @@ class FineTuned(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.frozen = True
         for parameter in self.backbone.parameters():
             parameter.requires_grad_(False)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.backbone.eval()
+        if self.frozen:
+            self.backbone.eval()
         return self
 
     def forward(self, x):
@@ -118,6 +120,53 @@ def build_classifier(name: str, num_classes: int, weights=None) -> nn.Module:
     in_features = net.fc.in_features
     net.fc = nn.Identity()
     return FineTuned(net, nn.Linear(in_features, num_classes))
+
+
+#: What trains in a run: the model's own rule (``f-*``: head only, others: all), only the head, or every layer.
+TRAINABLE = ("default", "head", "all")
+
+
+def head_of(model: nn.Module) -> nn.Module:
+    """The classification head (the part re-initialised for new classes and trained alone when frozen)."""
+    if isinstance(model, FineTuned):
+        return model.head
+    if isinstance(model, SmallCNN):
+        return model.classifier
+    if isinstance(model, torchvision.models.VGG):
+        return model.classifier[6]
+    if isinstance(model, torchvision.models.ResNet):
+        return model.fc
+    raise ValueError(f"no known head for {type(model).__name__}")
+
+
+def set_trainable(model: nn.Module, trainable: str = "default") -> nn.Module:
+    """Freezes or unfreezes the layers outside the head (seed 002's frozen / unfrozen fine-tuning), in place.
+
+    ``head``: only the head has gradients, and the batch-norm and dropout layers outside it stay in eval mode while
+    training (see :func:`keep_frozen_in_eval`), so the frozen part computes exactly what it computed before.
+    ``all``: every layer trains (an ``f-*`` model's backbone is unfrozen too). ``default``: leave the model as built.
+    """
+    if trainable not in TRAINABLE:
+        raise ValueError(f"trainable must be one of {TRAINABLE}, got {trainable!r}")
+    if trainable == "default":
+        return model
+    head = {id(p) for p in head_of(model).parameters()}
+    for parameter in model.parameters():
+        parameter.requires_grad_(trainable == "all" or id(parameter) in head)
+    if isinstance(model, FineTuned):
+        model.frozen = trainable == "head"
+    model._sardata_frozen = trainable == "head"
+    return model
+
+
+def keep_frozen_in_eval(model: nn.Module) -> None:
+    """After ``model.train()``: batch-norm and dropout layers outside a frozen model's head back to eval mode."""
+    if not getattr(model, "_sardata_frozen", False):
+        return
+    head = {id(m) for m in head_of(model).modules()}
+    for module in model.modules():
+        if id(module) not in head and isinstance(module, (nn.modules.batchnorm._BatchNorm, nn.Dropout)):
+            module.eval()
 
 
 def load_classifier(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.Module, dict]:
@@ -273,6 +322,10 @@ class ClassifierConfig:
             samples as ``fo.Classification`` in the field ``predictions`` and the Grad-CAM maps as ``fo.Heatmap`` in
             the field ``gradcam`` (through the export manifest's sample ids).
         max_images (None): cap per split (smoke runs).
+        init_from (None): checkpoint of an earlier stage (seed 002's sequential protocol: train on one dataset, then
+            fine-tune on the next). Its weights start this run; its image size and normalisation are kept (the
+            network was trained with them); when its classes differ, the head is re-initialised for the new ones.
+        trainable ("default"): :data:`TRAINABLE`; ``head`` = frozen fine-tuning, ``all`` = unfrozen.
     """
 
     data: Path
@@ -299,10 +352,17 @@ class ClassifierConfig:
     gradcam: int = 8
     fiftyone_dataset: str | None = None
     max_images: int | None = None
+    init_from: Path | None = None
+    trainable: str = "default"
 
     def validate(self) -> "ClassifierConfig":
         if self.model not in MODELS:
             raise ValueError(f"unknown model {self.model!r}; expected one of {MODELS}")
+        if self.trainable not in TRAINABLE:
+            raise ValueError(f"unknown trainable {self.trainable!r}; expected one of {TRAINABLE}")
+        if self.init_from and self.resume:
+            raise ValueError("--init-from starts a new run from an earlier stage; --resume continues this one: "
+                             "give one of them")
         if self.balance not in ("none", "sampler", "weights"):
             raise ValueError(f"unknown balance {self.balance!r}; expected none, sampler or weights")
         if self.monitor not in ("f1_macro", "f1_weighted"):
@@ -326,6 +386,7 @@ def train_one_epoch(model, optimizer, data_loader, device, epoch: int, criterion
                     progress: bool = True) -> dict[str, float]:
     """One pass; returns mean ``loss`` and ``train_accuracy``. Raises FloatingPointError on a non-finite loss."""
     model.train()
+    keep_frozen_in_eval(common.unwrap(model))
     loss_sum, correct, seen = 0.0, 0, 0
     for images, labels in tqdm(data_loader, desc=f"epoch {epoch}", disable=not progress, leave=False):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
@@ -434,6 +495,15 @@ def train(cfg: ClassifierConfig) -> dict:
     else:
         train_idx, val_idx = _stratified_split([p for p, _ in plain_train.samples], plain_train.targets,
                                                cfg.val_fraction, cfg.seed)
+    earlier = common.load_checkpoint(cfg.init_from) if cfg.init_from and checkpoint is None else None
+    if earlier is not None:
+        previous = earlier.get("args", {}).get("model_kwargs")
+        if not previous or previous.get("name") != cfg.model:
+            raise ValueError(f"{cfg.init_from}: not a {cfg.model} classifier checkpoint "
+                             f"(model {previous.get('name') if previous else None!r})")
+        model_kwargs = dict(name=cfg.model, num_classes=len(classes), classes=classes,
+                            image_size=previous["image_size"], image_mean=previous["image_mean"],
+                            image_std=previous["image_std"])
     if model_kwargs is None:
         mean, std = _normalisation(cfg, plain_train, train_idx)
         model_kwargs = dict(name=cfg.model, num_classes=len(classes), classes=classes, image_size=cfg.image_size,
@@ -451,7 +521,15 @@ def train(cfg: ClassifierConfig) -> dict:
 
     test_set = subset(splits["test"], False) if "test" in splits else None
     loader_kw = dict(num_workers=cfg.workers, pin_memory=device.type == "cuda", persistent_workers=cfg.workers > 0)
-    model = build_classifier(cfg.model, len(classes), None if checkpoint else cfg.weights).to(device)
+    weights = None if checkpoint is not None or earlier is not None else cfg.weights
+    with warnings.catch_warnings():
+        if earlier is not None:  # the backbone's weights come from the earlier stage
+            warnings.simplefilter("ignore")
+        model = build_classifier(cfg.model, len(classes), weights)
+    if earlier is not None:
+        _load_earlier_stage(model, earlier, classes, cfg.init_from)
+    set_trainable(model, cfg.trainable)
+    model = model.to(device)
     args = {**common.plain(dataclasses.asdict(cfg)), "model_kwargs": common.plain(model_kwargs)}
     if common.is_main_process():
         write_json(out_dir / "config.json", args)
@@ -540,6 +618,22 @@ def train(cfg: ClassifierConfig) -> dict:
     if dist_info["owns_group"]:
         common.cleanup_distributed()
     return result
+
+
+def _load_earlier_stage(model: nn.Module, checkpoint: dict, classes: list[str], path) -> None:
+    """Weights of an earlier stage into ``model``: all of them for the same classes, all but the head otherwise."""
+    state = checkpoint["model"]
+    previous = list(checkpoint["args"]["model_kwargs"]["classes"])
+    if previous == list(classes):
+        model.load_state_dict(state)
+        return
+    head = {id(p) for p in head_of(model).parameters()}
+    head_keys = {name for name, p in model.named_parameters() if id(p) in head}
+    missing, unexpected = model.load_state_dict({k: v for k, v in state.items() if k not in head_keys}, strict=False)
+    if set(missing) - head_keys or unexpected:
+        raise ValueError(f"{path}: earlier-stage weights do not fit (missing {sorted(missing)[:3]}, "
+                         f"unexpected {sorted(unexpected)[:3]})")
+    warnings.warn(f"{path}: classes {previous} → {list(classes)}; the head is re-initialised")
 
 
 def predictions_to_fiftyone(data_dir, dataset: SarImageFolder, y_pred, probs, gradcams: list[tuple[Path, Path]],

@@ -1,22 +1,21 @@
-"""IFKD distillation losses as pure functions and small modules (seed 004, SAR-Aircraft-1.0).
+"""The IFKD loss terms (seed 004, Eq. 1–14) as pure functions of tensors, plus the two small trainable parts.
 
-All feature maps are ``(N, C, H, W)`` tensors of one FPN level; masks are ``(N, 1, H, W)`` and broadcast over
-channels. The teacher side is always detached by the caller; nothing here touches the teacher's parameters.
+Notation: one FPN level ``l`` with teacher features ``F_t`` and student features ``F_s``, both ``(N, C, H, W)``;
+``M`` a per-location weight ``(N, 1, H, W)``. Every function here is one equation; :mod:`sardata.train.distill`
+wires them together. The readings of passages the paper leaves open are listed in that module's docstring; the
+ones that concern a single formula are repeated at the function.
 
-* **FRS** (feature-richness score): ``mask = max_class sigmoid(teacher cls logits)`` per location;
-  ``L = Σ((T − adapt(S))² · mask) / (C · Σ mask)``. Dividing by the mask sum makes the loss invariant to the mask's
-  scale; dividing by the channel count ``C`` (our choice: the paper's sum over channels is C times larger and
-  swamps L_GT on untrained features) makes it equal ``MSE(T, S)`` for an all-ones mask.
-* **FDR** (frequency decoupling): ``fft2`` of each map, a centred (``fftshift``) square of side ``ratio·H × ratio·W``
-  keeps the low band, its complement the high band; both go back with ``ifft2``. The low band gets the FRS loss,
-  the high band a plain squared error after a learnable complex filter on the student's high-frequency spectrum.
-* **HSM** (hyperbolic similarity mask): per location, teacher and student vectors go to the Poincaré ball
-  (``expmap0``, curvature ``c``); ``d(x, y) = (2/√c)·artanh(√c‖(−x) ⊕ y‖)``; the distance map, divided by its
-  per-image maximum, weights a squared-error loss towards where the student is farthest from the teacher.
-* **EDE** (enhanced distillation with foreground embedding): ``T' = T + λ · m_fg · T`` with ``m_fg ∈ [0, 1]`` a
-  foreground mask (box or SAM masks from :mod:`sardata.train.masks`), so distillation attends to target pixels.
-* **Head**: BCE between student logits and the teacher's sigmoid probabilities, weighted by the FRS mask
-  (RetinaNet classification / Faster R-CNN RPN objectness), and a temperature KL on ROI class logits.
+* EDE (Eq. 1–2): ``F_t' = F_t + Resize(σ(mask(x)))`` — :func:`ede` / :func:`embed_foreground`.
+* FRS mask (Du et al.): ``M_FRS = max_c σ(teacher class logits)`` — :func:`frs_mask`.
+* FDR (Alg. 1): DFT → centred low-frequency window ``M_Binary`` (ratio r) → low band back to space, ``× M_FRS`` →
+  back to the spectrum → ``(F_h + F̂_l) ⊙ W_filter`` → inverse DFT — :func:`fdr_rebuild`, :class:`SpectralFilter`.
+* HSM: features mapped onto the Poincaré ball, Möbius addition, ``M_HSM = d_c(t, s)`` per location —
+  :func:`mobius_add`, :func:`poincare_distance`, :func:`hsm_mask`.
+* Feature loss (one per level): ``1/N_l Σ_ij M_ij Σ_c (F_t'' − φ_adapt(F_s))²`` — :func:`feature_loss`.
+* Head loss (Eq. 13): ``1/N_l Σ_ij M_ij Σ_c φ_Binary(y_s, y_t)`` — :func:`head_loss`.
+
+``N_l = Σ_{n,i,j} M`` (the normaliser of Du et al.'s reference FRS implementation, which IFKD extends): the loss is a
+weighted average over locations of a *sum* over channels — there is no division by ``C``.
 """
 
 from __future__ import annotations
@@ -27,155 +26,131 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-#: Smallest denominator used when normalising by a mask sum or a norm.
-EPS = 1e-6
-
+EPS = 1e-12
 
 # ---------------------------------------------------------------------------------------------------------------
-# FRS
+# Masks and the two weighted losses
 # ---------------------------------------------------------------------------------------------------------------
 
 
 def frs_mask(cls_logits: torch.Tensor) -> torch.Tensor:
-    """Feature-richness mask from classification logits laid out as ``(N, A·K, H, W)`` or ``(N, A, K, H, W)``.
+    """Feature-richness score: max over every channel (anchors × classes) of the sigmoid scores.
 
     Args:
-        cls_logits: teacher logits; every channel is one (anchor, class) score at that location.
+        cls_logits: ``(N, A·K, H, W)`` head logits of one level (a ``(N, A, K, H, W)`` view works too).
 
     Returns:
-        ``(N, 1, H, W)`` mask in ``[0, 1]``: the maximum sigmoid score over anchors and classes.
+        ``(N, 1, H, W)`` in ``(0, 1)``.
     """
-    if cls_logits.dim() == 5:
-        cls_logits = cls_logits.flatten(1, 2)
-    if cls_logits.dim() != 4:
-        raise ValueError(f"cls_logits must be (N, A*K, H, W) or (N, A, K, H, W), got shape {tuple(cls_logits.shape)}")
-    return torch.sigmoid(cls_logits).amax(dim=1, keepdim=True)
+    n, h, w = cls_logits.shape[0], cls_logits.shape[-2], cls_logits.shape[-1]
+    return torch.sigmoid(cls_logits.reshape(n, -1, h, w)).amax(dim=1, keepdim=True)
 
 
-def masked_feature_loss(teacher: torch.Tensor, student: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``Σ((T − S)² · mask) / (C · Σ mask)`` (the FRS feature loss; ``student`` already adapted to teacher channels).
+def _normaliser(mask: torch.Tensor) -> torch.Tensor:
+    return mask.sum().clamp_min(EPS)
+
+
+def feature_loss(teacher: torch.Tensor, student: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``1/N_l Σ_{n,i,j} M_nij Σ_c (T_ncij − S_ncij)²`` with ``N_l = Σ M`` (one FPN level).
 
     Args:
-        teacher: ``(N, C, H, W)`` teacher features (detached).
-        student: ``(N, C, H, W)`` adapted student features.
-        mask: ``(N, 1, H, W)`` non-negative weights (detached).
+        teacher: ``(N, C, H, W)`` transformed teacher features (no gradient expected).
+        student: adapted student features, same shape.
+        mask: ``(N, 1, H, W)`` location weights (M_HSM, or M_FRS when HSM is off); treated as constant.
     """
     if teacher.shape != student.shape:
-        raise ValueError(f"teacher {tuple(teacher.shape)} and student {tuple(student.shape)} shapes differ")
-    squared = (teacher - student).pow(2) * mask
-    return squared.sum() / (mask.sum().clamp_min(EPS) * teacher.shape[1])
+        raise ValueError(f"teacher features {tuple(teacher.shape)} and student features {tuple(student.shape)} differ")
+    mask = mask.detach()
+    return ((teacher - student).pow(2).sum(dim=1, keepdim=True) * mask).sum() / _normaliser(mask)
 
 
-class FeatureAdapter(nn.Module):
-    """One 1×1 convolution per FPN level mapping student channels to teacher channels.
+def binary_kd(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """``φ_Binary``: element-wise binary cross-entropy of ``σ(y_s)`` against the soft target ``σ(y_t)``."""
+    return F.binary_cross_entropy_with_logits(student_logits, torch.sigmoid(teacher_logits), reduction="none")
+
+
+def head_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Eq. 13 for one level: ``1/N_l Σ_{n,i,j} M_nij Σ_c φ_Binary(y_s, y_t)_ncij`` with ``N_l = Σ M``.
 
     Args:
-        levels: FPN level names (e.g. ``["0", "1", "2", "3", "pool"]``).
-        student_channels: channels of the student's FPN maps.
-        teacher_channels: channels of the teacher's FPN maps.
+        student_logits: ``(N, A·K, H, W)`` student classification logits (RetinaNet) or objectness (RPN).
+        teacher_logits: same shape, teacher logits (no gradient).
+        mask: ``(N, 1, H, W)`` location weights (M_HSM, or M_FRS when HSM is off).
+
+    The sum runs over all ``A·K`` channels (each anchor's class scores). Its minimum over ``y_s`` is reached at
+    ``y_s = y_t`` and equals the teacher's own binary entropy, not zero.
     """
-
-    def __init__(self, levels: list[str], student_channels: int, teacher_channels: int):
-        super().__init__()
-        self.levels = list(levels)
-        self.convs = nn.ModuleDict({_key(k): nn.Conv2d(student_channels, teacher_channels, 1) for k in self.levels})
-
-    def forward(self, level: str, student: torch.Tensor) -> torch.Tensor:
-        return self.convs[_key(level)](student)
-
-
-def _key(level: str) -> str:
-    # ModuleDict keys cannot contain dots and must not clash with attributes.
-    return f"level_{level}".replace(".", "_")
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student head logits {tuple(student_logits.shape)} and teacher's "
+                         f"{tuple(teacher_logits.shape)} differ (same anchors and classes are required)")
+    mask = mask.detach()
+    per_location = binary_kd(student_logits, teacher_logits.detach()).sum(dim=1, keepdim=True)
+    return (per_location * mask).sum() / _normaliser(mask)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Head distillation
+# EDE (Eq. 1–2)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def masked_bce_head_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """BCE of student logits against teacher sigmoid probabilities, averaged over channels, weighted by ``mask``.
+def embed_foreground(teacher: torch.Tensor, foreground: torch.Tensor) -> torch.Tensor:
+    """``F_t + Resize(P)``: adds a foreground probability map ``P = σ(mask(x))`` to every channel.
 
     Args:
-        student_logits: ``(N, A·K, H, W)`` student head logits.
-        teacher_logits: same shape, teacher head logits (detached).
-        mask: ``(N, 1, H, W)`` location weights (the FRS mask).
-
-    Returns:
-        ``Σ_loc mask · mean_ch BCE / Σ mask``. BCE against soft targets is minimised (not zero) when the student's
-        logits equal the teacher's; the minimum is the teacher's own entropy.
+        teacher: ``(N, C, H, W)`` teacher features.
+        foreground: ``(N, 1, h, w)`` or ``(N, h, w)`` probabilities at any resolution; bilinearly resized to
+            ``(H, W)``.
     """
-    bce = F.binary_cross_entropy_with_logits(student_logits, torch.sigmoid(teacher_logits), reduction="none")
-    per_location = bce.mean(dim=1, keepdim=True)
-    return (per_location * mask).sum() / mask.sum().clamp_min(EPS)
+    if foreground.dim() == 3:
+        foreground = foreground.unsqueeze(1)
+    if foreground.shape[-2:] != teacher.shape[-2:]:
+        foreground = F.interpolate(foreground.float(), size=teacher.shape[-2:], mode="bilinear", align_corners=False)
+    return teacher + foreground.to(teacher.dtype)
 
 
-def kl_logits_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
-    """Hinton KL(teacher ‖ student) on softmax class logits ``(R, K)``, scaled by ``T²``; zero when equal."""
-    if student_logits.numel() == 0:
-        return student_logits.sum() * 0.0
-    t = temperature
-    log_p_student = F.log_softmax(student_logits / t, dim=-1)
-    p_teacher = F.softmax(teacher_logits / t, dim=-1)
-    return F.kl_div(log_p_student, p_teacher, reduction="batchmean") * t * t
+def ede(teacher: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
+    """Eq. 1–2: ``F_t' = F_t + Resize(σ(mask_logits))`` (mask logits from MobileSAM or any mask source)."""
+    return embed_foreground(teacher, torch.sigmoid(mask_logits))
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# FDR
+# FDR (Alg. 1)
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def low_frequency_mask(height: int, width: int, ratio: float, device=None) -> torch.Tensor:
-    """Centred square low-pass mask ``(H, W)`` of ones for the shifted spectrum (``fftshift`` layout).
+def binary_window(height: int, width: int, ratio: float, device=None) -> torch.Tensor:
+    """``M_Binary``: ones on a centred ``round(r·H) × round(r·W)`` window of the ``fftshift``-ed spectrum.
 
     Args:
-        height: spectrum height.
-        width: spectrum width.
-        ratio: side of the square as a fraction of each dimension, in ``(0, 1]``; at least one bin is kept.
+        height, width: spectrum size.
+        ratio: ``r`` in ``(0, 1]``; at least the zero-frequency bin is kept, ``r = 1`` keeps everything.
     """
     if not 0.0 < ratio <= 1.0:
-        raise ValueError(f"ratio must be in (0, 1], got {ratio}")
+        raise ValueError(f"FDR ratio r must be in (0, 1], got {ratio}")
     mask = torch.zeros(height, width, device=device)
-    half_h = max(1, int(round(height * ratio))) / 2.0
-    half_w = max(1, int(round(width * ratio))) / 2.0
-    ch, cw = height // 2, width // 2  # fftshift puts the zero frequency at index n // 2
-    top, bottom = int(math.floor(ch - half_h + 0.5)), int(math.floor(ch + half_h + 0.5))
-    left, right = int(math.floor(cw - half_w + 0.5)), int(math.floor(cw + half_w + 0.5))
-    mask[max(top, 0) : max(bottom, top + 1), max(left, 0) : max(right, left + 1)] = 1.0
+    win_h, win_w = max(1, round(height * ratio)), max(1, round(width * ratio))
+    # fftshift puts the zero frequency at index n // 2; the window is centred there (odd sizes exactly).
+    top, left = height // 2 - win_h // 2, width // 2 - win_w // 2
+    mask[top : top + win_h, left : left + win_w] = 1.0
     return mask
 
 
-def split_frequency(features: torch.Tensor, ratio: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-    """Splits ``(N, C, H, W)`` features into real low- and high-frequency bands that sum to the input.
-
-    Args:
-        features: feature maps.
-        ratio (0.5): side of the centred low-pass square as a fraction of ``H`` and ``W``.
-
-    Returns:
-        ``(low, high)`` real tensors of the input's shape.
-    """
-    spectrum = torch.fft.fftshift(torch.fft.fft2(features.float()), dim=(-2, -1))
-    low_mask = low_frequency_mask(features.shape[-2], features.shape[-1], ratio, device=features.device)
-    low = _inverse(spectrum * low_mask)
-    high = _inverse(spectrum * (1.0 - low_mask))
-    return low.to(features.dtype), high.to(features.dtype)
+def _spectrum(x: torch.Tensor) -> torch.Tensor:
+    return torch.fft.fftshift(torch.fft.fft2(x.float()), dim=(-2, -1))
 
 
-def _inverse(shifted_spectrum: torch.Tensor) -> torch.Tensor:
-    return torch.fft.ifft2(torch.fft.ifftshift(shifted_spectrum, dim=(-2, -1))).real
+def _spatial(shifted: torch.Tensor) -> torch.Tensor:
+    return torch.fft.ifft2(torch.fft.ifftshift(shifted, dim=(-2, -1))).real
 
 
-class ComplexFrequencyFilter(nn.Module):
-    """Learnable complex filter on a feature spectrum, ``real + i·imag``, initialised to identity (1 + 0i).
+class SpectralFilter(nn.Module):
+    """``W_filter``: a learnable complex filter on the shifted spectrum, ``real + i·imag``, initialised to 1 + 0i.
 
-    The filter is a ``size × size`` grid per channel, resized bilinearly to each map's spectrum so one module serves
-    every FPN level and image size.
+    One ``size × size`` grid per channel, bilinearly resized to each spectrum, so one module serves any map size.
 
     Args:
         channels: feature channels.
-        size (8): filter grid side.
+        size (8): grid side.
     """
 
     def __init__(self, channels: int, size: int = 8):
@@ -183,62 +158,47 @@ class ComplexFrequencyFilter(nn.Module):
         self.real = nn.Parameter(torch.ones(1, channels, size, size))
         self.imag = nn.Parameter(torch.zeros(1, channels, size, size))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Filters ``(N, C, H, W)`` real features in the shifted frequency domain; returns real features."""
-        h, w = features.shape[-2:]
-        real = F.interpolate(self.real, size=(h, w), mode="bilinear", align_corners=False)
-        imag = F.interpolate(self.imag, size=(h, w), mode="bilinear", align_corners=False)
-        spectrum = torch.fft.fftshift(torch.fft.fft2(features.float()), dim=(-2, -1))
-        return _inverse(spectrum * torch.complex(real, imag)).to(features.dtype)
+    def weights(self, height: int, width: int) -> torch.Tensor:
+        """The complex filter ``(1, C, H, W)``."""
+        real = F.interpolate(self.real, size=(height, width), mode="bilinear", align_corners=False)
+        imag = F.interpolate(self.imag, size=(height, width), mode="bilinear", align_corners=False)
+        return torch.complex(real, imag)
+
+    def forward(self, shifted_spectrum: torch.Tensor) -> torch.Tensor:
+        return shifted_spectrum * self.weights(*shifted_spectrum.shape[-2:])
 
 
-def fdr_loss(
-    teacher: torch.Tensor,
-    student: torch.Tensor,
-    mask: torch.Tensor,
-    high_filter: nn.Module,
-    ratio: float = 0.5,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frequency-decoupled loss: FRS-masked on the low band, filtered squared error on the high band.
+def fdr_rebuild(teacher: torch.Tensor, frs: torch.Tensor, ratio: float,
+                spectral_filter: nn.Module | None = None) -> torch.Tensor:
+    """Alg. 1: the frequency-decoupled reconstruction of the teacher feature.
+
+    ``X = shift(DFT(F_t))``; ``X_l = X ⊙ M_Binary``, ``X_h = X ⊙ (1 − M_Binary)``; ``F_l = IDFT(X_l)``;
+    ``F̂_l = shift(DFT(F_l ⊙ M_FRS))``; ``out = IDFT((X_h + F̂_l) ⊙ W_filter)`` (real part).
 
     Args:
-        teacher: ``(N, C, H, W)`` teacher features (detached).
-        student: adapted student features, same shape.
-        mask: ``(N, 1, H, W)`` FRS mask.
-        high_filter: a :class:`ComplexFrequencyFilter` applied to the student's high band.
-        ratio (0.5): low-pass square ratio.
+        teacher: ``(N, C, H, W)`` teacher features (after EDE when it is on).
+        frs: ``(N, 1, H, W)`` FRS mask (spatial weights of the low band).
+        ratio: window ratio ``r`` of ``M_Binary``.
+        spectral_filter (None): ``W_filter``; None means ``W ≡ 1``.
 
-    Returns:
-        ``(low_loss, high_loss)``; the high loss is a plain MSE, the unmasked counterpart of the FRS loss.
+    With ``M_FRS ≡ 1`` and ``W_filter ≡ 1`` the output is the input (the bands sum back to ``X``).
     """
-    t_low, t_high = split_frequency(teacher, ratio)
-    s_low, s_high = split_frequency(student, ratio)
-    low = masked_feature_loss(t_low, s_low, mask)
-    high = (t_high - high_filter(s_high)).pow(2).mean()
-    return low, high
+    spectrum = _spectrum(teacher)
+    window = binary_window(teacher.shape[-2], teacher.shape[-1], ratio, device=teacher.device)
+    low = _spatial(spectrum * window)
+    rebuilt = spectrum * (1.0 - window) + _spectrum(low * frs.float())
+    if spectral_filter is not None:
+        rebuilt = spectral_filter(rebuilt)
+    return _spatial(rebuilt).to(teacher.dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# HSM (Poincaré ball)
+# HSM (Poincaré ball of curvature −c)
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def expmap0(v: torch.Tensor, c: float = 1.0, dim: int = -1) -> torch.Tensor:
-    """Exponential map at the origin of the Poincaré ball of curvature ``−c``: ``tanh(√c‖v‖)·v/(√c‖v‖)``."""
-    sqrt_c = math.sqrt(c)
-    norm = v.norm(dim=dim, keepdim=True).clamp_min(EPS)
-    return torch.tanh(sqrt_c * norm) * v / (sqrt_c * norm)
-
-
-def project_to_ball(x: torch.Tensor, c: float = 1.0, dim: int = -1, margin: float = 1e-5) -> torch.Tensor:
-    """Pulls points back inside the ball (norm ≤ (1 − margin)/√c) so ``artanh`` stays finite."""
-    max_norm = (1.0 - margin) / math.sqrt(c)
-    norm = x.norm(dim=dim, keepdim=True).clamp_min(EPS)
-    return torch.where(norm > max_norm, x / norm * max_norm, x)
 
 
 def mobius_add(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, dim: int = -1) -> torch.Tensor:
-    """Möbius addition ``x ⊕_c y`` on the Poincaré ball (``0 ⊕ y = y``, ``x ⊕ 0 = x``, ``(−x) ⊕ x = 0``)."""
+    """Möbius addition ``x ⊕_c y = ((1 + 2c⟨x,y⟩ + c‖y‖²) x + (1 − c‖x‖²) y) / (1 + 2c⟨x,y⟩ + c²‖x‖²‖y‖²)``."""
     xy = (x * y).sum(dim=dim, keepdim=True)
     x2 = x.pow(2).sum(dim=dim, keepdim=True)
     y2 = y.pow(2).sum(dim=dim, keepdim=True)
@@ -247,48 +207,68 @@ def mobius_add(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, dim: int = -1) 
     return numerator / denominator.clamp_min(EPS)
 
 
-def poincare_distance(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, dim: int = -1) -> torch.Tensor:
-    """Hyperbolic distance ``(2/√c)·artanh(√c‖(−x) ⊕ y‖)`` (symmetric, zero on identical points)."""
+def expmap0(v: torch.Tensor, c: float = 1.0, dim: int = -1) -> torch.Tensor:
+    """Exponential map at the origin: ``tanh(√c‖v‖) · v / (√c‖v‖)`` (tangent vector → point of the ball)."""
     sqrt_c = math.sqrt(c)
-    diff_norm = mobius_add(-x, y, c=c, dim=dim).norm(dim=dim)
-    return 2.0 / sqrt_c * torch.atanh((sqrt_c * diff_norm).clamp(max=1.0 - 1e-6))
+    norm = v.norm(dim=dim, keepdim=True).clamp_min(1e-7)
+    return torch.tanh(sqrt_c * norm) * v / (sqrt_c * norm)
 
 
-def hyperbolic_mask(teacher: torch.Tensor, student: torch.Tensor, c: float = 1.0) -> torch.Tensor:
-    """Per-location hyperbolic teacher–student distance, divided by its per-image maximum → ``(N, 1, H, W)`` in [0, 1].
+def project_to_ball(x: torch.Tensor, c: float = 1.0, dim: int = -1, margin: float = 1e-5) -> torch.Tensor:
+    """Pulls points inside ``‖x‖ ≤ (1 − margin)/√c`` so ``artanh`` stays finite."""
+    max_norm = (1.0 - margin) / math.sqrt(c)
+    norm = x.norm(dim=dim, keepdim=True).clamp_min(EPS)
+    return torch.where(norm > max_norm, x / norm * max_norm, x)
 
-    Channel vectors are divided by ``√C`` before ``expmap0`` so their norms are O(1) whatever the width (raw FPN
-    vectors of norm ≫ 1 would all land on the ball's boundary and be indistinguishable).
+
+def poincare_distance(x: torch.Tensor, y: torch.Tensor, c: float = 1.0, dim: int = -1) -> torch.Tensor:
+    """``d_c(x, y) = (2/√c) · artanh(√c ‖(−x) ⊕_c y‖)`` for points of the ball."""
+    sqrt_c = math.sqrt(c)
+    norm = mobius_add(-x, y, c=c, dim=dim).norm(dim=dim)
+    return 2.0 / sqrt_c * torch.atanh((sqrt_c * norm).clamp(max=1.0 - 1e-6))
+
+
+def to_ball(features: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+    """Channel vectors of ``(N, C, H, W)`` features as points of the ball: ``expmap0(f / √C)``, projected.
+
+    The ``1/√C`` scale keeps a unit-variance vector's norm O(1); raw 256-d FPN vectors would all land at the
+    boundary, where every distance is the same.
     """
-    scale = math.sqrt(teacher.shape[1])
-    t = project_to_ball(expmap0(teacher / scale, c, dim=1), c, dim=1)
-    s = project_to_ball(expmap0(student / scale, c, dim=1), c, dim=1)
-    distance = poincare_distance(t, s, c=c, dim=1).unsqueeze(1)
-    peak = distance.flatten(1).amax(dim=1).clamp_min(EPS).view(-1, 1, 1, 1)
-    return distance / peak
+    return project_to_ball(expmap0(features / math.sqrt(features.shape[1]), c, dim=1), c, dim=1)
 
 
-def hsm_loss(teacher: torch.Tensor, student: torch.Tensor, c: float = 1.0) -> torch.Tensor:
-    """Squared error weighted by the (detached) hyperbolic distance mask, normalised by the mask sum."""
-    mask = hyperbolic_mask(teacher.detach(), student.detach(), c=c)
-    return masked_feature_loss(teacher, student, mask)
+def hsm_mask(teacher: torch.Tensor, student: torch.Tensor, c: float = 1.0) -> torch.Tensor:
+    """``M_HSM``: hyperbolic distance between teacher and student channel vectors per location, ``(N, 1, H, W)``.
+
+    Zero where the two features are equal, growing with their disagreement. No gradient (a weight, like M_FRS).
+    """
+    with torch.no_grad():
+        return poincare_distance(to_ball(teacher.float(), c), to_ball(student.float(), c), c=c, dim=1).unsqueeze(1)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# EDE
+# φ_adapt
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def embed_foreground(teacher: torch.Tensor, foreground: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
-    """``T' = T + strength · m · T``: amplifies teacher features on foreground pixels.
+class FeatureAdapter(nn.Module):
+    """``φ_adapt``: one 3×3 convolution per student FPN level, student width → teacher width (as Du et al.).
 
     Args:
-        teacher: ``(N, C, H, W)`` teacher features.
-        foreground: ``(N, 1, H, W)`` or ``(N, H, W)`` mask in ``[0, 1]`` at this level's resolution.
-        strength (1.0): λ; 0 leaves the features unchanged.
+        levels: student level names.
+        in_channels: student FPN width.
+        out_channels: teacher FPN width.
     """
-    if foreground.dim() == 3:
-        foreground = foreground.unsqueeze(1)
-    if foreground.shape[-2:] != teacher.shape[-2:]:
-        foreground = F.interpolate(foreground.float(), size=teacher.shape[-2:], mode="bilinear", align_corners=False)
-    return teacher + strength * foreground.to(teacher.dtype) * teacher
+
+    def __init__(self, levels: list[str], in_channels: int, out_channels: int):
+        super().__init__()
+        self.convs = nn.ModuleDict({_key(level): nn.Conv2d(in_channels, out_channels, 3, padding=1)
+                                    for level in levels})
+
+    def forward(self, level: str, student: torch.Tensor) -> torch.Tensor:
+        return self.convs[_key(level)](student)
+
+
+def _key(level: str) -> str:
+    # ModuleDict keys cannot contain dots and must not clash with attributes.
+    return f"level_{level}".replace(".", "_")

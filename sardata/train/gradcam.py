@@ -1,8 +1,15 @@
 """Grad-CAM (Selvaraju et al., ICCV 2017) for the ship classifiers, as PNG overlays (FiftyOne heatmaps: their
 ``*_cam.png`` maps go back through :mod:`sardata.predictions`).
 
-Hooks the last convolution of any model (or a layer you choose): the class score's gradient, averaged over space,
-weights that layer's activation maps; their ReLU'd sum, upsampled to the input, is the class activation map in [0, 1].
+Hooks a target layer (default: :func:`find_target_layer`): the class score's gradient, averaged over space, weights
+that layer's activation maps; their ReLU'd sum, upsampled to the input, is the class activation map in [0, 1].
+
+The target layer follows the convention of pytorch-grad-cam, the implementation seed 001 cites: the output of the
+last *block*, not the last convolution. For a ResNet that is ``layer4[-1]`` (the bottleneck's output: residual
+branch plus shortcut, after the final ReLU), not ``layer4[-1].conv3`` (the residual branch alone, before its
+batch norm). For VGG it is the last ReLU of ``features`` (conv5_3 after its activation; pytorch-grad-cam's README
+names ``features[-1]``, the max-pool that follows, i.e. the same maps pooled 2×: the ReLU keeps the finer grid),
+not conv5_3 before its ReLU. The small CNN is treated like VGG (its last block's ReLU).
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from torch import nn
 
 
 def find_last_conv(model: nn.Module) -> nn.Module:
-    """The last ``nn.Conv2d`` in module order (VGG: conv5_3, ResNet: layer4's last conv, small CNN: its last)."""
+    """The last ``nn.Conv2d`` in module order (the fallback target for models :func:`find_target_layer` does not
+    know)."""
     last = None
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
@@ -28,8 +36,25 @@ def find_last_conv(model: nn.Module) -> nn.Module:
     return last
 
 
+def find_target_layer(model: nn.Module) -> nn.Module:
+    """The Grad-CAM target of the pytorch-grad-cam convention (module docstring): ResNet ``layer4[-1]``; VGG and the
+    small CNN the last ReLU of ``features``; a frozen-backbone wrapper (``.backbone``) is looked through; anything
+    else: its last convolution."""
+    import torchvision
+
+    net = getattr(model, "backbone", model)
+    if isinstance(net, torchvision.models.ResNet):
+        return net.layer4[-1]
+    features = getattr(net, "features", None)
+    if isinstance(features, nn.Sequential):
+        relus = [m for m in features if isinstance(m, nn.ReLU)]
+        if relus:
+            return relus[-1]
+    return find_last_conv(model)
+
+
 class GradCAM:
-    """Class activation maps of ``model`` at ``target_layer`` (default: its last convolution).
+    """Class activation maps of ``model`` at ``target_layer`` (default: :func:`find_target_layer`).
 
     Example::
 
@@ -43,7 +68,7 @@ class GradCAM:
 
     def __init__(self, model: nn.Module, target_layer: nn.Module | None = None):
         self.model = model
-        self.target_layer = target_layer or find_last_conv(model)
+        self.target_layer = target_layer or find_target_layer(model)
         self._activations: torch.Tensor | None = None
         self._gradients: torch.Tensor | None = None
         self._handle = self.target_layer.register_forward_hook(self._on_forward)

@@ -3,7 +3,8 @@ Segmentation of Remote Sensing Images", IEEE TGRS 59(1)), with the seed-003 cont
 
 * **PAM** (patch attention module): average-pool the map inside a grid of local patches, squeeze–excite the
   pooled descriptors (1×1 conv → ReLU → 1×1 conv → sigmoid), upsample the per-patch channel weights back to the
-  map and re-weight it. Unlike global SE attention, each patch gets its own channel weights.
+  map and re-weight it. Unlike global SE attention, each patch gets its own channel weights. The module is
+  residual, as the paper specifies: the enhanced features are added to the original ones, ``x + x · A(x)``.
 * **AEM** (attention embedding module): the same patch-wise attention computed from the *high-level* map and
   projected to the low-level width, upsampled and embedded into the low-level map (``low + low · att_high``), so the
   spatially precise low-level features inherit the high-level semantics' focus.
@@ -47,7 +48,8 @@ class PatchAttention(nn.Module):
         return F.interpolate(self.attention(pooled), size=x.shape[-2:], mode="nearest")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.weights(x)
+        """``x + x · A(x)``: the patch-attention-enhanced map added to the original (residual)."""
+        return x + x * self.weights(x)
 
 
 class AttentionEmbedding(nn.Module):
@@ -137,10 +139,16 @@ class LANet(nn.Module):
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         if not with_embeddings:
             return logits
+        return logits, self._heads(high)
+
+    def embed(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The contrastive-clustering outputs of ``x`` without the decoder (for the extra augmented view)."""
+        return self._heads(self.encode(x)[1])
+
+    def _heads(self, high: torch.Tensor) -> dict[str, torch.Tensor]:
         pooled = F.adaptive_avg_pool2d(high, 1).flatten(1)
-        embeddings = {
+        return {
             "features": pooled,
             "instance": F.normalize(self.instance_head(pooled), dim=1),
             "cluster": F.softmax(self.cluster_head(pooled), dim=1),
         }
-        return logits, embeddings

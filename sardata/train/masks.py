@@ -1,9 +1,9 @@
 """Pluggable foreground-mask sources for EDE distillation.
 
 A mask source turns one image (``(C, H, W)`` float tensor) and its target dict (torchvision detection convention:
-``boxes`` absolute xyxy) into an ``(H, W)`` float mask in ``[0, 1]`` at the image's resolution. The distiller
-resizes it to each FPN level. The paper uses MobileSAM prompted with the boxes; :class:`BoxMaskSource` (filled
-boxes) needs nothing and is the default.
+``boxes`` absolute xyxy) into ``(H, W)`` mask **logits** at the image's resolution, as MobileSAM's mask decoder
+returns them; EDE (Eq. 1–2) takes their sigmoid and resizes it to each FPN level. The paper uses MobileSAM prompted
+with the boxes; :class:`BoxMaskSource` (filled boxes) needs nothing and is the default.
 """
 
 from __future__ import annotations
@@ -16,23 +16,30 @@ import torch
 
 
 class MaskSource(Protocol):
-    """Anything with ``__call__(image, target) -> (H, W) mask``."""
+    """Anything with ``__call__(image, target) -> (H, W) mask logits``."""
 
     def __call__(self, image: torch.Tensor, target: dict) -> torch.Tensor: ...
 
 
 class BoxMaskSource:
-    """Foreground = union of the ground-truth boxes (filled rectangles).
+    """Foreground = union of the ground-truth boxes (filled rectangles), as logits ``±logit_scale``.
 
     Args:
         soft (False): when True, each box is a Gaussian bump (σ = box side / 4) instead of a flat rectangle, which
             weights the target centre more than its corners.
+        logit_scale (8.0): logit of a full-foreground pixel (background gets ``−logit_scale``), so the sigmoid EDE
+            takes is ≈ 1 inside and ≈ 0 outside (σ(8) = 0.9997).
     """
 
-    def __init__(self, soft: bool = False):
+    def __init__(self, soft: bool = False, logit_scale: float = 8.0):
         self.soft = soft
+        self.logit_scale = float(logit_scale)
 
     def __call__(self, image: torch.Tensor, target: dict) -> torch.Tensor:
+        return (2.0 * self.probability(image, target) - 1.0) * self.logit_scale
+
+    def probability(self, image: torch.Tensor, target: dict) -> torch.Tensor:
+        """The ``(H, W)`` foreground map in ``[0, 1]`` before the logit scaling."""
         height, width = image.shape[-2:]
         mask = torch.zeros(height, width, device=image.device)
         boxes = target.get("boxes")
@@ -87,7 +94,7 @@ class MobileSAMMaskSource:
     @torch.no_grad()
     def __call__(self, image: torch.Tensor, target: dict) -> torch.Tensor:
         height, width = image.shape[-2:]
-        mask = torch.zeros(height, width, device=image.device)
+        mask = torch.full((height, width), -20.0, device=image.device)  # σ(−20) ≈ 0: background
         boxes = target.get("boxes")
         if boxes is None or len(boxes) == 0:
             return mask
@@ -95,7 +102,7 @@ class MobileSAMMaskSource:
         rgb = (rgb.clamp(0, 1) * 255).byte().permute(1, 2, 0).cpu().numpy()
         self._predictor.set_image(rgb)
         for box in boxes.float().cpu().numpy():
-            masks, _, _ = self._predictor.predict(box=box, multimask_output=False)
+            masks, _, _ = self._predictor.predict(box=box, multimask_output=False, return_logits=True)
             mask = torch.maximum(mask, torch.as_tensor(masks[0], dtype=torch.float32, device=image.device))
         return mask
 

@@ -7,8 +7,10 @@ Layout (written by ``sardata export --format masks``)::
     <split>/optical/<stem>.tif|.npy     optical, 4 bands (optional)
     <split>/masks/<stem>.png            raw label values (0, 10, ..., 70)
 
-Raw label values are mapped to class indices in ascending order of the values in ``class_map.json``; pixels whose
-value is not in the class map get :data:`IGNORE_INDEX` (with a warning naming the file). Samples missing an input
+Raw label values are mapped to class indices in ascending order of the values in ``class_map.json``. The no-data
+value (a class named in :data:`NO_DATA_NAMES`, WHU-OPT-SAR's label 0 "background") is not a class: its pixels get
+:data:`IGNORE_INDEX` (skipped by the loss and every metric), as do pixels whose value is not in the class map (with
+a warning naming the file). Samples missing an input
 file are skipped with a warning naming the file; the rest are read.
 """
 
@@ -27,6 +29,8 @@ from sardata.train.common import to_unit_range
 #: Label index of pixels with an unknown raw value (skipped by the loss and the metrics).
 IGNORE_INDEX = 255
 INPUTS = ("sar", "optical", "both")
+#: Class-map names that mean "no data" rather than a class (WHU-OPT-SAR's label 0).
+NO_DATA_NAMES = ("background", "no-data", "nodata", "no data", "unlabelled", "unlabeled")
 OPTICAL_EXTENSIONS = (".tif", ".tiff", ".npy")
 #: The export writes display PNGs, or the original file (float TIFF) when asked for original SAR values.
 SAR_EXTENSIONS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -90,16 +94,27 @@ class MasksExportDataset(torch.utils.data.Dataset):
         input ("sar"): ``sar`` (1 channel), ``optical`` (4 channels) or ``both`` (SAR then optical, 5 channels).
         augment (False): random flips and 90° rotations (SAR land cover has no preferred orientation).
         max_samples (None): read only the first N stems (quick runs).
+        no_data (:data:`NO_DATA_NAMES`): class-map names whose pixels are no data (ignored), not a class.
+
+    Attributes:
+        class_map: ``{raw value: name}`` of the classes (no-data left out); index ``i`` is its ``i``-th entry.
+        class_names: the class names by index.
+        no_data_values: raw values read as no data.
     """
 
     def __init__(self, root: str | os.PathLike, split: str, input: str = "sar", augment: bool = False,
-                 max_samples: int | None = None):
+                 max_samples: int | None = None, no_data: tuple[str, ...] = NO_DATA_NAMES):
         if input not in INPUTS:
             raise ValueError(f"input must be one of {INPUTS}, got {input!r}")
         self.root, self.split, self.input, self.augment = Path(root), split, input, augment
-        self.class_map = read_class_map(root)
+        full_map = read_class_map(root)
+        no_data_names = {n.lower() for n in no_data}
+        self.no_data_values = [raw for raw, name in full_map.items() if name.lower() in no_data_names]
+        self.class_map = {raw: name for raw, name in full_map.items() if raw not in self.no_data_values}
+        if not self.class_map:
+            raise ValueError(f"{Path(root) / 'class_map.json'}: no class besides no-data {self.no_data_values}")
         self.class_names = list(self.class_map.values())
-        self._lut = np.full(256 if max(self.class_map) < 256 else max(self.class_map) + 1, IGNORE_INDEX, np.int64)
+        self._lut = np.full(256 if max(full_map) < 256 else max(full_map) + 1, IGNORE_INDEX, np.int64)
         for index, raw in enumerate(self.class_map):
             self._lut[raw] = index
         mask_dir = self.root / split / "masks"
@@ -148,8 +163,11 @@ class MasksExportDataset(torch.utils.data.Dataset):
         if raw.max() >= len(self._lut) or raw.min() < 0:
             raise ValueError(f"{path}: label values outside 0..{len(self._lut) - 1}")
         labels = self._lut[raw]
-        if (labels == IGNORE_INDEX).any():
-            unknown = sorted(set(np.unique(raw[labels == IGNORE_INDEX]).tolist()))
+        unknown = labels == IGNORE_INDEX
+        if self.no_data_values:
+            unknown &= ~np.isin(raw, self.no_data_values)
+        if unknown.any():
+            unknown = sorted(set(np.unique(raw[unknown]).tolist()))
             warnings.warn(f"{path}: label values {unknown} are not in class_map.json; ignored")
         return labels
 

@@ -1,22 +1,23 @@
 """Land-cover segmentation with LANet and auxiliary contrastive clustering (seed 003, WHU-OPT-SAR).
 
-``L = CE(logits, labels) + w · (L_instance + L_cluster)`` where, on the pooled encoder features of the batch,
+``L = L_seg + w · (L_ins + L_clu)`` with ``w = 1`` by default, as the paper sums them (``cc_weight`` keeps the
+option). ``L_seg`` is the pixel cross-entropy; ``L_ins`` / ``L_clu`` are the contrastive-clustering losses of
+:mod:`sardata.train.seg_cc` on the pooled encoder output of each tile and of one augmented view of it, with positives
+from the augmentation and from the ``K = 3`` nearest neighbours (never also negatives). ``--no-cc`` trains LANet
+alone (heads unused), so "LANet vs LANet + CC" is one flag.
 
-* positives are each image's ``K = 3`` nearest neighbours in (detached, cosine) feature space;
-* ``L_instance = mean_k NT-Xent(z, z[nn_k], τ=0.5)`` on the 128-d instance projections;
-* ``L_cluster = mean_k [NT-Xent over cluster columns(p, p[nn_k], τ=1.0) − H(p) − H(p[nn_k])]`` on the ``M = 10``
-  softmax cluster assignments (the entropy term keeps every cluster in use).
-
-Both use :func:`sardata.embed.contrastive.nt_xent` / :func:`~sardata.embed.contrastive.cluster_loss`. ``--no-cc``
-trains LANet alone (``w = 0``, heads unused), so "LANet vs LANet + CC" is one flag.
-
-Metrics follow the paper: pixel accuracy, per-class F1 and IoU, and mean F1 / mean IoU over the classes other than
-"others"; pixels whose *ground truth* is "others" are left out of every score (row removed from the confusion
-matrix), predictions of "others" on other pixels still count as errors.
+Metrics follow the paper: pixel accuracy and the average over the classes of precision, recall and F1 (and IoU),
+on the six WHU-OPT-SAR classes farmland, city, village, water, forest, road. Label 0 (no data) is not a class: its
+pixels are ignored by the loss and by every metric (see :mod:`sardata.train.seg_data`). "others" is trained on but
+left out of the scores: its ground-truth pixels are removed from the confusion matrix (they count neither in pixel
+accuracy nor as false positives of a class), while a scored pixel predicted as "others" is an error (a false
+negative of its class). A class with neither ground truth nor predictions in the evaluated set has no F1 and is
+left out of the averages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,16 +30,18 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from sardata._io import atomic_path, write_json
-from sardata.embed.contrastive import cluster_loss, nt_xent
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
 from sardata.train.lanet import LANet
+from sardata.train.seg_cc import augment_view, contrastive_clustering_loss
 from sardata.train.seg_data import IGNORE_INDEX, MasksExportDataset
 
 log = logging.getLogger(__name__)
 
-#: Class names left out of the mean scores, as in the seed paper.
+#: Class names trained on but left out of the scores, as in the seed paper.
 EXCLUDED_CLASSES = ("others",)
+#: The six classes the paper scores (for reference; the scores use every class that is not excluded).
+WHU_SCORED_CLASSES = ("farmland", "city", "village", "water", "forest", "road")
 
 
 @dataclass
@@ -49,8 +52,8 @@ class SegmentConfig:
         data: masks export directory.
         input ("sar"): ``sar``, ``optical`` or ``both``.
         cc (True): auxiliary contrastive clustering.
-        cc_weight (0.1): weight ``w`` of the contrastive-clustering losses.
-        knn (3): nearest neighbours used as positives.
+        cc_weight (1.0): weight ``w`` of the contrastive-clustering losses (the paper: 1).
+        knn (3): nearest neighbours used as positives (besides the augmented view).
         instance_tau (0.5): NT-Xent temperature of the instance head.
         cluster_tau (1.0): NT-Xent temperature of the cluster head.
         num_clusters (10): cluster-head size ``M``.
@@ -66,13 +69,14 @@ class SegmentConfig:
         augment (True): random flips / 90° rotations in training.
         max_samples (None): read at most N tiles per split (quick runs).
         keep_every_epoch (False): also keep ``model_<epoch>.pth`` (≈150 MB each with the Adam state).
+        predict (True): write the predicted masks of the validation split.
         seed (0), device (None), workers (0), progress (True).
     """
 
     data: str
     input: str = "sar"
     cc: bool = True
-    cc_weight: float = 0.1
+    cc_weight: float = 1.0
     knn: int = 3
     instance_tau: float = 0.5
     cluster_tau: float = 1.0
@@ -90,43 +94,43 @@ class SegmentConfig:
     augment: bool = True
     max_samples: int | None = None
     keep_every_epoch: bool = False
+    predict: bool = True
     seed: int = 0
     device: str | None = None
     workers: int = 0
     progress: bool = True
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Losses
-# ---------------------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def frozen_bn_statistics(model: torch.nn.Module):
+    """Batch norm keeps normalising by batch statistics but does not update its running statistics (momentum 0).
+
+    The extra augmented view of the contrastive loss (crops, gain/offset, noise) is not the distribution the
+    segmenter is evaluated on; letting it into the running statistics made evaluation unstable (measured: pixel
+    accuracy swinging by ±0.1 between epochs at the same training loss).
+    """
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None)
+             for m in layers]
+    for m in layers:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(layers, saved):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
 
 
-def knn_indices(features: torch.Tensor, k: int) -> torch.Tensor:
-    """``(N, k')`` indices of each row's nearest other rows by cosine similarity (``k' = min(k, N − 1)``)."""
-    z = F.normalize(features.detach(), dim=1)
-    sim = z @ z.T
-    sim.fill_diagonal_(float("-inf"))
-    return sim.topk(min(k, features.shape[0] - 1), dim=1).indices
-
-
-def contrastive_clustering_loss(embeddings: dict[str, torch.Tensor], knn: int = 3, instance_tau: float = 0.5,
-                                cluster_tau: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(L_instance, L_cluster)`` with kNN positives (see the module docstring); zeros for a batch of one."""
-    features, z, p = embeddings["features"], embeddings["instance"], embeddings["cluster"]
-    if features.shape[0] < 2:
-        zero = z.sum() * 0.0
-        return zero, zero
-    neighbours = knn_indices(features, knn)
-    instance = torch.stack([nt_xent(z, z[neighbours[:, j]], instance_tau) for j in range(neighbours.shape[1])])
-    cluster = torch.stack([cluster_loss(p, p[neighbours[:, j]], cluster_tau) for j in range(neighbours.shape[1])])
-    return instance.mean(), cluster.mean()
-
-
-def segmentation_loss(model: LANet, images: torch.Tensor, labels: torch.Tensor, cfg: SegmentConfig) -> dict:
-    """Loss terms of one batch: ``loss`` (total), ``loss_ce``, ``loss_instance``, ``loss_cluster``."""
+def segmentation_loss(model: LANet, images: torch.Tensor, labels: torch.Tensor, cfg: SegmentConfig,
+                      generator: torch.Generator | None = None) -> dict:
+    """Loss terms of one batch: ``loss`` (total), ``loss_ce``, ``loss_instance``, ``loss_cluster``, ``logits``."""
     if cfg.cc:
-        logits, embeddings = model(images, with_embeddings=True)
-        instance, cluster = contrastive_clustering_loss(embeddings, cfg.knn, cfg.instance_tau, cfg.cluster_tau)
+        logits, view_a = model(images, with_embeddings=True)
+        with frozen_bn_statistics(model):  # the augmented view must not shift the statistics used at evaluation
+            view_b = model.embed(augment_view(images, generator))
+        instance, cluster = contrastive_clustering_loss(view_a, view_b, cfg.knn, cfg.instance_tau, cfg.cluster_tau)
     else:
         logits = model(images)
         instance = cluster = logits.new_zeros(())
@@ -149,19 +153,17 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int)
 
 def segmentation_metrics(confusion: np.ndarray | torch.Tensor, class_names: list[str],
                          exclude: tuple[str, ...] = EXCLUDED_CLASSES) -> dict:
-    """Pixel accuracy, per-class precision/recall/F1/IoU and their means without the ``exclude`` classes.
+    """Pixel accuracy and the class-averaged precision / recall / F1 / IoU without the ``exclude`` classes.
 
-    Rows of excluded classes (their ground-truth pixels) are removed before scoring; an excluded class predicted
-    on another class's pixel still counts as a false negative of that class.
+    ``confusion`` holds no no-data pixels (they never enter it). Rows of excluded classes (their ground-truth pixels)
+    are removed before scoring; an excluded class predicted on a scored pixel is an error of that pixel's class.
 
     Returns:
-        ``pixel_accuracy``, ``mean_f1``, ``mean_iou`` (over kept classes with ground truth or predictions),
-        ``pixel_accuracy_all`` (no exclusion), ``per_class`` {name: {precision, recall, f1, iou, support}},
-        ``excluded``.
+        ``pixel_accuracy``, ``mean_precision``, ``mean_recall``, ``mean_f1``, ``mean_iou`` (over the scored classes
+        with ground truth or predictions), ``per_class`` {name: {precision, recall, f1, iou, support}} of the scored
+        classes, ``scored`` and ``excluded`` (class names).
     """
     conf = np.asarray(confusion, dtype=np.float64).copy()
-    total_all = conf.sum()
-    pixel_accuracy_all = float(np.trace(conf) / total_all) if total_all else float("nan")
     keep = np.array([name not in exclude for name in class_names])
     conf[~keep, :] = 0.0
     tp = np.diag(conf)
@@ -172,19 +174,26 @@ def segmentation_metrics(confusion: np.ndarray | torch.Tensor, class_names: list
         recall = tp / (tp + fn)
         f1 = 2 * tp / (2 * tp + fp + fn)
         iou = tp / (tp + fp + fn)
+    present = keep & ((tp + fp + fn) > 0)
     per_class = {
         name: {"precision": _finite(precision[i]), "recall": _finite(recall[i]), "f1": _finite(f1[i]),
                "iou": _finite(iou[i]), "support": int(conf[i].sum())}
         for i, name in enumerate(class_names) if keep[i]
     }
-    scored = keep & ((tp + fp + fn) > 0)
+
+    def mean(values: np.ndarray) -> float:
+        values = np.where(np.isfinite(values), values, 0.0)  # a class never predicted has precision 0
+        return float(np.mean(values[present])) if present.any() else float("nan")
+
     total = conf.sum()
     return {
         "pixel_accuracy": float(tp.sum() / total) if total else float("nan"),
-        "mean_f1": float(np.mean(f1[scored])) if scored.any() else float("nan"),
-        "mean_iou": float(np.mean(iou[scored])) if scored.any() else float("nan"),
-        "pixel_accuracy_all": pixel_accuracy_all,
+        "mean_precision": mean(precision),
+        "mean_recall": mean(recall),
+        "mean_f1": mean(f1),
+        "mean_iou": mean(iou),
         "per_class": per_class,
+        "scored": [name for name in class_names if name not in exclude],
         "excluded": [name for name in class_names if name in exclude],
     }
 
@@ -210,16 +219,35 @@ def build_model(cfg: SegmentConfig, num_classes: int, in_channels: int) -> LANet
 
 @torch.no_grad()
 def evaluate(model: LANet, dataset: MasksExportDataset, device: torch.device, batch_size: int = 8,
-             progress: bool = True) -> tuple[dict, np.ndarray]:
-    """``(metrics, confusion)`` of ``model`` on ``dataset``."""
+             progress: bool = True, groups: dict[str, str] | None = None) -> tuple[dict, np.ndarray]:
+    """``(metrics, confusion)`` of ``model`` on ``dataset``.
+
+    With ``groups`` (``{tile stem: group name}``, e.g. the scene of each tile), ``metrics["by_group"]`` also holds
+    ``{group: {"metrics", "confusion", "tiles"}}``; tiles without a group go to ``"?"``.
+    """
     model.eval()
     num_classes = len(dataset.class_names)
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    by_group: dict[str, torch.Tensor] = {}
+    tiles: dict[str, int] = {}
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=_collate)
     for batch in tqdm(loader, desc="evaluate", disable=not progress, leave=False):
         pred = model(batch["image"].to(device)).argmax(dim=1)
-        confusion += confusion_matrix(pred, batch["mask"].to(device), num_classes)
-    return segmentation_metrics(confusion, dataset.class_names), confusion.numpy()
+        target = batch["mask"].to(device)
+        if groups is None:
+            confusion += confusion_matrix(pred, target, num_classes)
+            continue
+        for i, stem in enumerate(batch["stem"]):
+            tile = confusion_matrix(pred[i], target[i], num_classes)
+            confusion += tile
+            group = groups.get(stem, "?")
+            by_group[group] = by_group.get(group, torch.zeros_like(confusion)) + tile
+            tiles[group] = tiles.get(group, 0) + 1
+    metrics = segmentation_metrics(confusion, dataset.class_names)
+    if groups is not None:
+        metrics["by_group"] = {g: {"metrics": segmentation_metrics(c, dataset.class_names),
+                                   "confusion": c.tolist(), "tiles": tiles[g]} for g, c in sorted(by_group.items())}
+    return metrics, confusion.numpy()
 
 
 @torch.no_grad()
@@ -293,12 +321,13 @@ def train(cfg: SegmentConfig) -> dict:
 
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=False,
                                          collate_fn=_collate, num_workers=cfg.workers)
+    views = torch.Generator().manual_seed(cfg.seed + 1 + start_epoch)  # the augmented views of the CC loss
     metrics, confusion = {}, None
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         sums = {"loss": 0.0, "loss_ce": 0.0, "loss_instance": 0.0, "loss_cluster": 0.0}
         for batch in tqdm(loader, desc=f"segment epoch {epoch}", disable=not cfg.progress, leave=False):
-            terms = segmentation_loss(model, batch["image"].to(device), batch["mask"].to(device), cfg)
+            terms = segmentation_loss(model, batch["image"].to(device), batch["mask"].to(device), cfg, views)
             if not torch.isfinite(terms["loss"]):
                 raise FloatingPointError(f"non-finite loss at epoch {epoch}: ce={float(terms['loss_ce'])}")
             optimizer.zero_grad(set_to_none=True)
@@ -313,11 +342,13 @@ def train(cfg: SegmentConfig) -> dict:
         history.append(record)
         common.save_checkpoint(out_dir, epoch, model, optimizer, args=args, extra={"history": common.plain(history)},
                                keep_every_epoch=cfg.keep_every_epoch)
+        write_json(out_dir / "history.json", common.plain(history))
+        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items() if k != "epoch"})
+
+    if history:  # curves once at the end: matplotlib costs seconds per figure
         common.write_history(history, out_dir, name="history")
         common.plot_history([{k: v for k, v in r.items() if k == "epoch" or "loss" in k} for r in history],
                             out_dir / "loss_curve.png")
-        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in record.items() if k != "epoch"})
-
     predictions = None
     if val_set is not None and len(val_set):
         if confusion is None:  # resumed past the last epoch
@@ -325,7 +356,9 @@ def train(cfg: SegmentConfig) -> dict:
         write_json(out_dir / "metrics.json",
                    {**metrics, "split": val_split, "confusion": confusion.tolist(), "class_names": class_names})
         plot_confusion_matrix(confusion, class_names, out_dir / "confusion.png")
-        predictions = predict_masks(model, val_set, out_dir / "predictions", device, cfg.batch_size, cfg.progress)
+        if cfg.predict:
+            predictions = predict_masks(model, val_set, out_dir / "predictions", device, cfg.batch_size,
+                                        cfg.progress)
     return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / "checkpoint.pth",
             "predictions": predictions, "split": val_split}
 
