@@ -56,11 +56,12 @@ def test_tiny_run(tmp_path):
     assert [(r["model"], r["epochs"], r["norm"]) for r in result["rows"]] == [
         ("pixels", None, "l2"), ("stats", None, "l2"), ("dcgan", 0, "l2"), ("dcgan", 1, "l2"), ("cc", 0, "l2"),
         ("cc", 1, "l2")]
-    # the intensity statistics separate this seed's scenes exactly (land is bright): a scorer reading the wrong
-    # truth, samples out of order or a wrong naming rule would not give 1.0 with both inshore images found
-    stats = result["rows"][1]
-    assert stats["accuracy"] == stats["matched_accuracy"] == 1.0 and stats["predicted_inshore"] == 2
-    assert result["best"]["stats"] == stats and result["stats_best_accuracy"] == 1.0
+    # the best row of each model is its most accurate one, and the flat figures report it
+    # (the scoring itself is checked on planted features in test_score_tells_a_naming_error_from_a_clustering_error)
+    for model in ("pixels", "stats", "dcgan", "cc"):
+        rows = [r for r in result["rows"] if r["model"] == model]
+        assert result["best"][model]["accuracy"] == max(r["accuracy"] for r in rows)
+        assert result[f"{model}_best_accuracy"] == result["best"][model]["accuracy"]
     trained = [r for r in result["rows"] if r["model"] == "dcgan" and r["epochs"] == 1]
     assert all(r["train_seconds"] > 0 for r in trained)
     assert (tmp_path / "scenes.json").is_file()
