@@ -64,4 +64,4 @@ def test_tiny_run(tmp_path):
     trained = [r for r in result["rows"] if r["model"] == "dcgan" and r["epochs"] == 1]
     assert all(r["train_seconds"] > 0 for r in trained)
     assert (tmp_path / "scenes.json").is_file()
-    assert (tmp_path / "dcgan-32" / "checkpoint.pt").is_file()
+    assert (tmp_path / "dcgan-32" / "checkpoint.pth").is_file()

@@ -7,7 +7,6 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from sardata.cli._app import app, embed_app, train_app  # noqa: F401
 from sardata.cli._app import load_dataset_or_exit as _load
@@ -83,19 +82,15 @@ def extract_cmd(
     from sardata.embed.extract import MODELS, extract_features
 
     if model not in MODELS:
-        raise typer.BadParameter(f"--model must be one of {MODELS}, got {model!r}")
+        raise ValueError(f"--model {model!r}: expected one of {MODELS}")
     if pca_dim is None:
         pca_dim = 256 if model == "dcgan" else 0
     field = field or f"{model}_embedding"
-    try:
-        result = extract_features(
-            _load(dataset), model=model, checkpoint=checkpoint, allow_random_init=random_init, batch_size=batch_size,
-            num_workers=num_workers, device=device, pca_dim=pca_dim or None, embedding_field=field,
-            cluster_field=cluster_field,
-        )
-    except ValueError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}")
-        raise typer.Exit(1) from e
+    result = extract_features(
+        _load(dataset), model=model, checkpoint=checkpoint, allow_random_init=random_init, batch_size=batch_size,
+        num_workers=num_workers, device=device, pca_dim=pca_dim or None, embedding_field=field,
+        cluster_field=cluster_field,
+    )
     console.print(
         f"{len(result.sample_ids)} samples, {result.features.shape[1]}-d {model} features "
         f"(checkpoint {result.checkpoint_hash}) → field [bold]{field}[/bold]"

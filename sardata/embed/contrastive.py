@@ -13,6 +13,7 @@ Outputs for extraction: encoder features (512-d) and soft cluster assignments.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sardata._io import torch_save
+from sardata import checkpoints
+from sardata.config import LATEST, TrainConfig, resume_option
 from sardata.embed import data as edata
 from sardata.embed.augment import SarAugment
 
@@ -83,7 +85,7 @@ def build_encoder(weights=None, in_channels: int = 1) -> nn.Module:
         model = resnet18(weights=weights)
     else:
         model = resnet18(weights=None)
-        state = edata.load_checkpoint(weights)
+        state = checkpoints.load_checkpoint(weights)
         state = state.get("state_dict", state)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if [k for k in missing if not k.startswith("fc.")] or unexpected:
@@ -170,6 +172,46 @@ class _NeighbourPicker:
 # --------------------------------------------------------------------------------------------------- training
 
 
+@dataclasses.dataclass(kw_only=True)
+class CCConfig(TrainConfig):
+    """Options of :func:`train_cc` (``sardata embed train-cc``); the shared fields are :class:`TrainConfig`'s.
+
+    Attributes:
+        epochs (20), batch_size (32), lr (3e-4): Adam (seed 003: batch 32).
+        clusters (10), feature_dim (128): cluster and instance head sizes.
+        tau_instance (0.5), tau_cluster (1.0): NT-Xent temperatures.
+        knn_positives (0): K nearest-neighbour positives (0: two views of one image).
+        weight_decay (0.0), image_size (224).
+        workers (None): DataLoader workers; None → min(4, cpu_count).
+        resume ("latest"): continue from the run directory's checkpoint when there is one.
+    """
+
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 3e-4
+    clusters: int = 10
+    feature_dim: int = 128
+    tau_instance: float = 0.5
+    tau_cluster: float = 1.0
+    knn_positives: int = 0
+    weight_decay: float = 0.0
+    image_size: int = DEFAULT_IMAGE_SIZE
+    workers: int | None = None
+    resume: Path | str | None = LATEST
+
+    def validate(self) -> "CCConfig":
+        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or self.clusters < 2:
+            raise ValueError(f"clusters={self.clusters!r}: must be an integer ≥ 2")
+        for name in ("feature_dim", "image_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be a positive integer")
+        if self.knn_positives < 0:
+            raise ValueError(f"knn_positives={self.knn_positives!r}: must be ≥ 0")
+        if self.tau_instance <= 0 or self.tau_cluster <= 0:
+            raise ValueError(f"tau_instance={self.tau_instance!r}, tau_cluster={self.tau_cluster!r}: must be > 0")
+        return super().validate()
+
+
 def train_cc(
     samples,
     out_dir: str | os.PathLike | None = None,
@@ -187,10 +229,10 @@ def train_cc(
     device: str | torch.device | None = None,
     num_workers: int | None = None,
     seed: int = 0,
-    resume: bool = True,
+    resume: bool | str | os.PathLike | None = True,
     progress: bool = True,
 ) -> Path:
-    """Trains contrastive clustering and returns the path of its checkpoint.
+    """Trains contrastive clustering and returns the path of its checkpoint (options validated as :class:`CCConfig`).
 
     Args:
         samples: FiftyOne dataset/view, dataset name, or list of image paths.
@@ -210,10 +252,12 @@ def train_cc(
         device (None): torch device; None → CUDA when available.
         num_workers (None): DataLoader workers; None → min(4, cpu_count).
         seed (0): seed of initialisation, shuffling and augmentation, reseeded per epoch.
-        resume (True): continue from ``out_dir/checkpoint.pt`` when it exists.
+        resume (True): continue from the run directory's newest checkpoint when there is one (True or
+            ``"latest"``), from a given checkpoint path, or never (False / None).
         progress (True): show a progress bar.
 
-    Writes ``checkpoint.pt`` after every epoch (atomically), ``losses.csv`` and ``losses.png``.
+    Writes ``checkpoint.pth`` after every epoch (atomically; see :mod:`sardata.checkpoints`), ``losses.csv`` and
+    ``losses.png``.
     """
     from sardata.paths import work_dir
     from sardata.runtime import resolve_device, seed_everything
@@ -225,10 +269,14 @@ def train_cc(
         if source.dataset_name is None:
             raise ValueError("out_dir is required when training on bare image paths")
         out_dir = work_dir(source.dataset_name, "cc")
-    out_dir = Path(out_dir)
+    cfg = CCConfig(out_dir=out_dir, epochs=epochs, batch_size=batch_size, clusters=clusters, feature_dim=feature_dim,
+                   tau_instance=tau_instance, tau_cluster=tau_cluster, knn_positives=knn_positives, lr=lr,
+                   weight_decay=weight_decay, image_size=image_size, device=None if device is None else str(device),
+                   workers=num_workers, seed=seed, resume=resume_option(resume), progress=progress).validate()
+    out_dir = cfg.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = edata.checkpoint_path_for(out_dir)
-    device = resolve_device(device)
+    resume_path = cfg.resume_checkpoint()
+    device = resolve_device(cfg.device)
     config = {
         "image_size": int(image_size),
         "clusters": int(clusters),
@@ -247,14 +295,14 @@ def train_cc(
     bank = torch.zeros(len(source.ids), ENCODER_DIM)
     history: list[dict] = []
     start_epoch = 0
-    if resume and ckpt_path.exists():
-        state = edata.load_checkpoint(ckpt_path)  # CPU: the RNG state must stay there
+    if resume_path is not None:
+        state = checkpoints.load_checkpoint(resume_path)  # CPU: the RNG state must stay there
         if state.get("kind") != "cc":
-            raise ValueError(f"{ckpt_path}: not a contrastive-clustering checkpoint; use another out_dir")
+            raise ValueError(f"{resume_path}: not a contrastive-clustering checkpoint; use another out_dir")
         diff = {k: (state["config"].get(k), config[k]) for k in ("image_size", "clusters", "feature_dim")
                 if state["config"].get(k) != config[k]}
         if diff:
-            raise ValueError(f"{ckpt_path}: cannot resume, architecture differs (saved, requested): {diff}")
+            raise ValueError(f"{resume_path}: cannot resume, architecture differs (saved, requested): {diff}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = list(state["history"])
@@ -262,8 +310,9 @@ def train_cc(
         if state["bank"].shape == bank.shape:
             bank = state["bank"].cpu()
         edata.set_rng_state(state["rng"])
+    ckpt_path = out_dir / checkpoints.CHECKPOINT_NAME
     if start_epoch >= epochs:
-        return ckpt_path
+        return resume_path
 
     picker = _NeighbourPicker(None)
     dataset = edata.SampleImageDataset(
@@ -285,18 +334,19 @@ def train_cc(
             [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir,
             title="contrastive clustering",
         )
-        torch_save(
-            ckpt_path,
+        checkpoints.save_checkpoint(
+            out_dir,
             {
                 "kind": "cc",
                 "config": config,
-                "epoch": epoch,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "bank": bank,
                 "history": history,
                 "rng": edata.rng_state(),
             },
+            epoch,
+            keep_every_epoch=False,
         )
     return ckpt_path
 
