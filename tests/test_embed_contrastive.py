@@ -192,7 +192,7 @@ def test_train_cc_knn_positives_and_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(contrastive, "_cc_epoch", interrupt_at_2)
     with pytest.raises(KeyboardInterrupt):
         contrastive.train_cc(paths, tmp_path / "run", epochs=2, batch_size=4, clusters=3, knn_positives=3, **SMALL)
-    first = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    first = torch.load(tmp_path / "run" / "checkpoint.pth", weights_only=True)
     assert first["epoch"] == 1 and first["kind"] == "cc"
     assert first["bank"].abs().sum(1).gt(0).all()  # every sample's feature is in the memory bank after epoch 1
     # epoch 1 has no neighbours yet: both views come from the image itself
@@ -202,7 +202,7 @@ def test_train_cc_knn_positives_and_resume(tmp_path, monkeypatch):
     planted = torch.zeros_like(first["bank"])
     planted[:4, 0], planted[4:, 1] = 1.0, 1.0
     planted[:, 2] = torch.linspace(0, 0.01, 8)
-    torch.save({**first, "bank": planted}, tmp_path / "run" / "checkpoint.pt")
+    torch.save({**first, "bank": planted}, tmp_path / "run" / "checkpoint.pth")
     pairs.clear()
 
     def counting(*args, **kwargs):

@@ -95,7 +95,7 @@ def test_bad_geometry_is_rejected():
 def test_train_gan_writes_checkpoint_grids_and_curves(tmp_path):
     paths = _write_pngs(tmp_path / "imgs")
     ckpt = dcgan.train_gan(paths, tmp_path / "run", epochs=2, batch_size=4, **SMALL)
-    assert ckpt == tmp_path / "run" / "checkpoint.pt"
+    assert ckpt == tmp_path / "run" / "checkpoint.pth"
     state = torch.load(ckpt, weights_only=True)
     assert state["kind"] == "dcgan" and state["epoch"] == 2
     assert set(state) >= {"generator", "discriminator", "opt_g", "opt_d", "config", "rng", "history"}
@@ -125,7 +125,7 @@ def test_interrupted_training_resumes_at_next_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(dcgan, "_gan_epoch", interrupt_at_2)
     with pytest.raises(KeyboardInterrupt):
         dcgan.train_gan(paths, tmp_path / "run", epochs=3, batch_size=4, **SMALL)
-    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert torch.load(tmp_path / "run" / "checkpoint.pth", weights_only=True)["epoch"] == 1
 
     def counting(*args, **kwargs):
         ran.append(args[6])
@@ -176,7 +176,7 @@ def test_train_on_fiftyone_dataset_uses_work_dir(tmp_path, fo_dataset_name):
     ds = fo.Dataset(fo_dataset_name)
     ds.add_samples([fo.Sample(filepath=p) for p in paths])
     ckpt = dcgan.train_gan(ds, epochs=1, batch_size=4, **SMALL)
-    assert ckpt == edata.checkpoint_path_for(work_dir(fo_dataset_name, "dcgan"))
+    assert ckpt == work_dir(fo_dataset_name, "dcgan") / "checkpoint.pth"
     assert ckpt.is_file()
 
 

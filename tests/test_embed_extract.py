@@ -7,7 +7,7 @@ from PIL import Image
 
 from sardata._io import TMP_MARK
 from sardata.embed import contrastive, dcgan, extract
-from sardata.embed.data import checkpoint_path_for
+from sardata.checkpoints import CHECKPOINT_NAME
 
 N_IMAGES = 10
 
@@ -131,7 +131,7 @@ def test_default_checkpoint_pca_and_field(dataset, image_paths):
 
     ckpt = dcgan.train_gan(dataset, epochs=1, batch_size=5, image_size=32, base_channels=64, num_workers=0,
                            progress=False)
-    assert ckpt == checkpoint_path_for(work_dir(dataset.name, "dcgan"))
+    assert ckpt == work_dir(dataset.name, "dcgan") / CHECKPOINT_NAME
     calls = []
     real_set_values = fo.Dataset.set_values
     monkey = pytest.MonkeyPatch()

@@ -294,7 +294,7 @@ def make_coco(root: Path, size: int = 64) -> Path:
 
 
 def test_killed_training_resumes_at_the_next_epoch(tmp_path):
-    from sardata.train import common
+    from sardata import checkpoints
     from sardata.train.detector import load_detector
 
     data = make_coco(tmp_path / "coco")
@@ -304,8 +304,8 @@ def test_killed_training_resumes_at_the_next_epoch(tmp_path):
     kill_when(proc, lambda: (out / "checkpoint.pth").is_file(), tmp_path / "train1.log", timeout=120)
 
     for path in out.glob("*.pth"):  # whatever the kill interrupted, every visible checkpoint is whole
-        common.load_checkpoint(path)
-    done = int(common.load_checkpoint(out / "checkpoint.pth")["epoch"])
+        checkpoints.load_checkpoint(path)
+    done = int(checkpoints.load_checkpoint(out / "checkpoint.pth")["epoch"])
     assert done < epochs - 1, "the kill came after the last epoch"
     finished = stamps(out / f"model_{e}.pth" for e in range(done + 1))
 
@@ -320,7 +320,7 @@ def test_killed_training_resumes_at_the_next_epoch(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert [r["epoch"] for r in history] == list(range(epochs))
-    state = common.load_checkpoint(out / "checkpoint.pth")
+    state = checkpoints.load_checkpoint(out / "checkpoint.pth")
     assert state["epoch"] == epochs - 1
     assert [r["epoch"] for r in state["history"]] == list(range(epochs))
     assert stamps(out / f"model_{e}.pth" for e in range(done + 1)) == finished  # finished epochs not redone
@@ -332,6 +332,6 @@ def test_killed_training_resumes_at_the_next_epoch(tmp_path):
     data_bytes = (out / "checkpoint.pth").read_bytes()
     cut.write_bytes(data_bytes[: len(data_bytes) // 2])
     with pytest.raises(ValueError, match="cut.pth"):
-        common.load_checkpoint(cut)
+        checkpoints.load_checkpoint(cut)
     with pytest.raises(ValueError, match="cut.pth"):
         load_detector(cut)

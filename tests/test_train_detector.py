@@ -8,6 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
+from sardata import checkpoints
 from sardata.train import common
 from sardata.train.coco_data import CocoDetection, collate
 from sardata.train.detector import (
@@ -258,9 +259,9 @@ def test_train_under_torchrun_then_resume_and_test_only(tmp_path, coco_dir, monk
     second = train(DetectorConfig(epochs=2, resume=out / "checkpoint.pth", **cfg))
     assert [r["epoch"] for r in second["history"]] == [0, 1]
     assert (out / "model_1.pth").is_file()
-    ckpt = common.load_checkpoint(out / "checkpoint.pth")
+    ckpt = checkpoints.load_checkpoint(out / "checkpoint.pth")
     assert ckpt["epoch"] == 1 and set(ckpt) >= {"model", "optimizer", "lr_scheduler", "args", "epoch"}
-    assert ckpt["lr_scheduler"]["last_epoch"] > common.load_checkpoint(out / "model_0.pth")["lr_scheduler"]["last_epoch"]
+    assert ckpt["lr_scheduler"]["last_epoch"] > checkpoints.load_checkpoint(out / "model_0.pth")["lr_scheduler"]["last_epoch"]
 
     only = train(DetectorConfig(epochs=2, resume=out / "checkpoint.pth", test_only=True, **cfg))
     assert only["history"] == [] and set(only["metrics"]) >= {"mAP", "AP50"}

@@ -68,7 +68,7 @@ def print_summary(summary: dict, title: str) -> None:
 @app.command()
 def ingest(
     name: str = typer.Argument(..., help=_KEYS),
-    root: Path = typer.Argument(..., help="dataset root directory"),
+    root: Path = typer.Argument(..., help="dataset root directory, or its zip/tar archive (or a folder holding it)"),
     dataset_name: Optional[str] = typer.Option(None, "--name", help="FiftyOne dataset name (default: NAME)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset of that name"),
     strict: bool = typer.Option(False, "--strict", help="fail on the first bad file or dropped label instead of reporting it"),
@@ -76,9 +76,5 @@ def ingest(
     """Ingest a dataset from its on-disk layout into a persistent FiftyOne dataset and print a summary."""
     import sardata.datasets as sds
 
-    try:
-        dataset = sds.load(name, root, name=dataset_name, overwrite=overwrite, strict=strict)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        console.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(code=1)
+    dataset = sds.load(name, root, name=dataset_name, overwrite=overwrite, strict=strict)
     print_summary(sds.summarize(dataset), title=f"{dataset.name} ({name} from {root})")

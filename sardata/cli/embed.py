@@ -7,10 +7,8 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from sardata.cli._app import app, embed_app, train_app  # noqa: F401
-from sardata.cli._app import fail as _fail
 from sardata.cli._app import load_dataset_or_exit as _load
 
 console = Console()
@@ -35,14 +33,11 @@ def train_gan_cmd(
     """Train the BSLM DCGAN (checkpoint, sample grids and loss curves every epoch; resumable)."""
     from sardata.embed.dcgan import train_gan
 
-    try:
-        path = train_gan(
-            _load(dataset), out, steps=steps, epochs=epochs, preset=preset, batch_size=batch_size, lr=lr,
-            image_size=image_size, input_norm=input_norm, device=device, num_workers=num_workers, seed=seed,
-            resume=resume,
-        )
-    except ValueError as e:
-        _fail(e)
+    path = train_gan(
+        _load(dataset), out, steps=steps, epochs=epochs, preset=preset, batch_size=batch_size, lr=lr,
+        image_size=image_size, input_norm=input_norm, device=device, num_workers=num_workers, seed=seed,
+        resume=resume,
+    )
     console.print(f"DCGAN checkpoint: [bold]{path}[/bold] (curves: {path.parent / 'losses.png'})")
 
 
@@ -67,14 +62,11 @@ def train_cc_cmd(
     """Train contrastive clustering (ResNet18, instance + cluster heads, K-NN positives; resumable)."""
     from sardata.embed.contrastive import train_cc
 
-    try:
-        path = train_cc(
-            _load(dataset), out, steps=steps, epochs=epochs, batch_size=batch_size, clusters=clusters,
-            knn_positives=knn, lr=lr, image_size=image_size, input_norm=input_norm, weights=weights, device=device,
-            num_workers=num_workers, seed=seed, resume=resume,
-        )
-    except ValueError as e:
-        _fail(e)
+    path = train_cc(
+        _load(dataset), out, steps=steps, epochs=epochs, batch_size=batch_size, clusters=clusters,
+        knn_positives=knn, lr=lr, image_size=image_size, input_norm=input_norm, weights=weights, device=device,
+        num_workers=num_workers, seed=seed, resume=resume,
+    )
     console.print(f"contrastive-clustering checkpoint: [bold]{path}[/bold]")
 
 
@@ -98,17 +90,13 @@ def extract_cmd(
     from sardata.embed.extract import MODELS, extract_features
 
     if model not in MODELS:
-        raise typer.BadParameter(f"--model must be one of {MODELS}, got {model!r}")
+        raise ValueError(f"--model {model!r}: expected one of {MODELS}")
     field = field or f"{model}_embedding"
-    try:
-        result = extract_features(
-            _load(dataset), model=model, checkpoint=checkpoint, allow_random_init=random_init, batch_size=batch_size,
-            num_workers=num_workers, device=device, pca_dim=pca_dim or None, embedding_field=field,
-            cluster_field=cluster_field,
-        )
-    except ValueError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}")
-        raise typer.Exit(1) from e
+    result = extract_features(
+        _load(dataset), model=model, checkpoint=checkpoint, allow_random_init=random_init, batch_size=batch_size,
+        num_workers=num_workers, device=device, pca_dim=pca_dim or None, embedding_field=field,
+        cluster_field=cluster_field,
+    )
     console.print(
         f"{len(result.sample_ids)} samples, {result.features.shape[1]}-d {model} features "
         f"(checkpoint {result.checkpoint_hash}, input {result.input_norm}) → field [bold]{field}[/bold]"

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from sardata.cli._app import app
-from sardata.cli._app import fail as _fail
 from sardata.cli._app import load_dataset_or_exit as _load
 
 console = Console()
@@ -30,11 +29,8 @@ def index(
     from sardata.index import compute_index
 
     ds = _load(dataset)
-    try:
-        result = compute_index(ds, embedding_field=field, brain_key=brain_key, metric=metric, kind=kind,
-                               overwrite=overwrite)
-    except ValueError as e:
-        _fail(e)
+    result = compute_index(ds, embedding_field=field, brain_key=brain_key, metric=metric, kind=kind,
+                           overwrite=overwrite)
     console.print(
         f"indexed {result.total_index_size} samples of {dataset!r} ({result.index_kind}, {metric}) as brain key "
         f"[bold]{brain_key}[/bold] → {result.config.index_path}"
@@ -61,11 +57,8 @@ def scenes(
 
     ds = _load(dataset)
     field = field or f"{model}_embedding"
-    try:
-        run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init,
-                               normalize=normalize, variant=variant)
-    except ValueError as e:
-        _fail(e)
+    run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init,
+                           normalize=normalize, variant=variant)
     table = Table(title=f"{dataset}: scene run {run_key!r} (k={k}, {field})")
     table.add_column("scene")
     table.add_column("samples", justify="right")
@@ -87,11 +80,8 @@ def scenes(
 def _visualize(ds, field: str, method: str, brain_key: str, run_key: Optional[str] = None) -> None:
     from sardata import scenes as sc
 
-    try:
-        _, png = sc.compute_visualization(ds, embedding_field=field, method=method, brain_key=brain_key,
-                                          run_key=run_key)
-    except ValueError as e:
-        _fail(e)
+    _, png = sc.compute_visualization(ds, embedding_field=field, method=method, brain_key=brain_key,
+                                      run_key=run_key)
     console.print(f"2-D map ({method}) as brain key [bold]{brain_key}[/bold] (App embeddings panel); scatter {png}")
 
 

@@ -10,14 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sardata.cli._app import app, train_app
+from sardata.cli._app import RESUME_HELP, app, train_app
 
 console = Console()
-
-
-def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(code=1)
 
 
 @train_app.command("detector")
@@ -54,7 +49,7 @@ def detector(
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)"),
     amp: bool = typer.Option(True, "--amp/--no-amp", help="mixed precision on CUDA"),
-    resume: Optional[Path] = typer.Option(None, help="checkpoint to continue from"),
+    resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     test_only: bool = typer.Option(False, "--test-only", help="evaluate --resume on the test split only"),
     eval_every: Optional[int] = typer.Option(None, "--eval-every"),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="read only N images per split"),
@@ -67,27 +62,27 @@ def detector(
 
     try:
         steps = None if lr_steps is None else tuple(int(s) for s in lr_steps.split(",") if s.strip())
-        options = {}
-        for item in model_option or []:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ValueError(f"--model-option {item!r}: expected KEY=VALUE")
-            try:
-                options[key.strip()] = json.loads(value)
-            except json.JSONDecodeError:
-                options[key.strip()] = value
-        cfg = DetectorConfig(
-            data=data, arch=arch, preset=preset, backbone=backbone, out_dir=out, epochs=epochs, iterations=iterations,
-            batch_size=batch_size, crop_size=crop_size, optimizer=optimizer, lr=lr, momentum=momentum,
-            weight_decay=weight_decay, schedule=schedule, lr_steps=steps, lr_gamma=lr_gamma,
-            warmup_iters=warmup_iters, image_size=image_size, anchors=anchors, backbone_weights=backbone_weights,
-            trainable_layers=trainable_layers, normalization=normalization, train_split=train_split,
-            test_split=test_split, workers=workers, device=device, amp=amp, resume=resume, test_only=test_only,
-            eval_every=eval_every, max_images=max_images, model_options=options or None, seed=seed,
-        )
-        result = train(cfg)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        _fail(e)
+    except ValueError:
+        raise ValueError(f"--lr-steps {lr_steps!r}: expected comma-separated epochs, e.g. 8,11") from None
+    options = {}
+    for item in model_option or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--model-option {item!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    cfg = DetectorConfig(
+        data=data, arch=arch, preset=preset, backbone=backbone, out_dir=out, epochs=epochs, iterations=iterations,
+        batch_size=batch_size, crop_size=crop_size, optimizer=optimizer, lr=lr, momentum=momentum,
+        weight_decay=weight_decay, schedule=schedule, lr_steps=steps, lr_gamma=lr_gamma,
+        warmup_iters=warmup_iters, image_size=image_size, anchors=anchors, backbone_weights=backbone_weights,
+        trainable_layers=trainable_layers, normalization=normalization, train_split=train_split,
+        test_split=test_split, workers=workers, device=device, amp=amp, resume=resume, test_only=test_only,
+        eval_every=eval_every, max_images=max_images, model_options=options or None, seed=seed,
+    )
+    result = train(cfg)
     table = Table(title=f"{cfg.arch} / {cfg.backbone}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -125,7 +120,7 @@ def classifier(
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None),
     amp: bool = typer.Option(True, "--amp/--no-amp"),
-    resume: Optional[Path] = typer.Option(None),
+    resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     test_only: bool = typer.Option(False, "--test-only"),
     max_images: Optional[int] = typer.Option(None, "--max-images"),
     init_from: Optional[Path] = typer.Option(None, "--init-from",
@@ -141,20 +136,17 @@ def classifier(
     protocol (train on --data, then fine-tune on each --then export in turn, frozen and unfrozen)."""
     from sardata.train.classifier import ClassifierConfig, train
 
-    try:
-        cfg = ClassifierConfig(
-            data=data, model=model, out_dir=out, weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
-            weight_decay=weight_decay, image_size=image_size, val_fraction=val_fraction, balance=balance,
-            monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam,
-            fiftyone_dataset=fiftyone_dataset, workers=workers, device=device, amp=amp, resume=resume,
-            test_only=test_only, max_images=max_images, seed=seed, init_from=init_from, trainable=trainable,
-        )
-        if then:
-            _sequential(cfg, then, [v.strip() for v in variants.split(",") if v.strip()])
-            return
-        result = train(cfg)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        _fail(e)
+    cfg = ClassifierConfig(
+        data=data, model=model, out_dir=out, weights=weights, epochs=epochs, batch_size=batch_size, lr=lr,
+        weight_decay=weight_decay, image_size=image_size, val_fraction=val_fraction, balance=balance,
+        monitor=monitor, patience=patience, normalization=normalization, gradcam=gradcam,
+        fiftyone_dataset=fiftyone_dataset, workers=workers, device=device, amp=amp, resume=resume,
+        test_only=test_only, max_images=max_images, seed=seed, init_from=init_from, trainable=trainable,
+    )
+    if then:
+        _sequential(cfg, then, [v.strip() for v in variants.split(",") if v.strip()])
+        return
+    result = train(cfg)
     if result["report"]:
         console.print(result["report"], markup=False, highlight=False)
     console.print(f"outputs in [bold]{result['out_dir']}[/bold]", soft_wrap=True)
@@ -188,6 +180,13 @@ def _model_name(path: Path) -> str:
     return path.parent.name if path.stem.startswith("predictions") else path.stem
 
 
+def _read_categories(path: Path) -> list:
+    try:
+        return json.loads(path.read_text())["categories"]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"--annotations {path}: not a COCO JSON with 'categories' ({type(e).__name__}: {e})") from e
+
+
 @app.command("evaluate")
 def evaluate(
     dataset: str = typer.Argument(..., help="FiftyOne dataset name"),
@@ -202,15 +201,12 @@ def evaluate(
     """Detection metrics by scene (all / inshore / offshore / scene_i) and class; predictions into FiftyOne."""
     from sardata.evaluate import evaluate_dataset, read_results, scene_table_markdown
 
-    try:
-        runs = {}
-        for path in predictions:
-            name = _model_name(path)
-            runs[name if name not in runs else f"{name}_{len(runs)}"] = read_results(path)
-        categories = json.loads(annotations.read_text())["categories"] if annotations else None
-        result = evaluate_dataset(dataset, runs, categories, gt_field=gt_field, split=split,
-                                  scene_field=scene_field, iou=iou, out_dir=out)
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        _fail(e)
+    runs = {}
+    for path in predictions:
+        name = _model_name(path)
+        runs[name if name not in runs else f"{name}_{len(runs)}"] = read_results(path)
+    categories = _read_categories(annotations) if annotations else None
+    result = evaluate_dataset(dataset, runs, categories, gt_field=gt_field, split=split,
+                              scene_field=scene_field, iou=iou, out_dir=out)
     console.print(scene_table_markdown(result["rows"], "AP50"), markup=False, highlight=False)
     console.print(f"tables: {result['markdown']}  {result['json']}", soft_wrap=True)

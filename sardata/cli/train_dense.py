@@ -11,14 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sardata.cli._app import app, embed_app, train_app  # noqa: F401
+from sardata.cli._app import RESUME_HELP, app, embed_app, train_app  # noqa: F401
 
 console = Console()
-
-
-def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
-    raise typer.Exit(code=1)
 
 
 def _pct(value: float) -> str:
@@ -68,30 +63,27 @@ def distill(
 
     from sardata.train.distill import VARIANTS, DistillConfig, distill as run_distill, run_ablation
 
-    try:
-        ratio = tuple(float(v) for v in fdr_ratio.split(","))
-        if len(ratio) == 1:
-            ratio = (ratio[0], ratio[0])
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-        if variant is not None and variant not in VARIANTS:
-            raise ValueError(f"--variant {variant!r}: expected one of {', '.join(VARIANTS)}")
-        cfg = DistillConfig(
-            data=str(data), teacher=str(teacher), student=student, out_dir=str(out) if out else None, kd=kd,
-            ede=ede and kd, fdr=fdr and kd, hsm=hsm and kd, head=head, alpha=alpha, beta=beta, fdr_ratio=ratio,
-            hsm_curvature=hsm_curvature, mask_source=mask_source,
-            mask_checkpoint=str(mask_checkpoint) if mask_checkpoint else None, student_weights=student_weights,
-            epochs=epochs, batch_size=batch_size, lr=lr, min_teacher_ap50=min_teacher_ap50,
-            allow_weak_teacher=allow_weak_teacher, train_split=train_split, eval_split=eval_split,
-            val_split=val_split, max_images=max_images, seed=seed_list[0], device=device, workers=workers,
-        )
-        if variant is not None:
-            cfg = replace(cfg, **VARIANTS[variant])
-        if ablation:
-            result = run_ablation(cfg, seeds=seed_list)
-        else:
-            summary = run_distill(cfg, variant=variant)
-    except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as e:
-        _fail(e)
+    ratio = tuple(float(v) for v in fdr_ratio.split(","))
+    if len(ratio) == 1:
+        ratio = (ratio[0], ratio[0])
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(f"--variant {variant!r}: expected one of {', '.join(VARIANTS)}")
+    cfg = DistillConfig(
+        data=str(data), teacher=str(teacher), student=student, out_dir=str(out) if out else None, kd=kd,
+        ede=ede and kd, fdr=fdr and kd, hsm=hsm and kd, head=head, alpha=alpha, beta=beta, fdr_ratio=ratio,
+        hsm_curvature=hsm_curvature, mask_source=mask_source,
+        mask_checkpoint=str(mask_checkpoint) if mask_checkpoint else None, student_weights=student_weights,
+        epochs=epochs, batch_size=batch_size, lr=lr, min_teacher_ap50=min_teacher_ap50,
+        allow_weak_teacher=allow_weak_teacher, train_split=train_split, eval_split=eval_split,
+        val_split=val_split, max_images=max_images, seed=seed_list[0], device=device, workers=workers,
+    )
+    if variant is not None:
+        cfg = replace(cfg, **VARIANTS[variant])
+    if ablation:
+        result = run_ablation(cfg, seeds=seed_list)
+    else:
+        summary = run_distill(cfg, variant=variant)
     if ablation:
         table = Table(title=f"IFKD ablation, {student} student (AP50 %)")
         for column in ("variant", "AP50 mean", "± std", "seeds"):
@@ -123,7 +115,7 @@ def segment(
     val_split: str = typer.Option("val", "--val-split", help="falls back to test"),
     encoder_weights: Optional[Path] = typer.Option(None, "--encoder-weights", help="ResNet-18 state_dict file"),
     augment: bool = typer.Option(True, "--augment/--no-augment"),
-    resume: Optional[Path] = typer.Option(None, help="checkpoint to continue from"),
+    resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     max_samples: Optional[int] = typer.Option(None, "--max-samples", help="read only N tiles per split"),
     dataset: Optional[str] = typer.Option(None, "--dataset",
                                           help="FiftyOne dataset to load the predicted masks into"),
@@ -136,20 +128,17 @@ def segment(
     from sardata.predictions import add_segmentations
     from sardata.train.segment import SegmentConfig, train
 
-    try:
-        cfg = SegmentConfig(
-            data=str(data), input=input, cc=cc, cc_weight=cc_weight, knn=knn, num_clusters=num_clusters,
-            epochs=epochs, batch_size=batch_size, lr=lr, train_split=train_split, val_split=val_split,
-            out_dir=str(out) if out else None, resume=str(resume) if resume else None,
-            encoder_weights=str(encoder_weights) if encoder_weights else None, augment=augment,
-            max_samples=max_samples, seed=seed, device=device, workers=workers,
-        )
-        result = train(cfg)
-        loaded = None
-        if dataset and result["predictions"]:
-            loaded = add_segmentations(dataset, result["predictions"], data, result["split"], field=field)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-        _fail(e)
+    cfg = SegmentConfig(
+        data=str(data), input=input, cc=cc, cc_weight=cc_weight, knn=knn, num_clusters=num_clusters,
+        epochs=epochs, batch_size=batch_size, lr=lr, train_split=train_split, val_split=val_split,
+        out_dir=str(out) if out else None, resume=str(resume) if resume else None,
+        encoder_weights=str(encoder_weights) if encoder_weights else None, augment=augment,
+        max_samples=max_samples, seed=seed, device=device, workers=workers,
+    )
+    result = train(cfg)
+    loaded = None
+    if dataset and result["predictions"]:
+        loaded = add_segmentations(dataset, result["predictions"], data, result["split"], field=field)
     metrics = result["metrics"]
     table = Table(title=f"LANet{' + CC' if cc else ''} ({input})")
     table.add_column("metric")

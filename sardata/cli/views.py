@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 
 from sardata.cli._app import app
-from sardata.cli._app import fail as _fail
 from sardata.cli._app import load_dataset_or_exit as _load
 
 console = Console()
@@ -30,10 +29,7 @@ def balance(
     from sardata.views.report import balance_report
 
     ds = _load(dataset)
-    try:
-        run = run_balance(ds, by=by, mode=mode, target=target, splits=splits, seed=seed, run_key=run_key)
-    except ValueError as e:
-        _fail(e)
+    run = run_balance(ds, by=by, mode=mode, target=target, splits=splits, seed=seed, run_key=run_key)
     report = balance_report(ds, run.run_key, console=console)
     console.print(f"balance run [bold]{run.run_key}[/bold]: {run.before} → {run.after}; "
                   f"counts in field [bold]{run.count_field}[/bold]; report {report.paths.get('html')}")
@@ -54,13 +50,10 @@ def merge(
     from sardata.views.merge import merge as run_merge
 
     inputs = [_load(d) for d in datasets]
-    try:
-        merged, report = run_merge(
-            inputs, name, taxonomy=None if taxonomy.lower() == "none" else taxonomy, dedup=dedup, policy=policy,
-            near_threshold=near_threshold, embedding_field=embedding_field, overwrite=overwrite,
-        )
-    except ValueError as e:
-        _fail(e)
+    merged, report = run_merge(
+        inputs, name, taxonomy=None if taxonomy.lower() == "none" else taxonomy, dedup=dedup, policy=policy,
+        near_threshold=near_threshold, embedding_field=embedding_field, overwrite=overwrite,
+    )
     console.print(str(report))
     if report.shared_groups:
         console.print(f"[yellow]{len(report.shared_groups)} MMSIs appear in several sources[/yellow]: split with "
@@ -82,11 +75,8 @@ def split_cmd(
 
     ds = _load(dataset)
     strata = None if [b.lower() for b in by] == ["none"] else (by[0] if len(by) == 1 else tuple(by))
-    try:
-        counts = split(ds, method=method, ratios=tuple(ratios), by=strata, group_field=group_field, seed=seed,
-                       field=field)
-    except ValueError as e:
-        _fail(e)
+    counts = split(ds, method=method, ratios=tuple(ratios), by=strata, group_field=group_field, seed=seed,
+                   field=field)
     console.print(f"{field}: {counts}")
     # check the groups that matter for SAR even when they were not used to split (a stratified split leaks MMSIs)
     schema = ds.get_field_schema()
@@ -105,10 +95,7 @@ def report(
     from sardata.views.report import balance_report
 
     ds = _load(dataset)
-    try:
-        rep = balance_report(ds, run, fields=tuple(fields), console=console)
-    except ValueError as e:
-        _fail(e)
+    rep = balance_report(ds, run, fields=tuple(fields), console=console)
     console.print(f"wrote {rep.paths['png']} and {rep.paths['html']}")
 
 
@@ -132,13 +119,10 @@ def export(
     ds = _load(dataset)
     view = ds.select_by(split_field, view_split) if view_split else ds.view()
     options = {"original_format": original_format} if format == "imagefolder" and original else {}
-    try:
-        manifest = export_view(
-            view, out, format, label_field=label_field, balance_run=balance_run, split_field=split_field,
-            image_source="original" if original else "display", overwrite=overwrite, seed=seed, **options,
-        )
-    except (ValueError, FileExistsError) as e:
-        _fail(e)
+    manifest = export_view(
+        view, out, format, label_field=label_field, balance_run=balance_run, split_field=split_field,
+        image_source="original" if original else "display", overwrite=overwrite, seed=seed, **options,
+    )
     if manifest.get("skipped_existing"):
         console.print(f"{out} already holds this export (same manifest); nothing to do")
     else:

@@ -32,7 +32,8 @@ def load(
 
     Args:
         key: dataset key (see :data:`sardata.registry.DATASETS`).
-        root: the dataset root directory.
+        root: the dataset root directory, its zip/tar archive, or a folder holding the archive(s) (see
+            :meth:`sardata.datasets._base.SarDatasetImporter._locate`).
         name (None): FiftyOne dataset name (default: ``key``).
         overwrite (False): replace an existing dataset of that name.
         strict (False): fail on the first bad file instead of reporting it.

@@ -21,7 +21,7 @@ import fiftyone as fo
 import fiftyone.utils.data as foud
 import numpy as np
 
-from sardata import sarimage
+from sardata import archive, sarimage
 from sardata.datasets import _voc
 
 
@@ -30,13 +30,13 @@ class DatasetNotFoundError(FileNotFoundError):
 
     def __init__(self, name: str, root: str | os.PathLike, missing: str):
         super().__init__(
-            f"{name} not found at {root}: missing {missing}. Pass the directory that contains it as the dataset root "
-            f"(or write a synthetic copy with `sardata synth {name.lower()} OUT`)."
+            f"{name} not found at {root}: missing {missing}. Pass the directory that contains it, or the dataset's "
+            f"zip/tar archive, as the dataset root (or write a synthetic copy with `sardata synth {name.lower()} OUT`)."
         )
 
 
-class IngestError(RuntimeError):
-    """Raised in strict mode on the first problem."""
+class IngestError(ValueError):
+    """Raised in strict mode on the first problem; the message names the file and the reason."""
 
 
 @dataclass
@@ -123,6 +123,7 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
         self.display_dir = display_dir
         self.num_workers = num_workers or min(8, os.cpu_count() or 1)
         self.problems: list[IngestProblem] = []
+        self.archives: list[str] = []  # the archive(s) the layout was extracted from, if any
         self.label_counts: dict[str, Counter] = {}
         self._records: list[Any] = []
         self._iter: Iterator[fo.Sample] | None = None
@@ -175,8 +176,41 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
 
     # ---------------------------------------------------------------- importer protocol
 
-    def setup(self):
+    def _locate(self) -> None:
+        """Finds the layout in TorchGeo's order: extracted → archive → :class:`DatasetNotFoundError`.
+
+        ``dataset_dir`` may be the extracted layout, the dataset's zip/tar archive, or a folder holding the
+        archive(s) (OpenSARShip: one zip per scene). An archive is verified and extracted once into
+        ``$SARDATA_CACHE/archives`` (:func:`sardata.archive.extract_cached`); the samples then point into that
+        cache. An archive holding one top-level folder (``Official-SSDD/``) is entered.
+        """
+        given = Path(self.dataset_dir)
+        if given.is_file():
+            if not archive.is_archive(given):
+                raise DatasetNotFoundError(self.NAME, given, f"a folder or a {'/'.join(archive.ARCHIVE_SUFFIXES)} "
+                                           "archive (this is another kind of file)")
+            archives = [given]
+        else:
+            try:
+                return self._verify()
+            except DatasetNotFoundError:
+                archives = archive.find_archives(given)
+                if not archives:
+                    raise
+        self.archives = [str(a) for a in archives]
+        extracted = archive.extract_cached(archives)
+        self.dataset_dir = str(extracted)
+        try:
+            return self._verify()
+        except DatasetNotFoundError:
+            entries = [p for p in extracted.iterdir() if not p.name.startswith(".")]
+            if len(entries) != 1 or not entries[0].is_dir():
+                raise
+        self.dataset_dir = str(entries[0])
         self._verify()
+
+    def setup(self):
+        self._locate()
         self.problems = []
         self.label_counts = {}
         self._records = self._preprocess_list(list(self._scan()))
@@ -225,6 +259,8 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
 
     def get_dataset_info(self):
         info = {"sardata_source": self.NAME, "sardata_root": self.dataset_dir}
+        if self.archives:
+            info["sardata_archives"] = list(self.archives)
         info.update(self._dataset_info())
         return info
 

@@ -56,6 +56,7 @@ import fiftyone as fo
 import numpy as np
 
 from sardata import sarimage
+from sardata.sarimage import SarReadError
 from sardata._io import atomic_path
 from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
 
@@ -147,14 +148,14 @@ def read_tiff_layout(path: str | os.PathLike) -> TiffLayout:
     """Reads a TIFF's header (no pixels) and checks that its pixel data lies inside the file.
 
     Raises:
-        ValueError: not a TIFF, unreadable header, no Y/X axes, or truncated (data runs past the end of the file).
+        SarReadError: not a TIFF, unreadable header, no Y/X axes, or truncated (data runs past the end of the file).
     """
     import tifffile
 
     path = Path(path)
     fmt = sarimage.sniff_format(path)
     if fmt != "tiff":
-        raise ValueError(f"{path}: not a TIFF ({fmt} bytes)")
+        raise SarReadError(f"{path}: not a TIFF ({fmt} bytes)")
     file_size = path.stat().st_size
     try:
         with tifffile.TiffFile(str(path)) as tif:
@@ -168,11 +169,11 @@ def read_tiff_layout(path: str | os.PathLike) -> TiffLayout:
                 data_end = max([data_end, *ends])
             dtype = str(series.dtype)
     except Exception as e:  # tifffile raises many types on corrupt headers
-        raise ValueError(f"{path}: cannot read TIFF header ({type(e).__name__}: {e})") from e
+        raise SarReadError(f"{path}: cannot read TIFF header ({type(e).__name__}: {e})") from e
     if data_end > file_size:
-        raise ValueError(f"{path}: truncated TIFF (pixel data runs to byte {data_end}, file has {file_size} bytes)")
+        raise SarReadError(f"{path}: truncated TIFF (pixel data runs to byte {data_end}, file has {file_size} bytes)")
     if "Y" not in axes or "X" not in axes:
-        raise ValueError(f"{path}: TIFF axes {axes!r} have no Y/X image plane")
+        raise SarReadError(f"{path}: TIFF axes {axes!r} have no Y/X image plane")
     bands = int(np.prod([n for a, n in zip(axes, shape) if a not in "YX"], dtype=np.int64))
     return TiffLayout(int(shape[axes.index("Y")]), int(shape[axes.index("X")]), bands, dtype)
 
@@ -181,7 +182,7 @@ def read_tile(path: str | os.PathLike) -> np.ndarray:
     """A tile's pixels as ``(H, W)`` or ``(H, W, C)``: a read-only memory map when uncompressed, else decoded.
 
     Raises:
-        ValueError: the pixels cannot be decoded (names the file).
+        SarReadError: the pixels cannot be decoded (names the file).
     """
     import tifffile
 
@@ -194,7 +195,7 @@ def read_tile(path: str | os.PathLike) -> np.ndarray:
         except ValueError:  # compressed or not contiguous: decode it once
             array = tifffile.imread(path)
     except Exception as e:
-        raise ValueError(f"{path}: cannot read pixels ({type(e).__name__}: {e})") from e
+        raise SarReadError(f"{path}: cannot read pixels ({type(e).__name__}: {e})") from e
     array = np.moveaxis(array, [axes.index("Y"), axes.index("X")], [0, 1])
     if array.ndim > 3:
         array = array.reshape(array.shape[0], array.shape[1], -1)

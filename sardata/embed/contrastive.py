@@ -13,6 +13,7 @@ Outputs for extraction: encoder features (512-d) and soft cluster assignments.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sardata._io import torch_save
+from sardata import checkpoints
+from sardata.config import LATEST, TrainConfig, resume_option
 from sardata.embed import data as edata
 from sardata.embed.augment import SarAugment
 
@@ -83,7 +85,7 @@ def build_encoder(weights=None, in_channels: int = 1) -> nn.Module:
         model = resnet18(weights=weights)
     else:
         model = resnet18(weights=None)
-        state = edata.load_checkpoint(weights)
+        state = checkpoints.load_checkpoint(weights)
         state = state.get("state_dict", state)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if [k for k in missing if not k.startswith("fc.")] or unexpected:
@@ -177,6 +179,55 @@ DEFAULT_STEPS = 60
 DEFAULT_KNN = 3
 
 
+@dataclasses.dataclass(kw_only=True)
+class CCConfig(TrainConfig):
+    """Options of :func:`train_cc` (``sardata embed train-cc``); the shared fields are :class:`TrainConfig`'s.
+
+    Attributes:
+        epochs (None) or steps (None → 60): the budget; batch_size (32), lr (3e-4): Adam (seed 003: batch 32).
+        clusters (10), feature_dim (128): cluster and instance head sizes.
+        tau_instance (0.5), tau_cluster (1.0): NT-Xent temperatures.
+        knn_positives (3): K nearest-neighbour positives (seed 003: 3; 0: two views of one image).
+        input_norm ("db_zscore"): image → model input after augmentation.
+        weight_decay (0.0), image_size (224).
+        workers (None): DataLoader workers; None → min(4, cpu_count).
+        resume ("latest"): continue from the run directory's checkpoint when there is one.
+    """
+
+    epochs: int | None = None
+    steps: int | None = None
+    batch_size: int = 32
+    lr: float = 3e-4
+    clusters: int = 10
+    feature_dim: int = 128
+    tau_instance: float = 0.5
+    tau_cluster: float = 1.0
+    knn_positives: int = 3
+    weight_decay: float = 0.0
+    image_size: int = DEFAULT_IMAGE_SIZE
+    input_norm: str = edata.DEFAULT_INPUT_NORM
+    workers: int | None = None
+    resume: Path | str | None = LATEST
+
+    def validate(self) -> "CCConfig":
+        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or self.clusters < 2:
+            raise ValueError(f"clusters={self.clusters!r}: must be an integer ≥ 2")
+        for name in ("feature_dim", "image_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be a positive integer")
+        if self.input_norm not in edata.INPUT_NORMS:
+            raise ValueError(f"input_norm={self.input_norm!r}: expected one of {edata.INPUT_NORMS}")
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError(f"give steps or epochs, not both (steps={self.steps}, epochs={self.epochs})")
+        if (self.steps if self.steps is not None else self.epochs or 1) < 1:
+            raise ValueError(f"steps={self.steps!r}, epochs={self.epochs!r}: the budget must be at least 1")
+        if self.knn_positives < 0:
+            raise ValueError(f"knn_positives={self.knn_positives!r}: must be ≥ 0")
+        if self.tau_instance <= 0 or self.tau_cluster <= 0:
+            raise ValueError(f"tau_instance={self.tau_instance!r}, tau_cluster={self.tau_cluster!r}: must be > 0")
+        return super().validate()
+
+
 def train_cc(
     samples,
     out_dir: str | os.PathLike | None = None,
@@ -194,12 +245,12 @@ def train_cc(
     device: str | torch.device | None = None,
     num_workers: int | None = None,
     seed: int = 0,
-    resume: bool = True,
+    resume: bool | str | os.PathLike | None = True,
     progress: bool = True,
     steps: int | None = None,
     input_norm: str = edata.DEFAULT_INPUT_NORM,
 ) -> Path:
-    """Trains contrastive clustering and returns the path of its checkpoint.
+    """Trains contrastive clustering and returns the path of its checkpoint (options validated as :class:`CCConfig`).
 
     Args:
         samples: FiftyOne dataset/view, dataset name, or list of image paths.
@@ -219,13 +270,15 @@ def train_cc(
         device (None): torch device; None → CUDA when available.
         num_workers (None): DataLoader workers; None → min(4, cpu_count).
         seed (0): seed of initialisation, shuffling and augmentation, reseeded per epoch.
-        resume (True): continue from ``out_dir/checkpoint.pt`` when it exists.
+        resume (True): continue from the run directory's newest checkpoint when there is one (True or
+            ``"latest"``), from a given checkpoint path, or never (False / None).
         progress (True): show a progress bar.
         steps (None): budget in optimiser steps; None with ``epochs`` None → :data:`DEFAULT_STEPS`.
         input_norm ("db_zscore"): image → model input after augmentation
             (:func:`sardata.embed.data.to_model_input`), recorded in the checkpoint for extraction.
 
-    Writes ``checkpoint.pt`` after every epoch (atomically), ``losses.csv`` and ``losses.png``.
+    Writes ``checkpoint.pth`` after every epoch (atomically; see :mod:`sardata.checkpoints`), ``losses.csv`` and
+    ``losses.png``.
     """
     from sardata.paths import work_dir
     from sardata.runtime import resolve_device, seed_everything
@@ -234,9 +287,6 @@ def train_cc(
         raise ValueError(f"give steps or epochs, not both (steps={steps}, epochs={epochs})")
     if steps is None and epochs is None:
         steps = DEFAULT_STEPS
-    if (steps if steps is not None else epochs) < 1:
-        raise ValueError(f"the training budget must be at least 1 step or epoch (steps={steps}, epochs={epochs})")
-    edata.to_model_input(torch.zeros(1, 1, 2, 2), input_norm)  # unknown names fail before any work
     source = edata.resolve_samples(samples)
     if len(source.ids) < 2:
         raise ValueError("contrastive clustering needs at least two images")
@@ -244,10 +294,14 @@ def train_cc(
         if source.dataset_name is None:
             raise ValueError("out_dir is required when training on bare image paths")
         out_dir = work_dir(source.dataset_name, "cc")
-    out_dir = Path(out_dir)
+    cfg = CCConfig(out_dir=out_dir, epochs=epochs, steps=steps, input_norm=input_norm, batch_size=batch_size, clusters=clusters, feature_dim=feature_dim,
+                   tau_instance=tau_instance, tau_cluster=tau_cluster, knn_positives=knn_positives, lr=lr,
+                   weight_decay=weight_decay, image_size=image_size, device=None if device is None else str(device),
+                   workers=num_workers, seed=seed, resume=resume_option(resume), progress=progress).validate()
+    out_dir = cfg.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = edata.checkpoint_path_for(out_dir)
-    device = resolve_device(device)
+    resume_path = cfg.resume_checkpoint()
+    device = resolve_device(cfg.device)
     config = {
         "image_size": int(image_size),
         "clusters": int(clusters),
@@ -267,15 +321,15 @@ def train_cc(
     bank = torch.zeros(len(source.ids), ENCODER_DIM)
     history: list[dict] = []
     start_epoch = start_step = 0
-    if resume and ckpt_path.exists():
-        state = edata.load_checkpoint(ckpt_path)  # CPU: the RNG state must stay there
+    if resume_path is not None:
+        state = checkpoints.load_checkpoint(resume_path)  # CPU: the RNG state must stay there
         if state.get("kind") != "cc":
-            raise ValueError(f"{ckpt_path}: not a contrastive-clustering checkpoint; use another out_dir")
+            raise ValueError(f"{resume_path}: not a contrastive-clustering checkpoint; use another out_dir")
         saved = {**state["config"], "input_norm": edata.checkpoint_input_norm(state["config"])}
         diff = {k: (saved.get(k), config[k]) for k in ("image_size", "clusters", "feature_dim", "input_norm")
                 if saved.get(k) != config[k]}
         if diff:
-            raise ValueError(f"{ckpt_path}: cannot resume, architecture differs (saved, requested): {diff}")
+            raise ValueError(f"{resume_path}: cannot resume, architecture differs (saved, requested): {diff}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = list(state["history"])
@@ -284,6 +338,7 @@ def train_cc(
         if state["bank"].shape == bank.shape:
             bank = state["bank"].cpu()
         edata.set_rng_state(state["rng"])
+    ckpt_path = out_dir / checkpoints.CHECKPOINT_NAME
     picker = _NeighbourPicker(None)
     dataset = edata.SampleImageDataset(
         source.filepaths, image_size, transform=SarAugment(image_size), views=2, pair_index=picker
@@ -293,7 +348,7 @@ def train_cc(
     if steps is not None:
         epochs = start_epoch + -(-max(0, int(steps) - start_step) // per_epoch)
     if start_epoch >= epochs or (steps is not None and start_step >= steps):
-        return ckpt_path
+        return resume_path
     step = start_step
     for epoch in range(start_epoch + 1, epochs + 1):
         # Neighbours in the feature space of the previous epoch (the bank is complete after one epoch).
@@ -313,12 +368,11 @@ def train_cc(
             [{k: v for k, v in row.items() if k not in ("seconds", "step")} for row in history], out_dir,
             title="contrastive clustering",
         )
-        torch_save(
-            ckpt_path,
+        checkpoints.save_checkpoint(
+            out_dir,
             {
                 "kind": "cc",
                 "config": config,
-                "epoch": epoch,
                 "step": step,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -326,6 +380,8 @@ def train_cc(
                 "history": history,
                 "rng": edata.rng_state(),
             },
+            epoch,
+            keep_every_epoch=False,
         )
         if steps is not None and step >= steps:
             break

@@ -243,32 +243,9 @@ def checkpoint_input_norm(config: dict) -> str:
     return norm
 
 
-def checkpoint_path_for(out_dir: str | os.PathLike) -> Path:
-    """The latest full checkpoint of a training run directory."""
-    return Path(out_dir) / "checkpoint.pt"
-
-
 # ------------------------------------------------------------------------------------------ training-run files
-# Shared by the GAN and contrastive trainers: checkpoints, RNG state, loss curves (CSV + PNG), sample grids; all
-# written through sardata._io.
-
-
-def load_checkpoint(path: str | os.PathLike, map_location="cpu", mmap: bool = False) -> dict:
-    """Loads a sardata checkpoint (``weights_only=True``: plain tensors, dicts, lists and numbers only).
-
-    ``mmap=True`` maps the file instead of reading it: only the tensors used are read (extraction needs the
-    discriminator, not the generator and optimizer states that make up most of a GAN checkpoint).
-
-    Raises:
-        ValueError: the file is missing or not a readable checkpoint (the message names it).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except Exception as e:  # noqa: BLE001
-        raise ValueError(f"checkpoint {path} cannot be read: {e}") from e
+# Shared by the GAN and contrastive trainers: RNG state, loss curves (CSV + PNG), sample grids (checkpoints:
+# sardata.checkpoints).
 
 
 def rng_state() -> dict:

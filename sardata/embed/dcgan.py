@@ -13,6 +13,7 @@ blocks halve it going outwards, and the feature has ``28·base_channels`` dimens
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -23,7 +24,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sardata._io import torch_save
+from sardata import checkpoints
+from sardata.config import LATEST, TrainConfig, resume_option
 from sardata.embed import data as edata
 
 NOISE_DIM = 100
@@ -38,6 +40,46 @@ def _check_geometry(image_size: int, base_channels: int) -> None:
         raise ValueError(f"image_size must be a power of two in 32..256, got {image_size}")
     if base_channels < 64 or base_channels & (base_channels - 1):
         raise ValueError(f"base_channels must be a power of two >= 64, got {base_channels}")
+
+
+@dataclasses.dataclass(kw_only=True)
+class GanConfig(TrainConfig):
+    """Options of :func:`train_gan` (``sardata embed train-gan``); the shared fields are :class:`TrainConfig`'s.
+
+    Attributes:
+        epochs (25), batch_size (32), lr (2e-4): Adam for both networks (an epoch budget).
+        steps (None): budget in optimiser steps instead of epochs (see :data:`PRESETS`).
+        input_norm ("db_zscore"): image → model input (:func:`sardata.embed.data.to_model_input`).
+        preset ("default"): the :data:`PRESETS` entry the settings came from (recorded).
+        betas ((0.5, 0.999)): Adam betas.
+        image_size (256): training resolution (power of two, 32…256; 256 is the paper's).
+        base_channels (1024): C14 width (the feature has 28·base_channels dimensions).
+        workers (None): DataLoader workers; None → min(4, cpu_count).
+        resume ("latest"): continue from the run directory's checkpoint when there is one.
+    """
+
+    epochs: int | None = 25
+    steps: int | None = None
+    batch_size: int = 32
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    image_size: int = DEFAULT_IMAGE_SIZE
+    input_norm: str = edata.DEFAULT_INPUT_NORM
+    preset: str = "default"
+    base_channels: int = DEFAULT_BASE_CHANNELS
+    workers: int | None = None
+    resume: Path | str | None = LATEST
+
+    def validate(self) -> "GanConfig":
+        _check_geometry(self.image_size, self.base_channels)
+        if self.input_norm not in edata.INPUT_NORMS:
+            raise ValueError(f"input_norm={self.input_norm!r}: expected one of {edata.INPUT_NORMS}")
+        budget = self.steps if self.steps is not None else self.epochs
+        if budget is None or int(budget) < 1:
+            raise ValueError(f"steps={self.steps!r}, epochs={self.epochs!r}: the budget must be at least 1")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas={self.betas!r}: expected two numbers in [0, 1)")
+        return super().validate()
 
 
 def _channels(base_channels: int) -> list[int]:
@@ -208,7 +250,7 @@ def train_gan(
     device: str | torch.device | None = None,
     num_workers: int | None = None,
     seed: int = 0,
-    resume: bool = True,
+    resume: bool | str | os.PathLike | None = True,
     progress: bool = True,
 ) -> Path:
     """Trains the BSLM DCGAN and returns the path of its checkpoint.
@@ -230,13 +272,15 @@ def train_gan(
         num_workers (None): DataLoader workers; None → min(4, cpu_count).
         seed (0): seed of initialisation, shuffling and noise (each epoch is seeded from it, so a resumed run
             matches an uninterrupted one).
-        resume (True): continue from ``out_dir/checkpoint.pt`` when it exists (a larger budget continues it).
+        resume (True): continue from the run directory's newest checkpoint when there is one (True or
+            ``"latest"``), from a given checkpoint path, or never (False / None); a larger budget continues a run.
         progress (True): show a progress bar.
 
     A step budget runs ``ceil(steps / steps_per_epoch)`` epochs, the last one cut at the budget (a run resumed with
     a larger budget continues with the next epoch). After every epoch
     the discriminator's batch-norm statistics are re-estimated on real images (:func:`recalibrate_batchnorm`), then
-    ``checkpoint.pt`` (G, D, optimizers, epoch, step, config, history, RNG state) is written atomically, with
+    ``checkpoint.pth`` (G, D, optimizers, epoch, step, config, history, RNG state; see :mod:`sardata.checkpoints`) is
+    written atomically, with
     ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
     """
     from sardata.paths import work_dir
@@ -244,17 +288,21 @@ def train_gan(
 
     budget = resolve_budget(preset, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, betas=betas,
                             image_size=image_size)
+    steps, epochs = budget["steps"], budget["epochs"]
     batch_size, lr, betas, image_size = budget["batch_size"], budget["lr"], budget["betas"], budget["image_size"]
-    edata.to_model_input(torch.zeros(1, 1, 2, 2), input_norm)  # unknown names fail before any work
     source = edata.resolve_samples(samples_or_dataset)
     if out_dir is None:
         if source.dataset_name is None:
             raise ValueError("out_dir is required when training on bare image paths")
         out_dir = work_dir(source.dataset_name, "dcgan")
-    out_dir = Path(out_dir)
+    cfg = GanConfig(out_dir=out_dir, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, betas=tuple(betas),
+                    image_size=image_size, base_channels=base_channels, input_norm=input_norm, preset=preset,
+                    device=None if device is None else str(device), workers=num_workers, seed=seed,
+                    resume=resume_option(resume), progress=progress).validate()
+    out_dir = cfg.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = edata.checkpoint_path_for(out_dir)
-    device = resolve_device(device)
+    resume_path = cfg.resume_checkpoint()
+    device = resolve_device(cfg.device)
     config = {
         "image_size": int(image_size),
         "base_channels": int(base_channels),
@@ -276,9 +324,9 @@ def train_gan(
     history: list[dict] = []
     start_epoch = start_step = 0
 
-    if resume and ckpt_path.exists():
-        state = edata.load_checkpoint(ckpt_path)  # CPU: the RNG state must stay there
-        _check_resume_config(state, config, ckpt_path)
+    if resume_path is not None:
+        state = checkpoints.load_checkpoint(resume_path)  # CPU: the RNG state must stay there
+        _check_resume_config(state, config, resume_path)
         gen.load_state_dict(state["generator"])
         disc.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
@@ -287,18 +335,16 @@ def train_gan(
         start_epoch = int(state["epoch"])
         start_step = int(state.get("step", 0))
         edata.set_rng_state(state["rng"])
+    ckpt_path = out_dir / checkpoints.CHECKPOINT_NAME
 
     dataset = edata.SampleImageDataset(source.filepaths, image_size)
     drop_last = len(dataset) > batch_size
     per_epoch = max(1, len(dataset) // batch_size if drop_last else 1)
-    if budget["steps"] is not None:
-        total_steps = int(budget["steps"])
+    total_steps = None if steps is None else int(steps)
+    if total_steps is not None:
         epochs = start_epoch + math.ceil(max(0, total_steps - start_step) / per_epoch)
-    else:
-        epochs = int(budget["epochs"])
-        total_steps = None
     if start_epoch >= epochs or (total_steps is not None and start_step >= total_steps):
-        return ckpt_path
+        return resume_path
 
     step = start_step
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -321,12 +367,11 @@ def train_gan(
             [{k: v for k, v in row.items() if k not in ("seconds", "step")} for row in history], out_dir,
             title="BSLM DCGAN",
         )
-        torch_save(
-            ckpt_path,
+        checkpoints.save_checkpoint(  # ~300 MB at 256 px: only the latest is kept
+            out_dir,
             {
                 "kind": "dcgan",
                 "config": config,
-                "epoch": epoch,
                 "step": step,
                 "generator": gen.state_dict(),
                 "discriminator": disc.state_dict(),
@@ -335,6 +380,8 @@ def train_gan(
                 "history": history,
                 "rng": edata.rng_state(),
             },
+            epoch,
+            keep_every_epoch=False,
         )
         if total_steps is not None and step >= total_steps:
             break
@@ -374,7 +421,7 @@ def _check_resume_config(state: dict, config: dict, path: Path) -> None:
     diff = {k: (saved.get(k), config[k]) for k in keys if saved.get(k) != config[k]}
     if diff:
         raise ValueError(f"{path}: cannot resume, architecture differs (saved, requested): {diff}; "
-                         "use another out_dir or resume=False")
+                         "use another out_dir or resume=False (--no-resume)")
 
 
 def _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch: int, epochs: int, progress: bool,
@@ -429,10 +476,10 @@ __all__ = [
     "BLOCK_NAMES",
     "Discriminator",
     "Generator",
+    "FEATURE_POSITIONS",
     "NOISE_DIM",
     "PRESETS",
     "discriminator_from_checkpoint",
-    "FEATURE_POSITIONS",
     "recalibrate_batchnorm",
     "resolve_budget",
     "sample_noise",

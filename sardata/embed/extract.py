@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sardata import checkpoints
 from sardata._io import atomic_path, write_json
 from sardata.embed import data as edata
 
@@ -71,11 +72,16 @@ class Embedder(nn.Module):
         return self.model.embed(x)
 
 
-def default_checkpoint(dataset_name: str, model: str) -> Path:
-    """``work_dir(dataset_name, model)/checkpoint.pt`` (the latest checkpoint of ``sardata embed train-*``)."""
+def default_run_dir(dataset_name: str, model: str) -> Path:
+    """``work_dir(dataset_name, model)``: where ``sardata embed train-*`` writes its checkpoints by default."""
     from sardata.paths import work_dir
 
-    return edata.checkpoint_path_for(work_dir(dataset_name, model, create=False))
+    return work_dir(dataset_name, model, create=False)
+
+
+def default_checkpoint(dataset_name: str, model: str) -> Path | None:
+    """The newest checkpoint of :func:`default_run_dir` (see :func:`sardata.checkpoints.find_checkpoint`), or None."""
+    return checkpoints.find_checkpoint(default_run_dir(dataset_name, model), required=False)
 
 
 def file_hash(path: str | os.PathLike) -> str:
@@ -129,14 +135,13 @@ def load_embedder(
     if input_norm is not None and input_norm not in edata.INPUT_NORMS:
         raise ValueError(f"unknown input_norm {input_norm!r}; expected one of {edata.INPUT_NORMS}")
     if checkpoint is None and dataset_name is not None:
-        candidate = default_checkpoint(dataset_name, model)
-        checkpoint = candidate if candidate.is_file() else None
+        checkpoint = default_checkpoint(dataset_name, model)
     if checkpoint is None:
         if not allow_random_init:
             train = "train-gan" if model == "dcgan" else "train-cc"
             raise ValueError(
                 f"no {model} checkpoint"
-                + (f" in {default_checkpoint(dataset_name, model).parent}" if dataset_name else "")
+                + (f" in {default_run_dir(dataset_name, model)}" if dataset_name else "")
                 + f": train one (`sardata embed {train} DATASET`), pass checkpoint=PATH, or pass "
                 "allow_random_init=True (--random-init) to use an untrained model deliberately"
             )
@@ -148,7 +153,8 @@ def load_embedder(
             else:
                 net, image_size = contrastive.ContrastiveClustering(), contrastive.DEFAULT_IMAGE_SIZE
         return Embedder(net, model, input_norm or edata.DEFAULT_INPUT_NORM).eval(), image_size, "random-init"
-    state = edata.load_checkpoint(checkpoint, mmap=True)
+    checkpoint = checkpoints.find_checkpoint(checkpoint)  # a run directory: its newest checkpoint
+    state = checkpoints.load_checkpoint(checkpoint, mmap=True)
     if state.get("kind") != model:
         raise ValueError(f"{checkpoint}: a {state.get('kind')!r} checkpoint, but model={model!r} was asked")
     trained_norm = edata.checkpoint_input_norm(state["config"])
@@ -186,7 +192,7 @@ def extract_features(
     Args:
         samples: FiftyOne dataset/view, dataset name, or list of image paths.
         model ("dcgan"): ``"dcgan"`` (28672-d BSLM feature) or ``"cc"`` (512-d encoder feature + cluster probs).
-        checkpoint (None): checkpoint path; None → the latest in ``work_dir(dataset_name, model)``.
+        checkpoint (None): checkpoint file or run directory; None → the newest in ``work_dir(dataset_name, model)``.
         allow_random_init (False): use an untrained model when there is no checkpoint (never done silently).
         batch_size (32): images per forward pass and per cache shard.
         num_workers (None): DataLoader workers; None → min(4, cpu_count).
@@ -391,6 +397,6 @@ def _write_field(collection, field_name: str, ids: list[str], values) -> None:
 
 
 __all__ = [
-    "Embedder", "FeatureSet", "MODELS", "cache_key", "default_checkpoint", "extract_features", "file_hash",
-    "load_embedder",
+    "Embedder", "FeatureSet", "MODELS", "cache_key", "default_checkpoint", "default_run_dir", "extract_features",
+    "file_hash", "load_embedder",
 ]

@@ -29,6 +29,8 @@ import torchvision
 from torch import nn
 from tqdm.auto import tqdm
 
+from sardata import checkpoints
+from sardata.config import TrainConfig
 from exporters.contract import is_replica, parse_replica
 from sardata._io import atomic_path, write_json, write_text
 from sardata.metrics import plot_confusion_matrix
@@ -172,7 +174,7 @@ def keep_frozen_in_eval(model: nn.Module) -> None:
 def load_classifier(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.Module, dict]:
     """A classifier trained by :func:`train`, in eval mode, and its ``args`` (``args["model_kwargs"]`` holds
     ``name``, ``num_classes``, ``classes``, ``image_size``, ``image_mean``, ``image_std``)."""
-    checkpoint = common.load_checkpoint(checkpoint_path)
+    checkpoint = checkpoints.load_checkpoint(checkpoint_path)
     args = checkpoint.get("args", {})
     if "model_kwargs" not in args:
         raise ValueError(f"{checkpoint_path}: not a sardata classifier checkpoint (no args.model_kwargs)")
@@ -296,9 +298,9 @@ def format_report(metrics: dict, title: str = "test") -> str:
 # --------------------------------------------------------------------------------------------- config + engine
 
 
-@dataclasses.dataclass
-class ClassifierConfig:
-    """Options of ``sardata train classifier`` (see :func:`train`).
+@dataclasses.dataclass(kw_only=True)
+class ClassifierConfig(TrainConfig):
+    """Options of ``sardata train classifier`` (see :func:`train`); the shared fields are :class:`TrainConfig`'s.
 
     Args:
         data: ImageFolder export root (``train/``, optional ``val/``, ``test/``).
@@ -316,7 +318,8 @@ class ClassifierConfig:
         normalization ("auto"): ``auto`` (ImageNet stats with weights, else the training images'), ``data``,
             ``sar`` or ``imagenet``.
         workers (2), device (None), amp (True), seed (0), progress (True).
-        resume (None): checkpoint to continue from; test_only (False): evaluate ``resume`` only.
+        resume (None): checkpoint (file or run directory) to continue from, or ``"latest"`` (the newest in
+            ``out_dir`` if any); test_only (False): evaluate ``resume`` only.
         gradcam (8): Grad-CAM overlays written for the first N test images (0: none).
         fiftyone_dataset (None): FiftyOne dataset the export came from; the test predictions are then added to its
             samples as ``fo.Classification`` in the field ``predictions`` and the Grad-CAM maps as ``fo.Heatmap`` in
@@ -328,9 +331,10 @@ class ClassifierConfig:
         trainable ("default"): :data:`TRAINABLE`; ``head`` = frozen fine-tuning, ``all`` = unfrozen.
     """
 
+    PATH_FIELDS = ("out_dir", "data")
+
     data: Path
     model: str = "cnn"
-    out_dir: Path | None = None
     weights: str | None = None
     image_size: int = 224
     epochs: int = 10
@@ -343,11 +347,7 @@ class ClassifierConfig:
     patience: int = 3
     normalization: str = "auto"
     workers: int = 2
-    device: str | None = None
     amp: bool = True
-    seed: int = 0
-    progress: bool = True
-    resume: Path | None = None
     test_only: bool = False
     gradcam: int = 8
     fiftyone_dataset: str | None = None
@@ -379,7 +379,9 @@ class ClassifierConfig:
             from sardata.paths import work_dir
 
             self.out_dir = work_dir(Path(self.data).resolve().name, f"classifier_{self.model}")
-        return self
+        if not isinstance(self.patience, int) or self.patience < 0:
+            raise ValueError(f"patience={self.patience!r}: must be an integer ≥ 0")
+        return super().validate()
 
 
 def train_one_epoch(model, optimizer, data_loader, device, epoch: int, criterion, scaler=None, amp: bool = False,
@@ -473,13 +475,16 @@ def train(cfg: ClassifierConfig) -> dict:
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     amp = cfg.amp and device.type == "cuda"
-    checkpoint = common.load_checkpoint(cfg.resume) if cfg.resume else None
+    resume_path = cfg.resume_checkpoint()
+    if resume_path is None and cfg.test_only:
+        raise checkpoints.CheckpointNotFoundError(cfg.out_dir, "--test-only with --resume latest needs one")
+    checkpoint = checkpoints.load_checkpoint(resume_path) if resume_path else None
     data = Path(cfg.data)
 
     if checkpoint is not None:
         model_kwargs = dict(checkpoint["args"]["model_kwargs"])
         if model_kwargs["name"] != cfg.model:
-            raise ValueError(f"{cfg.resume}: checkpoint is a {model_kwargs['name']}, not {cfg.model}")
+            raise ValueError(f"{resume_path}: checkpoint is a {model_kwargs['name']}, not {cfg.model}")
         classes = list(model_kwargs["classes"])
     else:
         classes = SarImageFolder(data / "train").classes
@@ -495,7 +500,7 @@ def train(cfg: ClassifierConfig) -> dict:
     else:
         train_idx, val_idx = _stratified_split([p for p, _ in plain_train.samples], plain_train.targets,
                                                cfg.val_fraction, cfg.seed)
-    earlier = common.load_checkpoint(cfg.init_from) if cfg.init_from and checkpoint is None else None
+    earlier = checkpoints.load_checkpoint(cfg.init_from) if cfg.init_from and checkpoint is None else None
     if earlier is not None:
         previous = earlier.get("args", {}).get("model_kwargs")
         if not previous or previous.get("name") != cfg.model:
@@ -585,18 +590,18 @@ def train(cfg: ClassifierConfig) -> dict:
                 common.save_checkpoint(out_dir, epoch, model, optimizer, None, args, scaler, extra=extra)
                 if improved:
                     with atomic_path(out_dir / "best.pth") as tmp:
-                        shutil.copyfile(out_dir / "checkpoint.pth", tmp)
+                        shutil.copyfile(out_dir / checkpoints.CHECKPOINT_NAME, tmp)
                 common.write_history(history, out_dir)
             common.barrier()
             if cfg.patience and epoch - best_epoch >= cfg.patience:
                 break
         if common.is_main_process() and (out_dir / "best.pth").is_file():
-            common.unwrap(model).load_state_dict(common.load_checkpoint(out_dir / "best.pth")["model"])
+            common.unwrap(model).load_state_dict(checkpoints.load_checkpoint(out_dir / "best.pth")["model"])
     else:
         model.load_state_dict(checkpoint["model"])
 
     result = {"out_dir": out_dir, "history": history, "best_epoch": best_epoch, "test": None, "report": "",
-              "checkpoint": out_dir / "checkpoint.pth", "best": out_dir / "best.pth"}
+              "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME, "best": out_dir / "best.pth"}
     if test_set is not None and common.is_main_process():
         test_loader = torch.utils.data.DataLoader(test_set, batch_size=cfg.batch_size, **loader_kw)
         y_true, y_pred, probs = predict_loader(common.unwrap(model), test_loader, device)

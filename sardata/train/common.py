@@ -17,7 +17,8 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from sardata._io import save_figure, torch_save, write_json, write_text
+from sardata import checkpoints
+from sardata._io import save_figure, write_json, write_text
 
 #: Normalisation for 1-channel SAR amplitude scaled to [0, 1] (see :func:`to_unit_range`) when no statistics are
 #: computed from the data. Measured on the synthetic and real SSDD samples: sea clutter sits low (mean ≈ 0.1–0.2)
@@ -187,10 +188,11 @@ def plain(value: Any) -> Any:
 
 def save_checkpoint(out_dir: str | os.PathLike, epoch: int, model, optimizer=None, lr_scheduler=None, args=None,
                     scaler=None, extra: dict | None = None, keep_every_epoch: bool = True) -> Path | None:
-    """Writes ``model_{epoch}.pth`` and ``checkpoint.pth`` (main process only), as torchvision's references do."""
+    """Writes the torchvision-style state (``model``, ``optimizer``, ``lr_scheduler``, ``scaler``, ``args``, ``epoch``
+    and ``extra``) through :func:`sardata.checkpoints.save_checkpoint`; main process only."""
     if not is_main_process():
         return None
-    state = {"model": unwrap(model).state_dict(), "args": plain(args or {}), "epoch": int(epoch)}
+    state = {"model": unwrap(model).state_dict(), "args": plain(args or {})}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
     if lr_scheduler is not None:
@@ -199,21 +201,8 @@ def save_checkpoint(out_dir: str | os.PathLike, epoch: int, model, optimizer=Non
         state["scaler"] = scaler.state_dict()
     if extra:
         state.update(extra)
-    out_dir = Path(out_dir)
-    if keep_every_epoch:
-        torch_save(out_dir / f"model_{epoch}.pth", state)
-    return torch_save(out_dir / "checkpoint.pth", state)
+    return checkpoints.save_checkpoint(out_dir, state, epoch, keep_every_epoch=keep_every_epoch)
 
-
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Reads a sardata checkpoint safely (``weights_only=True``); the error names the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
 
 
 def resolve_weights(spec) -> tuple[Any, Path | None]:
@@ -243,7 +232,7 @@ def resolve_weights(spec) -> tuple[Any, Path | None]:
 def load_weights_file(net: torch.nn.Module, path: str | os.PathLike, ignore: tuple[str, ...] = ()) -> None:
     """Loads a state dict file into ``net`` (also accepts ``{"model": ...}`` / ``{"state_dict": ...}``); keys of
     ``net`` starting with ``ignore`` (a replaced head) may be missing. The error names the file."""
-    state = load_checkpoint(path)
+    state = checkpoints.load_checkpoint(path)
     state = state.get("model", state.get("state_dict", state))
     own = net.state_dict()
     state = {k: v for k, v in state.items() if not (k.startswith(ignore) and k in own and own[k].shape != v.shape)}

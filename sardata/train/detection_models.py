@@ -21,6 +21,7 @@ import os
 import torch
 from torch import nn
 
+from sardata import checkpoints
 from sardata.train import common
 from sardata.train.backbones import BACKBONES, build_backbone, feature_levels
 
@@ -127,7 +128,7 @@ def load_detector(checkpoint_path: str | os.PathLike, device=None) -> tuple[nn.M
     ``args["model_kwargs"]`` holds the :func:`build_detector` arguments (no weights are downloaded: the checkpoint
     holds them all).
     """
-    checkpoint = common.load_checkpoint(checkpoint_path)
+    checkpoint = checkpoints.load_checkpoint(checkpoint_path)
     args = checkpoint.get("args", {})
     if "model_kwargs" not in args:
         raise ValueError(f"{checkpoint_path}: not a sardata detector checkpoint (no args.model_kwargs)")

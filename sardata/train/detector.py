@@ -37,7 +37,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sardata import checkpoints
 from sardata._io import write_json
+from sardata.config import LATEST, TrainConfig
 from sardata.runtime import seed_everything
 from sardata.train import common, engine
 from sardata.train.backbones import BACKBONES, build_backbone, feature_levels  # noqa: F401  (public API)
@@ -91,8 +93,8 @@ TILE_SIZE = 1024
 # --------------------------------------------------------------------------------------------- config
 
 
-@dataclasses.dataclass
-class DetectorConfig:
+@dataclasses.dataclass(kw_only=True)
+class DetectorConfig(TrainConfig):
     """Options of ``sardata train detector`` (see :func:`train`). ``None`` means "the preset's value".
 
     Args:
@@ -132,11 +134,12 @@ class DetectorConfig:
         progress (True): progress bars.
     """
 
+    PATH_FIELDS = ("out_dir", "data")
+
     data: Path
     arch: str = "faster_rcnn"
     preset: str = "paper"
     backbone: str | None = None
-    out_dir: Path | None = None
     train_split: str = "train"
     test_split: str = "test"
     image_size: int | None = None
@@ -159,16 +162,12 @@ class DetectorConfig:
     backbone_weights: str | None = None
     trainable_layers: int = 3
     workers: int = 2
-    device: str | None = None
     amp: bool = True
-    resume: Path | None = None
     test_only: bool = False
     eval_every: int | None = None
     max_images: int | None = None
     model_options: dict | None = None
     cfar_options: dict | None = None
-    seed: int = 0
-    progress: bool = True
 
     def validate(self) -> "DetectorConfig":
         """Fills the preset's values and rejects bad combinations up front (as torchvision's ``train.py`` does)."""
@@ -205,13 +204,15 @@ class DetectorConfig:
             raise ValueError("set epochs ≥ 1 or iterations ≥ 1")
         if self.batch_size < 1 or self.image_size < 32 or self.crop_size < 0:
             raise ValueError("batch_size must be ≥ 1, image_size ≥ 32 and crop_size ≥ 0")
+        if self.eval_every is not None and (not isinstance(self.eval_every, int) or self.eval_every < 1):
+            raise ValueError(f"eval_every={self.eval_every!r}: must be an integer ≥ 1")
         if not Path(self.data).is_dir():
             raise FileNotFoundError(f"{self.data}: data directory not found")
         if self.out_dir is None:
             from sardata.paths import work_dir
 
             self.out_dir = work_dir(Path(self.data).resolve().name, f"detector_{self.arch}_{self.backbone}")
-        return self
+        return super().validate()
 
     @property
     def native(self) -> bool:
@@ -233,7 +234,10 @@ def train(cfg: DetectorConfig) -> dict:
     Returns:
         ``{"out_dir", "history", "metrics", "checkpoint", "predictions"}``.
     """
-    checkpoint = common.load_checkpoint(cfg.resume) if cfg.resume else None
+    resume_path = checkpoint = None
+    if cfg.resume is not None and cfg.resume != LATEST:  # read first: it may decide the architecture
+        resume_path = checkpoints.find_checkpoint(cfg.resume)
+        checkpoint = checkpoints.load_checkpoint(resume_path)
     if checkpoint is not None and "model_kwargs" in checkpoint.get("args", {}):
         saved = checkpoint["args"]["model_kwargs"]
         if cfg.test_only:  # evaluating a checkpoint: its own architecture, whatever the defaults say
@@ -243,6 +247,11 @@ def train(cfg: DetectorConfig) -> dict:
         elif cfg.backbone is None:
             cfg.backbone = saved["backbone"]
     cfg.validate()
+    if cfg.resume == LATEST:  # the newest in out_dir, which validate() has settled
+        resume_path = cfg.resume_checkpoint()
+        if resume_path is None and cfg.test_only:
+            raise checkpoints.CheckpointNotFoundError(cfg.out_dir, "--test-only with --resume latest needs one")
+        checkpoint = checkpoints.load_checkpoint(resume_path) if resume_path else None
     if cfg.arch == "cfar":
         return _evaluate_cfar(cfg)
     dist_info = common.init_distributed(cfg.device)
@@ -272,11 +281,11 @@ def train(cfg: DetectorConfig) -> dict:
     if checkpoint is not None:
         model_kwargs = dict(checkpoint["args"]["model_kwargs"])
         if (model_kwargs["arch"], model_kwargs["backbone"]) != (cfg.arch, cfg.backbone):
-            raise ValueError(f"{cfg.resume}: checkpoint is {model_kwargs['arch']}/{model_kwargs['backbone']}, "
+            raise ValueError(f"{resume_path}: checkpoint is {model_kwargs['arch']}/{model_kwargs['backbone']}, "
                              f"not {cfg.arch}/{cfg.backbone}")
         if "categories" in checkpoint["args"]:
             split = cfg.test_split if cfg.test_only else cfg.train_split
-            check_categories(checkpoint["args"]["categories"], categories, f"the model config of {cfg.resume}",
+            check_categories(checkpoint["args"]["categories"], categories, f"the model config of {resume_path}",
                              f"{annotations_path(cfg.data, split)}")
         anchor_plan = checkpoint["args"].get("anchor_plan")
     else:
@@ -296,7 +305,7 @@ def train(cfg: DetectorConfig) -> dict:
     if cfg.test_only:
         model.load_state_dict(checkpoint["model"])
         metrics, results = evaluate(model, test_loader, device, cfg.progress, tile_size)
-        return _write_outputs(cfg, out_dir, [], metrics, results, Path(cfg.resume))
+        return _write_outputs(cfg, out_dir, [], metrics, results, resume_path)
 
     if dist_info["distributed"]:
         model = nn.parallel.DistributedDataParallel(
@@ -349,7 +358,7 @@ def train(cfg: DetectorConfig) -> dict:
         common.cleanup_distributed()
     if test_set is None:
         warnings.warn(f"{cfg.data}: no {cfg.test_split!r} split; trained without evaluation")
-    return _write_outputs(cfg, out_dir, history, metrics, results, out_dir / "checkpoint.pth")
+    return _write_outputs(cfg, out_dir, history, metrics, results, out_dir / checkpoints.CHECKPOINT_NAME)
 
 
 def train_concurrently(configs: list[DetectorConfig], processes: int | None = None) -> list[dict]:

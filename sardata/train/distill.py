@@ -68,7 +68,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sardata import checkpoints
 from sardata._io import save_figure, write_json, write_text
+from sardata.config import TrainConfig
 from sardata.train import distill_losses as dl
 from sardata.train.distill_teacher import (  # noqa: F401  (re-exported: the distillation API in one place)
     EVAL_SCORE_THRESHOLD,
@@ -102,9 +104,10 @@ VARIANTS: dict[str, dict[str, bool]] = {
 LOSS_TERMS = ("loss", "loss_gt", "loss_feat", "loss_head")
 
 
-@dataclass
-class DistillConfig:
-    """Options of one distillation run (``sardata train distill``).
+@dataclass(kw_only=True)
+class DistillConfig(TrainConfig):
+    """Options of one distillation run (``sardata train distill``); the shared fields are :class:`TrainConfig`'s
+    (``resume`` is refused: a distillation run does not resume yet).
 
     Attributes:
         data: COCO export directory (``annotations/<split>.json`` + ``images/<split>/``).
@@ -136,9 +139,8 @@ class DistillConfig:
     """
 
     data: str
-    teacher: str | None = None
+    teacher: Path | None = None
     student: str = "mobilenet_v2"
-    out_dir: str | None = None
     kd: bool = True
     ede: bool = True
     fdr: bool = True
@@ -149,7 +151,7 @@ class DistillConfig:
     fdr_ratio: tuple[float, float] = (0.25, 0.75)
     hsm_curvature: float = 1.0
     mask_source: str = "box"
-    mask_checkpoint: str | None = None
+    mask_checkpoint: Path | None = None
     student_weights: str | None = None
     epochs: int = 12
     batch_size: int = 4
@@ -163,10 +165,6 @@ class DistillConfig:
     max_images: int | None = None
     min_teacher_ap50: float = 0.5
     allow_weak_teacher: bool = False
-    seed: int = 0
-    device: str | None = None
-    workers: int = 0
-    progress: bool = True
 
     def validate(self) -> "DistillConfig":
         if self.student not in STUDENT_BACKBONES:
@@ -181,8 +179,14 @@ class DistillConfig:
         if not Path(self.data).is_dir():
             raise FileNotFoundError(f"COCO export directory not found: {self.data}")
         if self.teacher is None or not Path(self.teacher).is_file():
-            raise FileNotFoundError(f"teacher checkpoint not found: {self.teacher}")
-        return self
+            raise checkpoints.CheckpointNotFoundError(self.teacher, "the teacher checkpoint, from `sardata train "
+                                                      "detector`")
+        for name in ("alpha", "beta", "hsm_curvature"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be ≥ 0")
+        if self.resume is not None:
+            raise ValueError(f"resume={self.resume!r}: distillation runs do not resume; start the run again")
+        return super().validate()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -442,7 +446,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
                "per_class_AP50": {k: v.get("AP50") for k, v in metrics.get("per_class", {}).items()},
                "teacher": {"checkpoint": str(cfg.teacher), "val_AP50": report["AP50"]}, "steps": len(step_rows),
                "final_losses": step_rows[-1] if step_rows else {},
-               "filter_magnitude": history[-1].get("filter_magnitude"), "checkpoint": str(out_dir / "checkpoint.pth"),
+               "filter_magnitude": history[-1].get("filter_magnitude"), "checkpoint": str(out_dir / checkpoints.CHECKPOINT_NAME),
                "losses_csv": str(csv_path), "loss_plot": str(plot_path), "out_dir": str(out_dir), "config": args}
     _write_json(out_dir / "summary.json", summary)
     return summary

@@ -29,12 +29,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from sardata import checkpoints
 from sardata._io import atomic_path, write_json
+from sardata.config import TrainConfig
 from sardata.metrics import plot_confusion_matrix
 from sardata.runtime import seed_everything
 from sardata.train.lanet import LANet
 from sardata.train.seg_cc import augment_view, contrastive_clustering_loss
-from sardata.train.seg_data import IGNORE_INDEX, MasksExportDataset
+from sardata.train.seg_data import IGNORE_INDEX, INPUTS, MasksExportDataset
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,9 @@ EXCLUDED_CLASSES = ("others",)
 WHU_SCORED_CLASSES = ("farmland", "city", "village", "water", "forest", "road")
 
 
-@dataclass
-class SegmentConfig:
-    """Options of ``sardata train segment``.
+@dataclass(kw_only=True)
+class SegmentConfig(TrainConfig):
+    """Options of ``sardata train segment``; the shared fields are :class:`TrainConfig`'s.
 
     Attributes:
         data: masks export directory.
@@ -64,7 +66,8 @@ class SegmentConfig:
         weight_decay (1e-4): Adam weight decay.
         train_split ("train"), val_split ("val"): split folders (``val`` falls back to ``test``).
         out_dir (None): outputs; default ``work_dir(<export name>, "segment")``.
-        resume (None): checkpoint to continue from.
+        resume (None): checkpoint (file or run directory) to continue from, or ``"latest"`` (the newest in
+            ``out_dir`` if any).
         encoder_weights (None): ResNet-18 ``state_dict`` file for the encoder.
         augment (True): random flips / 90° rotations in training.
         max_samples (None): read at most N tiles per split (quick runs).
@@ -73,7 +76,9 @@ class SegmentConfig:
         seed (0), device (None), workers (0), progress (True).
     """
 
-    data: str
+    PATH_FIELDS = ("out_dir", "data", "encoder_weights")
+
+    data: Path
     input: str = "sar"
     cc: bool = True
     cc_weight: float = 1.0
@@ -88,17 +93,31 @@ class SegmentConfig:
     weight_decay: float = 1e-4
     train_split: str = "train"
     val_split: str = "val"
-    out_dir: str | None = None
-    resume: str | None = None
-    encoder_weights: str | None = None
+    encoder_weights: Path | None = None
     augment: bool = True
     max_samples: int | None = None
     keep_every_epoch: bool = False
     predict: bool = True
-    seed: int = 0
-    device: str | None = None
-    workers: int = 0
-    progress: bool = True
+
+    def validate(self) -> "SegmentConfig":
+        """Fills ``out_dir`` (``work_dir(<export name>, "segment")``) and rejects bad values, naming the field."""
+        if self.input not in INPUTS:
+            raise ValueError(f"input={self.input!r}: expected one of {INPUTS}")
+        for name, minimum in (("knn", 1), ("num_clusters", 2), ("instance_dim", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"{name}={value!r}: must be an integer ≥ {minimum}")
+        if self.cc_weight < 0 or self.weight_decay < 0:
+            raise ValueError(f"cc_weight={self.cc_weight!r}, weight_decay={self.weight_decay!r}: must be ≥ 0")
+        if self.instance_tau <= 0 or self.cluster_tau <= 0:
+            raise ValueError(f"instance_tau={self.instance_tau!r}, cluster_tau={self.cluster_tau!r}: must be > 0")
+        if self.encoder_weights is not None and not self.encoder_weights.is_file():
+            raise FileNotFoundError(f"encoder_weights {self.encoder_weights}: no such file")
+        if self.out_dir is None:
+            from sardata.paths import work_dir
+
+            self.out_dir = work_dir(Path(self.data).resolve().name, "segment")
+        return super().validate()
 
 
 @contextlib.contextmanager
@@ -271,12 +290,6 @@ def predict_masks(model: LANet, dataset: MasksExportDataset, out_dir: str | os.P
     return out_dir
 
 
-def _default_out_dir(cfg: SegmentConfig) -> Path:
-    from sardata.paths import work_dir
-
-    return work_dir(Path(cfg.data).resolve().name, "segment")
-
-
 def train(cfg: SegmentConfig) -> dict:
     """Trains LANet (± contrastive clustering) on a masks export, evaluates each epoch, predicts the val split.
 
@@ -289,10 +302,12 @@ def train(cfg: SegmentConfig) -> dict:
     """
     from sardata.train import common
 
+    cfg.validate()
     device = common.train_device(cfg.device, {"distributed": False})
     seed_everything(cfg.seed)
-    out_dir = Path(cfg.out_dir) if cfg.out_dir else _default_out_dir(cfg)
+    out_dir = cfg.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    resume_path = cfg.resume_checkpoint()
     train_set = MasksExportDataset(cfg.data, cfg.train_split, cfg.input, augment=cfg.augment,
                                    max_samples=cfg.max_samples)
     if len(train_set) == 0:
@@ -307,11 +322,11 @@ def train(cfg: SegmentConfig) -> dict:
             "class_map": {str(k): v for k, v in train_set.class_map.items()}}
 
     start_epoch, history = 0, []
-    if cfg.resume:
-        checkpoint = common.load_checkpoint(cfg.resume)
+    if resume_path is not None:
+        checkpoint = checkpoints.load_checkpoint(resume_path)
         saved = checkpoint.get("args", {})
         if (saved.get("num_classes"), saved.get("in_channels")) != (len(class_names), train_set.in_channels):
-            raise ValueError(f"{cfg.resume}: checkpoint is for {saved.get('num_classes')} classes / "
+            raise ValueError(f"{resume_path}: checkpoint is for {saved.get('num_classes')} classes / "
                              f"{saved.get('in_channels')} channels, data has {len(class_names)} / "
                              f"{train_set.in_channels}")
         model.load_state_dict(checkpoint["model"])
@@ -359,7 +374,7 @@ def train(cfg: SegmentConfig) -> dict:
         if cfg.predict:
             predictions = predict_masks(model, val_set, out_dir / "predictions", device, cfg.batch_size,
                                         cfg.progress)
-    return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / "checkpoint.pth",
+    return {"out_dir": out_dir, "history": history, "metrics": metrics, "checkpoint": out_dir / checkpoints.CHECKPOINT_NAME,
             "predictions": predictions, "split": val_split}
 
 
@@ -368,7 +383,7 @@ def load_segmenter(checkpoint_path: str | os.PathLike, device=None) -> tuple[LAN
     from sardata.runtime import resolve_device
     from sardata.train import common
 
-    checkpoint = common.load_checkpoint(checkpoint_path)
+    checkpoint = checkpoints.load_checkpoint(checkpoint_path)
     args = checkpoint.get("args", {})
     if "num_classes" not in args or "in_channels" not in args:
         raise ValueError(f"{checkpoint_path}: not a sardata segmentation checkpoint (no args.num_classes)")
