@@ -134,12 +134,12 @@ def test_killed_extraction_resumes_without_recomputing_finished_shards(tmp_path)
     paths_file.write_text(json.dumps(images))
     checkpoint = small_random_discriminator(tmp_path / "d.pt")
     cache = tmp_path / "cache"
-    shard_dir = cache / f"dcgan-{file_hash(checkpoint)}"
+    shards = f"dcgan-{file_hash(checkpoint)}-*/shard-*.npz"  # the folder also names the input normalisation
 
     first = start(tmp_path, "extract1", EXTRACT, paths_file, cache, tmp_path / "f1.npy", tmp_path / "count1", 0.3,
                   checkpoint)
-    kill_when(first, lambda: len(list(shard_dir.glob("shard-*.npz"))) >= 3, tmp_path / "extract1.log")
-    survivors = sorted(shard_dir.glob("shard-*.npz"))
+    kill_when(first, lambda: len(list(cache.glob(shards))) >= 3, tmp_path / "extract1.log")
+    survivors = sorted(cache.glob(shards))
     before = stamps(survivors)
     cached = sum(len(np.load(s)["ids"]) for s in survivors)  # every finished shard is readable
     assert 3 <= cached < len(images)
@@ -149,7 +149,7 @@ def test_killed_extraction_resumes_without_recomputing_finished_shards(tmp_path)
                    checkpoint)
     finish(second, tmp_path / "extract2.log")
     assert _embedded(tmp_path / "count2") == len(images) - cached  # only the missing samples were computed
-    after = stamps(p for p in shard_dir.glob("shard-*.npz") if p.name in before)
+    after = stamps(p for p in cache.glob(shards) if p.name in before)
     assert after == before  # finished shards untouched (same inode, same mtime)
 
     resumed = np.load(tmp_path / "f2.npy")
