@@ -202,7 +202,7 @@ def test_train_cc_knn_positives_and_resume(tmp_path, monkeypatch):
     planted = torch.zeros_like(first["bank"])
     planted[:4, 0], planted[4:, 1] = 1.0, 1.0
     planted[:, 2] = torch.linspace(0, 0.01, 8)
-    torch.save({**first, "bank": planted}, tmp_path / "run" / "checkpoint.pt")
+    torch.save({**first, "bank": planted}, tmp_path / "run" / "checkpoint.pth")
     pairs.clear()
 
     def counting(*args, **kwargs):

@@ -31,11 +31,8 @@ def synth(
 
     options = {k: v for k, v in (("preset", preset), ("land_masks", land_masks)) if v is not None}
     if options and name != "ssdd":
-        raise typer.BadParameter(f"--preset/--land-masks apply to ssdd only, not {name!r}")
-    try:
-        root = synthesize(name, out, n=n, seed=seed, full=full, **options)
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from e
+        raise ValueError(f"--preset/--land-masks apply to ssdd only, not {name!r}")
+    root = synthesize(name, out, n=n, seed=seed, full=full, **options)
     console.print(f"wrote synthetic {name} to [bold]{root}[/bold]")
 
 
