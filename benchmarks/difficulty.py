@@ -13,6 +13,21 @@ The data is right when CFAR is clearly below a trained detector and inshore clea
 Faster R-CNN ≈ 98 offshore / 66 inshore); the threshold detector scored 1.00 offshore / 0.84 inshore on the old
 generator's demo images. Generator choices were made on seeds other than the reported one.
 
+Measured 2026-12-01 (1160 images per condition, seed 12, CFAR tuned on 200 train images; 232 test images, 43
+inshore; load average ~5 on 2 cores, which does not affect AP). AP50 all / inshore / offshore:
+
+    condition    CA-CFAR (tuned on train)   threshold (issue 12)   CFAR settings chosen on train
+    default      0.290 / 0.040 / 0.555      0.085 / 0.010 / 0.450  guard 12, train 10, pfa 1e-3, integrated
+    coast_hard   0.293 / 0.054 / 0.419      0.074 / 0.041 / 0.100  same
+    real_masks   0.287 / 0.026 / 0.555      0.118 / 0.029 / 0.450  same
+    easy         0.708 / 0.417 / 0.773      0.816 / 0.491 / 0.998  same
+    old          0.786 / 0.448 / 0.862      0.502 / 0.124 / 0.954  guard 12, train 10, pfa 1e-3, mean
+
+Inshore is far below offshore for both detectors on every condition. The threshold detector's 1.00 / 0.84 of the
+issue was on the old generator's 24 demo test images; on 232 old test images it scores 0.95 offshore but 0.12
+inshore (its land components swallow berthed ships). On ``easy`` it beats CFAR offshore: ships up to 160 px are
+larger than the 12 px guard band and leak into CFAR's training cells.
+
 Run: ``python -m benchmarks difficulty`` or ``python -m benchmarks.difficulty [--images N] [--seed S]``.
 """
 

@@ -56,7 +56,7 @@ class Sizes:
     resolution, ``tiny`` backbone) for a fixed iteration budget over 3 seeds."""
 
     synth_images: int | None = 1160
-    gan_epochs: int = 25
+    gan_steps: int | None = None  # None: the paper preset (25 epochs); else a budget in optimiser steps
     gan_image_size: int = 256
     gan_batch_size: int = 32
     pca_dim: int | None = None
@@ -70,10 +70,10 @@ class Sizes:
     @classmethod
     def of(cls, level: str) -> "Sizes":
         if level == "quick":
-            return cls(synth_images=200, gan_epochs=2, gan_image_size=64, gan_batch_size=16, pca_dim=32,
+            return cls(synth_images=200, gan_steps=60, gan_image_size=64, gan_batch_size=16,
                        preset="cpu", iterations=300, seeds=3, workers=0)
         if level == "smoke":
-            return cls(synth_images=20, gan_epochs=1, gan_image_size=32, gan_batch_size=8, pca_dim=8,
+            return cls(synth_images=20, gan_steps=2, gan_image_size=32, gan_batch_size=8,
                        preset="cpu", iterations=2, crop_size=64, seeds=2, max_images=8, workers=0)
         return cls()
 
@@ -135,7 +135,8 @@ def main(argv=None) -> dict:
     summary: dict = {"samples": len(dataset), "synthetic": synthetic, "models": models, "seeds": seeds}
 
     stage("BSLM DCGAN → 28672-d scene features")
-    checkpoint = train_gan(dataset, out_dir=out / "dcgan", epochs=sizes.gan_epochs, batch_size=sizes.gan_batch_size,
+    checkpoint = train_gan(dataset, out_dir=out / "dcgan", steps=sizes.gan_steps,
+                           preset="paper" if sizes.gan_steps is None else "default", batch_size=sizes.gan_batch_size,
                            image_size=sizes.gan_image_size, device=args.device, num_workers=sizes.workers,
                            seed=args.seed, resume=False)
     features = extract_features(dataset, model="dcgan", checkpoint=checkpoint, device=args.device,

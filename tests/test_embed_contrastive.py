@@ -226,3 +226,36 @@ def test_train_cc_knn_positives_and_resume(tmp_path, monkeypatch):
     with torch.inference_mode():
         h, p = model.embed(torch.rand(2, 1, 32, 32))
     assert h.shape == (2, 512) and p.shape == (2, 3)
+
+
+# ------------------------------------------------------------------------------------------ learning, budget
+
+
+def test_cc_cluster_head_learns_two_trivial_image_families(tmp_path):
+    """Two families (speckled sea vs sea with a bright half) end in two different clusters of the cluster head:
+    far above the chance level of an untrained head, which puts nearly everything in one cluster."""
+    from sklearn.metrics import adjusted_rand_score
+
+    from sardata.embed import data as edata
+
+    paths = _write_pngs(tmp_path / "imgs", n=24, size=32)
+    family = np.arange(24) % 2
+    ckpt = contrastive.train_cc(paths, tmp_path / "run", steps=30, batch_size=12, clusters=2, knn_positives=0,
+                                lr=1e-3, **SMALL)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 30 and state["config"]["input_norm"] == "db_zscore"
+    model = contrastive.model_from_checkpoint(state).eval()
+    images = edata.to_model_input(torch.stack([load_gray(p, 32) for p in paths]))
+    with torch.no_grad():
+        _, probs = model.embed(images)
+    assert adjusted_rand_score(family, probs.argmax(1).numpy()) > 0.8
+
+
+def test_cc_defaults_are_seed_003_knn_and_a_step_budget():
+    import inspect
+
+    params = inspect.signature(contrastive.train_cc).parameters
+    assert params["knn_positives"].default == 3 == contrastive.DEFAULT_KNN
+    assert params["steps"].default is None and contrastive.DEFAULT_STEPS > 0
+    with pytest.raises(ValueError, match="not both"):
+        contrastive.train_cc(["a.png", "b.png"], "unused", steps=2, epochs=2)

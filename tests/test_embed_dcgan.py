@@ -189,8 +189,82 @@ def test_batchnorm_is_recalibrated_on_real_images(tmp_path):
     dataset = edata.SampleImageDataset(paths, 32)
     loader = edata.make_loader(dataset, 6, False, 0, torch.device("cpu"))
     dcgan.recalibrate_batchnorm(disc, loader, torch.device("cpu"))
-    x = edata.to_model_range(torch.stack([dataset[i]["image"] for i in range(6)]))
+    x = edata.to_model_input(torch.stack([dataset[i]["image"] for i in range(6)]))  # the training input
     with torch.no_grad():
         pre_norm = disc.C9[0](disc.C8(x))
     torch.testing.assert_close(norm.running_mean, pre_norm.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
     assert norm.momentum == momentum and not disc.training
+
+
+# ------------------------------------------------------------------------------------- input norm, budget, learning
+
+
+def test_standardize_db_is_a_per_image_zscore_in_db():
+    rng = np.random.default_rng(0)
+    a = rng.integers(1, 255, (2, 1, 16, 16)).astype(np.uint8)
+    a[1] = np.clip(a[1].astype(int) // 4, 0, 255)  # a darker image: same scene, lower level
+    out = edata.standardize_db(torch.from_numpy(a))
+    for i in range(2):
+        db = 20 * np.log10(a[i].astype(np.float64) + 1)
+        z = np.clip((db - db.mean()) / db.std(), -3, 3) / 3
+        np.testing.assert_allclose(out[i].numpy(), z, atol=1e-5)
+    assert out.abs().max() <= 1.0
+    # uint8 and [0, 1] floats give the same input; a constant image maps to 0
+    torch.testing.assert_close(edata.standardize_db(torch.from_numpy(a).float() / 255), out, atol=1e-4, rtol=0)
+    assert edata.standardize_db(torch.full((1, 1, 4, 4), 80, dtype=torch.uint8)).abs().max() == 0
+    with pytest.raises(ValueError, match="input_norm"):
+        edata.to_model_input(torch.zeros(1, 1, 2, 2), "bogus")
+
+
+def test_step_budget_and_paper_preset():
+    assert dcgan.resolve_budget("paper")["epochs"] == 25 and dcgan.resolve_budget("paper")["image_size"] == 256
+    assert dcgan.resolve_budget("default", steps=7)["steps"] == 7
+    assert dcgan.resolve_budget("default", epochs=3) | {"steps": None} == dcgan.resolve_budget("default", epochs=3)
+    with pytest.raises(ValueError, match="not both"):
+        dcgan.resolve_budget("default", steps=3, epochs=2)
+    with pytest.raises(ValueError, match="preset"):
+        dcgan.resolve_budget("bogus")
+
+
+def test_train_gan_counts_optimiser_steps_and_records_input_norm(tmp_path):
+    paths = _write_pngs(tmp_path / "imgs", n=12)
+    # 12 images at batch 4: 3 steps an epoch; 7 steps = 2 full epochs and 1 step of a third
+    ckpt = dcgan.train_gan(paths, tmp_path / "run", steps=7, batch_size=4, **SMALL)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 7 and state["epoch"] == 3 and [r["step"] for r in state["history"]] == [3, 6, 7]
+    assert state["config"]["input_norm"] == "db_zscore"
+    # a larger budget continues the run; another input normalisation cannot resume it
+    state = torch.load(dcgan.train_gan(paths, tmp_path / "run", steps=9, batch_size=4, **SMALL), weights_only=True)
+    assert state["step"] == 9
+    with pytest.raises(ValueError, match="input_norm"):
+        dcgan.train_gan(paths, tmp_path / "run", steps=12, batch_size=4, input_norm="none", **SMALL)
+
+
+def test_gan_learns_to_tell_real_images_from_noise(tmp_path):
+    """The discriminator of a short run separates the training images from uniform noise; the untrained one does
+    not (its sigmoid outputs are all ~0.5)."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    paths = []
+    for i in range(16):  # dark speckled sea with one bright block: far from uniform noise
+        img = (rng.gamma(1.0, 20.0, (32, 32))).clip(0, 255).astype(np.uint8)
+        y, x = rng.integers(4, 24, 2)
+        img[y : y + 5, x : x + 5] = 250
+        Image.fromarray(img).save(folder / f"{i:02d}.png")
+        paths.append(str(folder / f"{i:02d}.png"))
+    real = edata.to_model_input(torch.stack([edata.load_gray(p, 32) for p in paths]))
+    noise = torch.rand(16, 1, 32, 32) * 2 - 1
+
+    def gap(disc):
+        disc.eval()
+        with torch.no_grad():
+            return (torch.sigmoid(disc(real)).mean() - torch.sigmoid(disc(noise)).mean()).item()
+
+    torch.manual_seed(0)
+    assert abs(gap(dcgan.Discriminator(32, 64))) < 0.2
+    ckpt = dcgan.train_gan(paths, tmp_path / "run", steps=40, batch_size=8, lr=5e-4, **SMALL)
+    state = torch.load(ckpt, weights_only=True)
+    assert gap(dcgan.discriminator_from_checkpoint(state)) > 0.5
+    losses = [row["loss_d"] for row in state["history"]]
+    assert losses[-1] < losses[0]

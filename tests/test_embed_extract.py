@@ -97,7 +97,7 @@ def test_cache_resumes_after_kill_and_keeps_sample_order(dataset, gan_ckpt, tmp_
         extract.extract_features(dataset, checkpoint=gan_ckpt, batch_size=3, num_workers=0, cache_dir=cache,
                                  progress=False)
     monkeypatch.setattr(extract, "_write_shard", real_write)
-    shard_dir = cache / f"dcgan-{extract.file_hash(gan_ckpt)}"
+    shard_dir = cache / extract.cache_key("dcgan", extract.file_hash(gan_ckpt), "db_zscore")
     assert len(list(shard_dir.glob("shard-*.npz"))) == 2
     assert not [p for p in shard_dir.iterdir() if TMP_MARK in p.name]
 
@@ -142,14 +142,16 @@ def test_default_checkpoint_pca_and_field(dataset, image_paths):
     finally:
         monkey.undo()
     assert result.checkpoint_hash == extract.file_hash(ckpt)
-    assert (work_dir(dataset.name, "features") / f"dcgan-{result.checkpoint_hash}").is_dir()
+    assert (work_dir(dataset.name, "features") / extract.cache_key("dcgan", result.checkpoint_hash, "db_zscore")).is_dir()
     assert result.features.shape == (N_IMAGES, 4) and result.pca is not None
     assert len(calls) == 1 and calls[0]["key_field"] == "id"  # one batched write, not per-sample saves
     stored = dict(zip(*dataset.values(["id", "dcgan_embedding"])))
     for sid, vec in zip(result.sample_ids, result.features):
         np.testing.assert_allclose(stored[sid], vec, rtol=1e-6)
-    # The PCA keeps the leading variance of the 1792-d features.
-    assert result.pca.explained_variance_ratio_.sum() > 0.5
+    # The PCA keeps the leading variance of the 1792-d features, in decreasing order; no spatial layout is left.
+    ratios = result.pca.explained_variance_ratio_
+    assert list(ratios) == sorted(ratios, reverse=True) and ratios.sum() > 4 / (N_IMAGES - 1)
+    assert result.positions == 1 and dataset.get_field("dcgan_embedding").info["positions"] == 1
 
 
 def test_cc_features_cluster_probs_and_cluster_field(dataset, image_paths, tmp_path):
@@ -230,3 +232,25 @@ def test_checkpoint_hash_is_remembered_until_the_file_changes(tmp_path, monkeypa
     os.utime(ckpt, ns=(1, 2))
     assert extract.file_hash(ckpt) == second
     assert hashed == [1]
+
+
+def test_input_norm_is_part_of_the_cache_key_and_never_mixed(image_paths, gan_ckpt, tmp_path):
+    """A checkpoint trained without input standardisation gives features in its own cache entry, and asking it
+    for standardised inputs is an error, not a silent mix."""
+    old_state = torch.load(gan_ckpt, weights_only=True)
+    old_state["config"].pop("input_norm")  # as written before input standardisation existed
+    old = tmp_path / "old.pt"
+    torch.save(old_state, old)
+    new = extract.extract_features(image_paths, "dcgan", checkpoint=gan_ckpt, cache_dir=tmp_path / "cache",
+                                   num_workers=0, progress=False)
+    legacy = extract.extract_features(image_paths, "dcgan", checkpoint=old, cache_dir=tmp_path / "cache",
+                                      num_workers=0, progress=False)
+    assert new.input_norm == "db_zscore" and legacy.input_norm == "none"
+    assert new.positions == 16 and new.features.shape[1] % 16 == 0
+    folders = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert folders == sorted([extract.cache_key("dcgan", new.checkpoint_hash, "db_zscore"),
+                              extract.cache_key("dcgan", legacy.checkpoint_hash, "none")])
+    assert not np.allclose(new.features, legacy.features)
+    with pytest.raises(ValueError, match="trained with input_norm='none'"):
+        extract.extract_features(image_paths, "dcgan", checkpoint=old, input_norm="db_zscore",
+                                 cache_dir=tmp_path / "cache", num_workers=0, progress=False)

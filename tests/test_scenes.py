@@ -65,6 +65,8 @@ def test_assign_scenes_bslm_rule_tags_and_run(image_dataset):
     ds, _ = image_dataset
     run = scenes.assign_scenes(ds, k=2, seed=0, n_init=2, niter=20)
     assert run.sizes == {"inshore": 30, "offshore": 90}
+    assert run.criterion == "stability" and run.score > 0.95 and run.variant == "flat" and run.positions == 1
+    assert set(run.candidates) == {"flat/l2", "flat/standardize", "flat/none"}
     assert run.silhouette is not None and run.silhouette > 0.5
     assert ds.count_sample_tags() == {"inshore": 30, "offshore": 90}
     acc = scenes.scene_accuracy(ds, true_field="scene_truth")
@@ -77,7 +79,19 @@ def test_assign_scenes_bslm_rule_tags_and_run(image_dataset):
         png = report_dir / f"montage_{name}.png"
         assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads((report_dir / "report.json").read_text())
-    assert report["clusters"]["inshore"]["size"] == 30 and len(report["clusters"]["inshore"]["nearest_ids"]) == 16
+    inshore = report["clusters"]["inshore"]
+    assert inshore["size"] == 30 and len(inshore["nearest_ids"]) == 8 and len(inshore["boundary_ids"]) == 8
+    # typical members are the nearest to the centroid, boundary cases the least confident
+    conf = dict(zip(ds.values("id"), ds.values("scene.confidence")))
+    assert min(conf[i] for i in inshore["nearest_ids"]) >= max(conf[i] for i in inshore["boundary_ids"])
+    assert report["variant"] == run.variant and report["score"] == run.score
+
+    # the least certain samples as a saved view, least certain first
+    assert run.uncertain_view == "scene_uncertain" and run.uncertain_count == 12
+    uncertain = ds.load_saved_view("scene_uncertain")
+    values = uncertain.values("scene.confidence")
+    assert len(values) == 12 and values == sorted(values) and values[-1] <= min(
+        c for i, c in conf.items() if i not in set(uncertain.values("id")))
 
     # stored as a custom run: listed, reloaded (also after a reload of the dataset), deleted
     assert scenes.list_scene_runs(ds) == ["scenes"]
@@ -94,6 +108,7 @@ def test_assign_scenes_bslm_rule_tags_and_run(image_dataset):
     scenes.delete_scene_run(ds, "scenes")
     assert scenes.list_scene_runs(ds) == [] and ds.count_sample_tags() == {}
     assert not ds.has_sample_field("scene") and not report_dir.exists()
+    assert not ds.has_saved_view("scene_uncertain")
     with pytest.raises(ValueError, match="no scene run"):
         scenes.load_scene_run(ds, "scenes")
 
@@ -129,6 +144,7 @@ def test_scenes_cli(image_dataset):
     result = runner.invoke(app, ["scenes", ds.name, "--model", "dcgan", "--k", "2", "--n-init", "1"])
     assert result.exit_code == 0, result.output
     assert "inshore" in result.output and "30" in result.output and "silhouette" in result.output
+    assert "scene_uncertain" in result.output and "stability" in result.output
     assert ds.count_sample_tags() == {"inshore": 30, "offshore": 90}
     assert "scenes_viz" in ds.list_brain_runs()
 
@@ -142,14 +158,80 @@ def test_normalize_removes_a_brightness_scale_that_raw_kmeans_splits_on(image_da
     direction = {"inshore": np.r_[1.0, 0.6, 0.0], "offshore": np.r_[0.6, 1.0, 0.0]}
     x = np.stack([direction[t] * rng.uniform(1, 20) + rng.normal(0, 0.01, 3) for t in truth]).astype(np.float32)
     raw = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="raw", field="scene_raw", tag=False,
-                               report=False)
+                               report=False, normalize=None)
     assert scenes.scene_accuracy(ds, pred_field="scene_raw", true_field="scene_truth")["matched_accuracy"] < 0.9
     run = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="l2", field="scene_l2", tag=False,
                                report=False, normalize="l2")
     assert scenes.scene_accuracy(ds, pred_field="scene_l2", true_field="scene_truth")["accuracy"] == 1.0
-    assert scenes.load_scene_run(ds, "l2").normalize == "l2" and raw.normalize is None
+    assert scenes.load_scene_run(ds, "l2").normalize == "l2" and raw.normalize == "none"
+    assert raw.criterion == "fixed" and raw.score is None
+    # the library default chooses the space without labels: here the unit-norm rows
+    auto = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="auto", field="scene_auto", tag=False,
+                                report=False)
+    assert auto.normalize == "l2" and auto.criterion == "stability"
+    assert auto.candidates["flat/l2"]["stability"] > auto.candidates["flat/none"]["stability"]
+    assert scenes.scene_accuracy(ds, pred_field="scene_auto", true_field="scene_truth")["accuracy"] == 1.0
     assert np.allclose(np.linalg.norm(scenes.normalize_features(x, "l2"), axis=1), 1.0)
     standardized = scenes.normalize_features(x, "standardize")
     assert np.allclose(standardized.mean(0), 0, atol=1e-5) and np.allclose(standardized.std(0), 1, atol=1e-4)
     with pytest.raises(ValueError, match="normalize"):
         scenes.normalize_features(x, "bogus")
+
+
+def test_pooled_variant_averages_the_spatial_positions():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3 * 16)).astype(np.float32)
+    pooled = scenes.feature_variant(x, "pooled", positions=16)
+    assert pooled.shape == (5, 3)
+    np.testing.assert_allclose(pooled[2, 1], x[2, 16:32].mean(), rtol=1e-6)  # channel-major: F[c*16 + p]
+    np.testing.assert_array_equal(scenes.feature_variant(x, "flat"), x)
+    with pytest.raises(ValueError, match="cannot pool"):
+        scenes.feature_variant(x[:, :20], "pooled", positions=16)
+    assert scenes.candidate_spaces(1) == [("flat", "l2"), ("flat", "standardize"), ("flat", "none")]
+    assert ("pooled", "l2") in scenes.candidate_spaces(16)
+    with pytest.raises(ValueError, match="pooled"):
+        scenes.candidate_spaces(1, variant="pooled")
+
+
+def _position_features(truth, rng, positions=16, channels=12):
+    """Scene in the channel means; per-position noise (where a ship or a pier sits) dominates the flat vector."""
+    scene = {"inshore": rng.standard_normal(channels), "offshore": rng.standard_normal(channels)}
+    rows = []
+    for t in truth:
+        base = np.repeat(scene[t][:, None], positions, axis=1)
+        noise = rng.standard_normal((channels, positions)) * 3.0
+        noise -= noise.mean(axis=1, keepdims=True)  # averages out over the positions
+        rows.append((base + noise).ravel())
+    return np.asarray(rows, dtype=np.float32)
+
+
+def test_policy_pools_positions_from_the_field_info(image_dataset):
+    ds, _ = image_dataset
+    truth = ds.values("scene_truth")
+    x = _position_features(truth, np.random.default_rng(1))
+    ds.set_values("feat", [v for v in x])
+    info_field = ds.get_field("feat")
+    info_field.info = {"positions": 16}
+    info_field.save()
+    run = scenes.assign_scenes(ds, embedding_field="feat", k=2, seed=0, run_key="pooled", field="scene_p",
+                               tag=False, report=False)
+    assert run.positions == 16 and run.variant == "pooled"
+    assert scenes.scene_accuracy(ds, pred_field="scene_p", true_field="scene_truth")["ari"] == 1.0
+
+
+def test_selection_never_reads_the_truth(image_dataset):
+    """The policy sees features only: shuffling or deleting the truth field changes nothing."""
+    ds, _ = image_dataset
+    x = _position_features(ds.values("scene_truth"), np.random.default_rng(2))
+    kwargs = dict(embeddings=x, positions=16, k=2, seed=0, tag=False, report=False)
+    first = scenes.assign_scenes(ds, run_key="a", field="scene_a", **kwargs)
+    labels_a = ds.values("scene_a.label")
+    truth = ds.values("scene_truth")
+    ds.set_values("scene_truth", list(np.random.default_rng(0).permutation(truth)))
+    second = scenes.assign_scenes(ds, run_key="b", field="scene_b", **kwargs)
+    ds.delete_sample_field("scene_truth")
+    third = scenes.assign_scenes(ds, run_key="c", field="scene_c", **kwargs)
+    assert ds.values("scene_b.label") == labels_a == ds.values("scene_c.label")
+    for run in (second, third):
+        assert (run.variant, run.normalize, run.score, run.candidates) == \
+            (first.variant, first.normalize, first.score, first.candidates)

@@ -48,34 +48,40 @@ def scenes(
     n_init: int = typer.Option(5, "--n-init", help="k-means restarts"),
     viz: str = typer.Option("pca", "--viz", help="2-D map for the App: pca | umap | tsne | none"),
     normalize: str = typer.Option("auto", "--normalize",
-                                  help="features before k-means: none | l2 | standardize | auto (dcgan: "
-                                       "standardize, cc: l2; see benchmarks/scenes.py)"),
+                                  help="features before k-means: auto (chosen without labels) | l2 | standardize | "
+                                       "none"),
+    variant: str = typer.Option("auto", "--variant", help="auto | flat (paper's F) | pooled (F over its 4x4 grid)"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc
 
     ds = _load(dataset)
     field = field or f"{model}_embedding"
-    norm = {"dcgan": "standardize", "cc": "l2"}.get(model) if normalize == "auto" else normalize
     run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init,
-                           normalize=None if norm == "none" else norm)
+                           normalize=normalize, variant=variant)
     table = Table(title=f"{dataset}: scene run {run_key!r} (k={k}, {field})")
     table.add_column("scene")
     table.add_column("samples", justify="right")
-    table.add_column("montage")
+    table.add_column("montage (typical | boundary)")
     for name in run.labels:
         table.add_row(name, str(run.sizes[name]), os.path.join(run.report_dir, f"montage_{name}.png"))
     console.print(table)
     silhouette = "n/a" if run.silhouette is None else f"{run.silhouette:.3f}"
-    console.print(f"silhouette {silhouette}; report {os.path.join(run.report_dir, 'report.json')}")
+    score = "" if run.score is None else f", stability {run.score:.3f}"
+    console.print(f"feature space {run.variant}/{run.normalize} ({run.criterion}{score}); silhouette {silhouette}; "
+                  f"report {os.path.join(run.report_dir, 'report.json')}")
+    if run.uncertain_view:
+        console.print(f"least certain: saved view [bold]{run.uncertain_view}[/bold] ({run.uncertain_count} samples; "
+                      f"App: view bar, or `ds.load_saved_view({run.uncertain_view!r})`)")
     if viz != "none":
-        _visualize(ds, field, viz, f"{run_key}_viz")
+        _visualize(ds, field, viz, f"{run_key}_viz", run_key)
 
 
-def _visualize(ds, field: str, method: str, brain_key: str) -> None:
+def _visualize(ds, field: str, method: str, brain_key: str, run_key: Optional[str] = None) -> None:
     from sardata import scenes as sc
 
-    _, png = sc.compute_visualization(ds, embedding_field=field, method=method, brain_key=brain_key)
+    _, png = sc.compute_visualization(ds, embedding_field=field, method=method, brain_key=brain_key,
+                                      run_key=run_key)
     console.print(f"2-D map ({method}) as brain key [bold]{brain_key}[/bold] (App embeddings panel); scatter {png}")
 
 
@@ -93,12 +99,13 @@ def visualize(
 
 
 def launch(dataset: str, port: int = 5151, address: Optional[str] = None, remote: bool = False,
-           browser: bool = True):
+           browser: bool = True, spaces=None):
     """Launches the FiftyOne App on ``dataset`` with the FAISS backend importable in its server process.
 
     The App server is a child process started from ``os.environ``; the brain-config variables of
     :func:`sardata.index.backend_env` make ``"faiss"`` a registered backend there (stored runs reload through their
-    config class path anyway, since sardata is installed).
+    config class path anyway, since sardata is installed). Dynamic attributes (``sar_stats.*``) are declared in the
+    schema first, so the sidebar shows them.
 
     Args:
         dataset: FiftyOne dataset name.
@@ -106,6 +113,7 @@ def launch(dataset: str, port: int = 5151, address: Optional[str] = None, remote
         address (None): bind address; default ``127.0.0.1``, or ``0.0.0.0`` with ``remote``.
         remote (False): serve for a remote browser (binds all interfaces unless ``address`` is given).
         browser (True): open a local browser tab (never with ``remote``).
+        spaces (None): an ``fo.Space`` layout of the App's panels.
 
     Returns:
         the ``fo.Session``.
@@ -116,8 +124,10 @@ def launch(dataset: str, port: int = 5151, address: Optional[str] = None, remote
     import fiftyone as fo
 
     ds = fo.load_dataset(dataset)
+    # ``sar_stats`` is a dynamic embedded document: declare its attributes so the App's sidebar lists them
+    ds.add_dynamic_sample_fields()
     address = address or ("0.0.0.0" if remote else "127.0.0.1")
-    return fo.launch_app(ds, port=port, address=address, remote=remote or not browser, auto=False)
+    return fo.launch_app(ds, port=port, address=address, remote=remote or not browser, auto=False, spaces=spaces)
 
 
 def _raise_keyboard_interrupt(signum, frame):

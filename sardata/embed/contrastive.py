@@ -172,30 +172,40 @@ class _NeighbourPicker:
 # --------------------------------------------------------------------------------------------------- training
 
 
+#: Default budget in optimiser steps (one epoch of 120 images at batch 32 is only 3 of them). ``epochs=`` instead
+#: gives an epoch budget (20 epochs: the previous default).
+DEFAULT_STEPS = 60
+#: Nearest-neighbour positives (seed 003: K=3).
+DEFAULT_KNN = 3
+
+
 @dataclasses.dataclass(kw_only=True)
 class CCConfig(TrainConfig):
     """Options of :func:`train_cc` (``sardata embed train-cc``); the shared fields are :class:`TrainConfig`'s.
 
     Attributes:
-        epochs (20), batch_size (32), lr (3e-4): Adam (seed 003: batch 32).
+        epochs (None) or steps (None → 60): the budget; batch_size (32), lr (3e-4): Adam (seed 003: batch 32).
         clusters (10), feature_dim (128): cluster and instance head sizes.
         tau_instance (0.5), tau_cluster (1.0): NT-Xent temperatures.
-        knn_positives (0): K nearest-neighbour positives (0: two views of one image).
+        knn_positives (3): K nearest-neighbour positives (seed 003: 3; 0: two views of one image).
+        input_norm ("db_zscore"): image → model input after augmentation.
         weight_decay (0.0), image_size (224).
         workers (None): DataLoader workers; None → min(4, cpu_count).
         resume ("latest"): continue from the run directory's checkpoint when there is one.
     """
 
-    epochs: int = 20
+    epochs: int | None = None
+    steps: int | None = None
     batch_size: int = 32
     lr: float = 3e-4
     clusters: int = 10
     feature_dim: int = 128
     tau_instance: float = 0.5
     tau_cluster: float = 1.0
-    knn_positives: int = 0
+    knn_positives: int = 3
     weight_decay: float = 0.0
     image_size: int = DEFAULT_IMAGE_SIZE
+    input_norm: str = edata.DEFAULT_INPUT_NORM
     workers: int | None = None
     resume: Path | str | None = LATEST
 
@@ -205,6 +215,12 @@ class CCConfig(TrainConfig):
         for name in ("feature_dim", "image_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be a positive integer")
+        if self.input_norm not in edata.INPUT_NORMS:
+            raise ValueError(f"input_norm={self.input_norm!r}: expected one of {edata.INPUT_NORMS}")
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError(f"give steps or epochs, not both (steps={self.steps}, epochs={self.epochs})")
+        if (self.steps if self.steps is not None else self.epochs or 1) < 1:
+            raise ValueError(f"steps={self.steps!r}, epochs={self.epochs!r}: the budget must be at least 1")
         if self.knn_positives < 0:
             raise ValueError(f"knn_positives={self.knn_positives!r}: must be ≥ 0")
         if self.tau_instance <= 0 or self.tau_cluster <= 0:
@@ -215,13 +231,13 @@ class CCConfig(TrainConfig):
 def train_cc(
     samples,
     out_dir: str | os.PathLike | None = None,
-    epochs: int = 20,
+    epochs: int | None = None,
     batch_size: int = 32,
     clusters: int = 10,
     feature_dim: int = 128,
     tau_instance: float = 0.5,
     tau_cluster: float = 1.0,
-    knn_positives: int = 0,
+    knn_positives: int = DEFAULT_KNN,
     lr: float = 3e-4,
     weight_decay: float = 0.0,
     image_size: int = DEFAULT_IMAGE_SIZE,
@@ -231,20 +247,22 @@ def train_cc(
     seed: int = 0,
     resume: bool | str | os.PathLike | None = True,
     progress: bool = True,
+    steps: int | None = None,
+    input_norm: str = edata.DEFAULT_INPUT_NORM,
 ) -> Path:
     """Trains contrastive clustering and returns the path of its checkpoint (options validated as :class:`CCConfig`).
 
     Args:
         samples: FiftyOne dataset/view, dataset name, or list of image paths.
         out_dir (None): run directory; None → ``work_dir(dataset_name, "cc")``.
-        epochs (20): total epochs (a resumed run trains only the missing ones).
+        epochs (None): budget in epochs (a resumed run trains only the missing ones); excludes ``steps``.
         batch_size (32): images per step (seed 003: 32).
         clusters (10): M, the number of clusters of the cluster head.
         feature_dim (128): instance head output.
         tau_instance (0.5): instance NT-Xent temperature.
         tau_cluster (1.0): cluster NT-Xent temperature.
-        knn_positives (0): K > 0 → the second view comes from one of the K nearest neighbours (previous epoch's
-            encoder features) from epoch 2 on; 0 → two views of the same image.
+        knn_positives (3): K > 0 → the second view comes from one of the K nearest neighbours (previous epoch's
+            encoder features) from epoch 2 on (seed 003: K=3); 0 → two views of the same image.
         lr (3e-4): Adam learning rate.
         weight_decay (0.0): Adam weight decay.
         image_size (224): input side.
@@ -255,6 +273,9 @@ def train_cc(
         resume (True): continue from the run directory's newest checkpoint when there is one (True or
             ``"latest"``), from a given checkpoint path, or never (False / None).
         progress (True): show a progress bar.
+        steps (None): budget in optimiser steps; None with ``epochs`` None → :data:`DEFAULT_STEPS`.
+        input_norm ("db_zscore"): image → model input after augmentation
+            (:func:`sardata.embed.data.to_model_input`), recorded in the checkpoint for extraction.
 
     Writes ``checkpoint.pth`` after every epoch (atomically; see :mod:`sardata.checkpoints`), ``losses.csv`` and
     ``losses.png``.
@@ -262,6 +283,10 @@ def train_cc(
     from sardata.paths import work_dir
     from sardata.runtime import resolve_device, seed_everything
 
+    if steps is not None and epochs is not None:
+        raise ValueError(f"give steps or epochs, not both (steps={steps}, epochs={epochs})")
+    if steps is None and epochs is None:
+        steps = DEFAULT_STEPS
     source = edata.resolve_samples(samples)
     if len(source.ids) < 2:
         raise ValueError("contrastive clustering needs at least two images")
@@ -269,7 +294,7 @@ def train_cc(
         if source.dataset_name is None:
             raise ValueError("out_dir is required when training on bare image paths")
         out_dir = work_dir(source.dataset_name, "cc")
-    cfg = CCConfig(out_dir=out_dir, epochs=epochs, batch_size=batch_size, clusters=clusters, feature_dim=feature_dim,
+    cfg = CCConfig(out_dir=out_dir, epochs=epochs, steps=steps, input_norm=input_norm, batch_size=batch_size, clusters=clusters, feature_dim=feature_dim,
                    tau_instance=tau_instance, tau_cluster=tau_cluster, knn_positives=knn_positives, lr=lr,
                    weight_decay=weight_decay, image_size=image_size, device=None if device is None else str(device),
                    workers=num_workers, seed=seed, resume=resume_option(resume), progress=progress).validate()
@@ -287,6 +312,7 @@ def train_cc(
         "lr": float(lr),
         "batch_size": int(batch_size),
         "seed": int(seed),
+        "input_norm": input_norm,
     }
 
     seed_everything(seed)
@@ -294,44 +320,52 @@ def train_cc(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     bank = torch.zeros(len(source.ids), ENCODER_DIM)
     history: list[dict] = []
-    start_epoch = 0
+    start_epoch = start_step = 0
     if resume_path is not None:
         state = checkpoints.load_checkpoint(resume_path)  # CPU: the RNG state must stay there
         if state.get("kind") != "cc":
             raise ValueError(f"{resume_path}: not a contrastive-clustering checkpoint; use another out_dir")
-        diff = {k: (state["config"].get(k), config[k]) for k in ("image_size", "clusters", "feature_dim")
-                if state["config"].get(k) != config[k]}
+        saved = {**state["config"], "input_norm": edata.checkpoint_input_norm(state["config"])}
+        diff = {k: (saved.get(k), config[k]) for k in ("image_size", "clusters", "feature_dim", "input_norm")
+                if saved.get(k) != config[k]}
         if diff:
             raise ValueError(f"{resume_path}: cannot resume, architecture differs (saved, requested): {diff}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history = list(state["history"])
         start_epoch = int(state["epoch"])
+        start_step = int(state.get("step", 0))
         if state["bank"].shape == bank.shape:
             bank = state["bank"].cpu()
         edata.set_rng_state(state["rng"])
     ckpt_path = out_dir / checkpoints.CHECKPOINT_NAME
-    if start_epoch >= epochs:
-        return resume_path
-
     picker = _NeighbourPicker(None)
     dataset = edata.SampleImageDataset(
         source.filepaths, image_size, transform=SarAugment(image_size), views=2, pair_index=picker
     )
+    drop_last = len(dataset) > batch_size
+    per_epoch = max(1, len(dataset) // batch_size if drop_last else 1)
+    if steps is not None:
+        epochs = start_epoch + -(-max(0, int(steps) - start_step) // per_epoch)
+    if start_epoch >= epochs or (steps is not None and start_step >= steps):
+        return resume_path
+    step = start_step
     for epoch in range(start_epoch + 1, epochs + 1):
         # Neighbours in the feature space of the previous epoch (the bank is complete after one epoch).
         picker.neighbours = nearest_neighbours(bank, knn_positives).numpy() if knn_positives and epoch > 1 else None
         epoch_seed = seed * 100_003 + epoch
         loader = edata.make_loader(
-            dataset, batch_size, True, num_workers, device, drop_last=len(dataset) > batch_size,
+            dataset, batch_size, True, num_workers, device, drop_last=drop_last,
             generator=torch.Generator().manual_seed(epoch_seed),
         )
         torch.manual_seed(epoch_seed)
         started = time.perf_counter()
-        stats = _cc_epoch(model, optimizer, loader, bank, config, device, epoch, epochs, progress)
-        history.append({"epoch": epoch, **stats, "seconds": round(time.perf_counter() - started, 3)})
+        max_steps = None if steps is None else steps - step
+        stats = _cc_epoch(model, optimizer, loader, bank, config, device, epoch, epochs, progress, max_steps)
+        step += int(stats.pop("steps"))
+        history.append({"epoch": epoch, "step": step, **stats, "seconds": round(time.perf_counter() - started, 3)})
         edata.write_curves(
-            [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir,
+            [{k: v for k, v in row.items() if k not in ("seconds", "step")} for row in history], out_dir,
             title="contrastive clustering",
         )
         checkpoints.save_checkpoint(
@@ -339,6 +373,7 @@ def train_cc(
             {
                 "kind": "cc",
                 "config": config,
+                "step": step,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "bank": bank,
@@ -348,22 +383,29 @@ def train_cc(
             epoch,
             keep_every_epoch=False,
         )
+        if steps is not None and step >= steps:
+            break
     return ckpt_path
 
 
-def _cc_epoch(model, optimizer, loader, bank, config, device, epoch: int, epochs: int, progress: bool) -> dict:
-    """One epoch; updates ``bank`` rows with the first view's encoder features. Returns mean losses."""
+def _cc_epoch(model, optimizer, loader, bank, config, device, epoch: int, epochs: int, progress: bool,
+              max_steps: int | None = None) -> dict:
+    """One epoch (at most ``max_steps`` steps); updates ``bank`` rows with the first view's encoder features.
+    Returns mean losses and ``steps``."""
     from tqdm.auto import tqdm
 
     model.train()
     totals = {"loss": 0.0, "instance": 0.0, "cluster": 0.0, "entropy": 0.0}
     steps = 0
     for batch in tqdm(loader, desc=f"cc epoch {epoch}/{epochs}", disable=not progress, leave=False):
+        if max_steps is not None and steps >= max_steps:
+            break
         ok = batch["ok"]
         views = batch["image"][ok]
         if views.shape[0] < 2:  # batch norm and the contrast need two images
             continue
-        views = edata.to_model_range(views.to(device, non_blocking=True))
+        views = edata.to_model_input(views.to(device, non_blocking=True).flatten(0, 1), config["input_norm"])
+        views = views.view(-1, 2, *views.shape[1:])
         h_a, z_a, p_a = model(views[:, 0])
         _, z_b, p_b = model(views[:, 1])
         instance = nt_xent(z_a, z_b, config["tau_instance"])
@@ -383,8 +425,8 @@ def _cc_epoch(model, optimizer, loader, bank, config, device, epoch: int, epochs
         steps += 1
     if steps == 0:
         warnings.warn(f"cc epoch {epoch}: no batch with at least two readable images", stacklevel=2)
-        return {k: float("nan") for k in totals}
-    return {k: round(v / steps, 6) for k, v in totals.items()}
+        return {**{k: float("nan") for k in totals}, "steps": 0}
+    return {**{k: round(v / steps, 6) for k, v in totals.items()}, "steps": steps}
 
 
 __all__ = [

@@ -191,10 +191,56 @@ def default_num_workers() -> int:
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
     """``[0, 1]`` float (or ``0..255`` uint8) images to the ``[-1, 1]`` range the models see (the generator's tanh
-    range)."""
+    range), linearly: the input normalisation ``"none"`` (checkpoints made before input standardisation)."""
     if images.dtype == torch.uint8:
         return images.float().mul_(2.0 / 255.0).sub_(1.0)
     return images * 2.0 - 1.0
+
+
+#: Input normalisations: ``"db_zscore"`` (default) standardises each image in dB; ``"none"`` is the linear map of
+#: :func:`to_model_range` that checkpoints without an ``input_norm`` entry were trained with.
+INPUT_NORMS = ("db_zscore", "none")
+DEFAULT_INPUT_NORM = "db_zscore"
+#: ``db_zscore`` clips at ± this many standard deviations, then divides by it, so images land in ``[-1, 1]``.
+ZSCORE_CLIP = 3.0
+
+
+def standardize_db(images: torch.Tensor, clip: float = ZSCORE_CLIP) -> torch.Tensor:
+    """Per-image input standardisation: each image to zero mean and unit std in dB, clipped, in ``[-1, 1]``.
+
+    ``images`` is a ``(B, C, H, W)`` batch of 8-bit display amplitudes (uint8 ``0..255``, or floats in ``[0, 1]``).
+    ``dB = 20·log10(a + 1)`` (the ``+ 1`` keeps black pixels finite; the factor does not matter after the z-score),
+    then ``z = (dB − mean) / std`` over each image's pixels, clipped to ``±clip`` and divided by ``clip``.
+
+    Why: SAR images differ in overall level (calibration, incidence angle, sea state) as much as inshore differs from
+    offshore, and a model that sees absolute brightness lets k-means split on it. A constant image maps to 0.
+    """
+    x = images.float()
+    if images.dtype != torch.uint8:
+        x = x * 255.0
+    db = 20.0 * torch.log10(x.clamp_min(0.0) + 1.0)
+    mean = db.mean(dim=(-3, -2, -1), keepdim=True)
+    std = db.std(dim=(-3, -2, -1), keepdim=True, unbiased=False)
+    z = torch.where(std > 1e-4, (db - mean) / std.clamp_min(1e-4), torch.zeros_like(db))
+    return z.clamp_(-clip, clip).div_(clip)
+
+
+def to_model_input(images: torch.Tensor, input_norm: str = DEFAULT_INPUT_NORM) -> torch.Tensor:
+    """The one image → model-input map, shared by GAN training, batch-norm recalibration, contrastive training
+    and extraction (``input_norm`` is recorded in every checkpoint's config)."""
+    if input_norm == "db_zscore":
+        return standardize_db(images)
+    if input_norm == "none":
+        return to_model_range(images)
+    raise ValueError(f"unknown input_norm {input_norm!r}; expected one of {INPUT_NORMS}")
+
+
+def checkpoint_input_norm(config: dict) -> str:
+    """The input normalisation a checkpoint was trained with (``"none"`` for checkpoints older than the key)."""
+    norm = config.get("input_norm", "none")
+    if norm not in INPUT_NORMS:
+        raise ValueError(f"checkpoint config has unknown input_norm {norm!r}; expected one of {INPUT_NORMS}")
+    return norm
 
 
 # ------------------------------------------------------------------------------------------ training-run files

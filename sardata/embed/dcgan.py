@@ -47,7 +47,10 @@ class GanConfig(TrainConfig):
     """Options of :func:`train_gan` (``sardata embed train-gan``); the shared fields are :class:`TrainConfig`'s.
 
     Attributes:
-        epochs (25), batch_size (32), lr (2e-4): Adam for both networks.
+        epochs (25), batch_size (32), lr (2e-4): Adam for both networks (an epoch budget).
+        steps (None): budget in optimiser steps instead of epochs (see :data:`PRESETS`).
+        input_norm ("db_zscore"): image → model input (:func:`sardata.embed.data.to_model_input`).
+        preset ("default"): the :data:`PRESETS` entry the settings came from (recorded).
         betas ((0.5, 0.999)): Adam betas.
         image_size (256): training resolution (power of two, 32…256; 256 is the paper's).
         base_channels (1024): C14 width (the feature has 28·base_channels dimensions).
@@ -55,17 +58,25 @@ class GanConfig(TrainConfig):
         resume ("latest"): continue from the run directory's checkpoint when there is one.
     """
 
-    epochs: int = 25
+    epochs: int | None = 25
+    steps: int | None = None
     batch_size: int = 32
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     image_size: int = DEFAULT_IMAGE_SIZE
+    input_norm: str = edata.DEFAULT_INPUT_NORM
+    preset: str = "default"
     base_channels: int = DEFAULT_BASE_CHANNELS
     workers: int | None = None
     resume: Path | str | None = LATEST
 
     def validate(self) -> "GanConfig":
         _check_geometry(self.image_size, self.base_channels)
+        if self.input_norm not in edata.INPUT_NORMS:
+            raise ValueError(f"input_norm={self.input_norm!r}: expected one of {edata.INPUT_NORMS}")
+        budget = self.steps if self.steps is not None else self.epochs
+        if budget is None or int(budget) < 1:
+            raise ValueError(f"steps={self.steps!r}, epochs={self.epochs!r}: the budget must be at least 1")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"betas={self.betas!r}: expected two numbers in [0, 1)")
         return super().validate()
@@ -158,6 +169,10 @@ class Discriminator(nn.Module):
         return fused.flatten(1)
 
 
+#: Spatial positions of the scene feature (C14's 4×4 grid). ``F`` is channel-major: ``F[c·16 + p]``.
+FEATURE_POSITIONS = 16
+
+
 def _init_weights(module: nn.Module) -> None:
     """DCGAN initialisation: conv weights N(0, 0.02), batch-norm weights N(1, 0.02), biases 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -188,56 +203,102 @@ def discriminator_from_checkpoint(checkpoint: dict) -> Discriminator:
 # ------------------------------------------------------------------------------------------------- training
 
 
+#: Training presets. ``"default"`` budgets training in optimiser steps, so a 120-image demo and the 1160-image SSDD
+#: get the same number of updates (an epoch of 120 images at batch 16 is only 7 of them); ``"paper"`` is BSLM's
+#: schedule (25 epochs of 1160 images at 256 px, batch 32: ~900 steps). Explicit arguments override a preset.
+PRESETS = {
+    "default": {"steps": 60, "epochs": None, "batch_size": 16, "image_size": 128, "lr": 2e-4, "betas": (0.5, 0.999)},
+    "paper": {"steps": None, "epochs": 25, "batch_size": 32, "image_size": 256, "lr": 2e-4, "betas": (0.5, 0.999)},
+}
+
+
+def resolve_budget(preset: str = "default", **overrides) -> dict:
+    """The preset's settings with the non-None ``overrides`` applied; ``steps`` and ``epochs`` exclude each other.
+
+    Raises:
+        ValueError: unknown preset, both ``steps`` and ``epochs`` given, or a budget below 1.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given.get("steps") is not None and given.get("epochs") is not None:
+        raise ValueError(f"give steps or epochs, not both (steps={given['steps']}, epochs={given['epochs']})")
+    settings = dict(PRESETS[preset])
+    if "steps" in given:
+        settings["epochs"] = None
+    if "epochs" in given:
+        settings["steps"] = None
+    settings.update(given)
+    budget = settings["steps"] if settings["steps"] is not None else settings["epochs"]
+    if budget is None or int(budget) < 1:
+        raise ValueError(f"the training budget must be at least 1 step or epoch, got {settings}")
+    return settings
+
+
 def train_gan(
     samples_or_dataset,
     out_dir: str | os.PathLike | None = None,
-    epochs: int = 25,
-    batch_size: int = 32,
-    lr: float = 2e-4,
-    betas: tuple[float, float] = (0.5, 0.999),
-    image_size: int = DEFAULT_IMAGE_SIZE,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    betas: tuple[float, float] | None = None,
+    image_size: int | None = None,
     base_channels: int = DEFAULT_BASE_CHANNELS,
+    preset: str = "default",
+    input_norm: str = edata.DEFAULT_INPUT_NORM,
     device: str | torch.device | None = None,
     num_workers: int | None = None,
     seed: int = 0,
     resume: bool | str | os.PathLike | None = True,
     progress: bool = True,
 ) -> Path:
-    """Trains the BSLM DCGAN and returns the path of its checkpoint (options validated as :class:`GanConfig`).
+    """Trains the BSLM DCGAN and returns the path of its checkpoint.
 
     Args:
         samples_or_dataset: FiftyOne dataset/view, dataset name, or list of image paths.
         out_dir (None): run directory; None → ``work_dir(dataset_name, "dcgan")``.
-        epochs (25): total number of epochs (a resumed run trains only the missing ones).
-        batch_size (32): images per step.
-        lr (2e-4): Adam learning rate of both networks.
-        betas ((0.5, 0.999)): Adam betas.
-        image_size (256): training resolution (power of two, 32…256; 256 is the paper's).
+        steps (None): budget in optimiser steps (one D and one G update each); None → the preset's.
+        epochs (None): budget in epochs instead (the ``"paper"`` preset: 25); excludes ``steps``.
+        batch_size (None): images per step (preset: 16; paper 32).
+        lr (None): Adam learning rate of both networks (2e-4).
+        betas (None): Adam betas ((0.5, 0.999)).
+        image_size (None): training resolution, power of two 32…256 (preset 128; paper 256).
         base_channels (1024): C14 width (the feature has 28·base_channels dimensions).
+        preset ("default"): ``"default"`` (:data:`PRESETS`: 60 steps at 128 px) or ``"paper"``.
+        input_norm ("db_zscore"): image → model input (:func:`sardata.embed.data.to_model_input`); recorded in
+            the checkpoint, so extraction applies the same one.
         device (None): torch device; None → CUDA when available.
         num_workers (None): DataLoader workers; None → min(4, cpu_count).
         seed (0): seed of initialisation, shuffling and noise (each epoch is seeded from it, so a resumed run
             matches an uninterrupted one).
         resume (True): continue from the run directory's newest checkpoint when there is one (True or
-            ``"latest"``), from a given checkpoint path, or never (False / None).
+            ``"latest"``), from a given checkpoint path, or never (False / None); a larger budget continues a run.
         progress (True): show a progress bar.
 
-    After every epoch the discriminator's batch-norm statistics are re-estimated on real images
-    (:func:`recalibrate_batchnorm`), then ``checkpoint.pth`` (G, D, optimizers, epoch, config, history, RNG state;
-    see :mod:`sardata.checkpoints`) is written atomically, with
+    A step budget runs ``ceil(steps / steps_per_epoch)`` epochs, the last one cut at the budget (a run resumed with
+    a larger budget continues with the next epoch). After every epoch
+    the discriminator's batch-norm statistics are re-estimated on real images (:func:`recalibrate_batchnorm`), then
+    ``checkpoint.pth`` (G, D, optimizers, epoch, step, config, history, RNG state; see :mod:`sardata.checkpoints`) is
+    written atomically, with
     ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
     """
     from sardata.paths import work_dir
     from sardata.runtime import resolve_device, seed_everything
 
+    budget = resolve_budget(preset, steps=steps, epochs=epochs, batch_size=batch_size, lr=lr, betas=betas,
+                            image_size=image_size)
+    steps, epochs = budget["steps"], budget["epochs"]
+    batch_size, lr, betas, image_size = budget["batch_size"], budget["lr"], budget["betas"], budget["image_size"]
     source = edata.resolve_samples(samples_or_dataset)
     if out_dir is None:
         if source.dataset_name is None:
             raise ValueError("out_dir is required when training on bare image paths")
         out_dir = work_dir(source.dataset_name, "dcgan")
-    cfg = GanConfig(out_dir=out_dir, epochs=epochs, batch_size=batch_size, lr=lr, betas=tuple(betas),
-                    image_size=image_size, base_channels=base_channels, device=None if device is None else str(device),
-                    workers=num_workers, seed=seed, resume=resume_option(resume), progress=progress).validate()
+    cfg = GanConfig(out_dir=out_dir, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, betas=tuple(betas),
+                    image_size=image_size, base_channels=base_channels, input_norm=input_norm, preset=preset,
+                    device=None if device is None else str(device), workers=num_workers, seed=seed,
+                    resume=resume_option(resume), progress=progress).validate()
     out_dir = cfg.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     resume_path = cfg.resume_checkpoint()
@@ -250,6 +311,8 @@ def train_gan(
         "betas": [float(b) for b in betas],
         "batch_size": int(batch_size),
         "seed": int(seed),
+        "input_norm": input_norm,
+        "preset": preset,
     }
 
     seed_everything(seed)
@@ -259,7 +322,7 @@ def train_gan(
     opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas))
     fixed_noise = sample_noise(16, generator=torch.Generator().manual_seed(seed)).to(device)
     history: list[dict] = []
-    start_epoch = 0
+    start_epoch = start_step = 0
 
     if resume_path is not None:
         state = checkpoints.load_checkpoint(resume_path)  # CPU: the RNG state must stay there
@@ -270,33 +333,46 @@ def train_gan(
         opt_d.load_state_dict(state["opt_d"])
         history = list(state["history"])
         start_epoch = int(state["epoch"])
+        start_step = int(state.get("step", 0))
         edata.set_rng_state(state["rng"])
     ckpt_path = out_dir / checkpoints.CHECKPOINT_NAME
-    if start_epoch >= epochs:
-        return resume_path
 
     dataset = edata.SampleImageDataset(source.filepaths, image_size)
+    drop_last = len(dataset) > batch_size
+    per_epoch = max(1, len(dataset) // batch_size if drop_last else 1)
+    total_steps = None if steps is None else int(steps)
+    if total_steps is not None:
+        epochs = start_epoch + math.ceil(max(0, total_steps - start_step) / per_epoch)
+    if start_epoch >= epochs or (total_steps is not None and start_step >= total_steps):
+        return resume_path
+
+    step = start_step
     for epoch in range(start_epoch + 1, epochs + 1):
         loader = edata.make_loader(
-            dataset, batch_size, True, num_workers, device, drop_last=len(dataset) > batch_size,
+            dataset, batch_size, True, num_workers, device, drop_last=drop_last,
             generator=torch.Generator().manual_seed(seed * 100_003 + epoch),
         )
         torch.manual_seed(seed * 100_003 + epoch)
         started = time.perf_counter()
-        stats = _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch, epochs, progress)
-        recalibrate_batchnorm(disc, edata.make_loader(dataset, batch_size, False, num_workers, device), device)
-        history.append({"epoch": epoch, **stats, "seconds": round(time.perf_counter() - started, 3)})
+        max_steps = None if total_steps is None else total_steps - step
+        stats = _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch, epochs, progress, input_norm, max_steps)
+        step += int(stats.pop("steps"))
+        recalibrate_batchnorm(disc, edata.make_loader(dataset, batch_size, False, num_workers, device), device,
+                              input_norm)
+        history.append({"epoch": epoch, "step": step, **stats, "seconds": round(time.perf_counter() - started, 3)})
         # Sampled with batch statistics, as during training: early running statistics are far off.
         with torch.no_grad():
             edata.write_grid(gen(fixed_noise), out_dir / "samples" / f"epoch_{epoch:03d}.png", nrow=4)
         edata.write_curves(
-            [{k: v for k, v in row.items() if k != "seconds"} for row in history], out_dir, title="BSLM DCGAN"
+            [{k: v for k, v in row.items() if k not in ("seconds", "step")} for row in history], out_dir,
+            title="BSLM DCGAN",
         )
         checkpoints.save_checkpoint(  # ~300 MB at 256 px: only the latest is kept
             out_dir,
             {
                 "kind": "dcgan",
                 "config": config,
+                "step": step,
                 "generator": gen.state_dict(),
                 "discriminator": disc.state_dict(),
                 "opt_g": opt_g.state_dict(),
@@ -307,15 +383,18 @@ def train_gan(
             epoch,
             keep_every_epoch=False,
         )
+        if total_steps is not None and step >= total_steps:
+            break
     return ckpt_path
 
 
-def recalibrate_batchnorm(disc: Discriminator, loader, device) -> None:
+def recalibrate_batchnorm(disc: Discriminator, loader, device, input_norm: str = edata.DEFAULT_INPUT_NORM) -> None:
     """Re-estimates the discriminator's batch-norm running statistics on real images only.
 
     During training they average real and generated batches, but features are extracted in eval mode from real
     images, so they are normalised with real-image statistics (on synthetic SSDD this turned k-means ARI
     inshore/offshore from ~0 to 0.26 after a few epochs). Training is unaffected: train mode uses batch statistics.
+    ``input_norm`` must be the one the discriminator is trained with.
     """
     norms = [m for m in disc.modules() if isinstance(m, nn.BatchNorm2d)]
     momenta = [m.momentum for m in norms]
@@ -328,24 +407,27 @@ def recalibrate_batchnorm(disc: Discriminator, loader, device) -> None:
         for batch in loader:
             real = batch["image"][batch["ok"]]
             if real.shape[0] >= 2:
-                disc(edata.to_model_range(real.to(device, non_blocking=True)))
+                disc(edata.to_model_input(real.to(device, non_blocking=True), input_norm))
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     disc.train(was_training)
 
 
 def _check_resume_config(state: dict, config: dict, path: Path) -> None:
-    keys = ("image_size", "base_channels", "noise_dim")
+    keys = ("image_size", "base_channels", "noise_dim", "input_norm")
+    saved = {**state.get("config", {}), "input_norm": edata.checkpoint_input_norm(state.get("config", {}))}
     if state.get("kind") != "dcgan":
         raise ValueError(f"{path}: not a DCGAN checkpoint (kind={state.get('kind')!r}); use another out_dir")
-    diff = {k: (state["config"].get(k), config[k]) for k in keys if state["config"].get(k) != config[k]}
+    diff = {k: (saved.get(k), config[k]) for k in keys if saved.get(k) != config[k]}
     if diff:
         raise ValueError(f"{path}: cannot resume, architecture differs (saved, requested): {diff}; "
                          "use another out_dir or resume=False (--no-resume)")
 
 
-def _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch: int, epochs: int, progress: bool) -> dict:
-    """One epoch of the standard DCGAN updates (non-saturating generator loss); returns mean losses."""
+def _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch: int, epochs: int, progress: bool,
+               input_norm: str = edata.DEFAULT_INPUT_NORM, max_steps: int | None = None) -> dict:
+    """One epoch of the standard DCGAN updates (non-saturating generator loss), stopped after ``max_steps`` steps;
+    returns mean losses and ``steps``."""
     from tqdm.auto import tqdm
 
     bce = nn.BCEWithLogitsLoss()
@@ -354,10 +436,12 @@ def _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch: int, epochs: int,
     totals = {"loss_d": 0.0, "loss_g": 0.0, "d_real": 0.0, "d_fake": 0.0}
     steps = 0
     for batch in tqdm(loader, desc=f"dcgan epoch {epoch}/{epochs}", disable=not progress, leave=False):
+        if max_steps is not None and steps >= max_steps:
+            break
         real = batch["image"][batch["ok"]]
         if real.shape[0] < 2:  # batch norm needs two images
             continue
-        real = edata.to_model_range(real.to(device, non_blocking=True))
+        real = edata.to_model_input(real.to(device, non_blocking=True), input_norm)
         b = real.shape[0]
         ones = torch.ones(b, device=device)
         zeros = torch.zeros(b, device=device)
@@ -384,17 +468,20 @@ def _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch: int, epochs: int,
         steps += 1
     if steps == 0:
         warnings.warn(f"dcgan epoch {epoch}: no batch with at least two readable images", stacklevel=2)
-        return {k: float("nan") for k in totals}
-    return {k: round(v / steps, 6) for k, v in totals.items()}
+        return {**{k: float("nan") for k in totals}, "steps": 0}
+    return {**{k: round(v / steps, 6) for k, v in totals.items()}, "steps": steps}
 
 
 __all__ = [
     "BLOCK_NAMES",
     "Discriminator",
     "Generator",
+    "FEATURE_POSITIONS",
     "NOISE_DIM",
+    "PRESETS",
     "discriminator_from_checkpoint",
     "recalibrate_batchnorm",
+    "resolve_budget",
     "sample_noise",
     "train_gan",
 ]

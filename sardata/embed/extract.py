@@ -1,6 +1,6 @@
 """Cached, resumable feature extraction with the BSLM discriminator (``dcgan``) or contrastive clustering (``cc``).
 
-Cache layout: ``<cache_dir>/<model>-<checkpoint hash>/shard-*.npz``, one shard per batch holding ``ids``,
+Cache layout: ``<cache_dir>/<model>-<checkpoint hash>-<input norm>/shard-*.npz``, one shard per batch holding ``ids``,
 ``filepaths``, ``features`` (and ``cluster_probs`` for cc). Shards are written atomically and describe themselves, so
 the set of shards *is* the index: a run that is killed keeps every finished batch, and the next run computes only the
 samples that no shard holds (or whose file path changed). Features come back in the order of the requested samples.
@@ -38,6 +38,9 @@ class FeatureSet:
         features: ``(N, D)`` float32; rows of unreadable images are NaN.
         model: ``"dcgan"`` or ``"cc"``.
         checkpoint_hash: first 16 hex digits of the checkpoint's SHA-256 (``"random-init"`` without checkpoint).
+        input_norm: the image → model-input normalisation (from the checkpoint's config; part of the cache key).
+        positions: spatial positions per channel in the layout of ``features`` (16 for the flat BSLM ``F``,
+            ``F[c·16 + p]``; 1 for cc and after PCA), so scene clustering can pool over them.
         cluster_probs: ``(N, M)`` soft cluster assignments (cc only).
         failed_ids: ids of samples whose image could not be read.
         pca: the fitted ``sklearn.decomposition.PCA`` when ``pca_dim`` was given.
@@ -47,6 +50,8 @@ class FeatureSet:
     features: np.ndarray
     model: str
     checkpoint_hash: str
+    input_norm: str = edata.DEFAULT_INPUT_NORM
+    positions: int = 1
     cluster_probs: np.ndarray | None = None
     failed_ids: list[str] = field(default_factory=list)
     pca: object | None = None
@@ -55,10 +60,11 @@ class FeatureSet:
 class Embedder(nn.Module):
     """Wraps a trained model as ``images in [-1, 1] → (features, cluster_probs | None)``."""
 
-    def __init__(self, model: nn.Module, kind: str):
+    def __init__(self, model: nn.Module, kind: str, input_norm: str = edata.DEFAULT_INPUT_NORM):
         super().__init__()
         self.model = model
         self.kind = kind
+        self.input_norm = input_norm
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.kind == "dcgan":
@@ -112,16 +118,22 @@ def load_embedder(
     checkpoint: str | os.PathLike | None,
     allow_random_init: bool = False,
     dataset_name: str | None = None,
+    input_norm: str | None = None,
 ) -> tuple[Embedder, int, str]:
     """Builds the embedder from a checkpoint: returns ``(embedder, image_size, checkpoint_hash)``.
 
     Without ``checkpoint``, the dataset's default checkpoint is used; when there is none, a ``ValueError`` says how to
     make one, unless ``allow_random_init`` (then a seeded random-init model, hash ``"random-init"``).
+    The embedder's ``input_norm`` is the one recorded in the checkpoint (``"none"`` for checkpoints older than input
+    standardisation). Asking for another one is an error: features of a model fed differently from its training
+    would be silently worse. A random-init model takes ``input_norm`` (default ``"db_zscore"``).
     """
     from sardata.embed import contrastive, dcgan
 
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
+    if input_norm is not None and input_norm not in edata.INPUT_NORMS:
+        raise ValueError(f"unknown input_norm {input_norm!r}; expected one of {edata.INPUT_NORMS}")
     if checkpoint is None and dataset_name is not None:
         checkpoint = default_checkpoint(dataset_name, model)
     if checkpoint is None:
@@ -140,13 +152,24 @@ def load_embedder(
                 net, image_size = dcgan.Discriminator(), dcgan.DEFAULT_IMAGE_SIZE
             else:
                 net, image_size = contrastive.ContrastiveClustering(), contrastive.DEFAULT_IMAGE_SIZE
-        return Embedder(net, model).eval(), image_size, "random-init"
+        return Embedder(net, model, input_norm or edata.DEFAULT_INPUT_NORM).eval(), image_size, "random-init"
     checkpoint = checkpoints.find_checkpoint(checkpoint)  # a run directory: its newest checkpoint
     state = checkpoints.load_checkpoint(checkpoint, mmap=True)
     if state.get("kind") != model:
         raise ValueError(f"{checkpoint}: a {state.get('kind')!r} checkpoint, but model={model!r} was asked")
+    trained_norm = edata.checkpoint_input_norm(state["config"])
+    if input_norm is not None and input_norm != trained_norm:
+        raise ValueError(
+            f"{checkpoint} was trained with input_norm={trained_norm!r}; extracting with input_norm={input_norm!r} "
+            "would mix features of differently fed models. Retrain with that input_norm or leave it unset"
+        )
     net = dcgan.discriminator_from_checkpoint(state) if model == "dcgan" else contrastive.model_from_checkpoint(state)
-    return Embedder(net, model).eval(), int(state["config"]["image_size"]), file_hash(checkpoint)
+    return Embedder(net, model, trained_norm).eval(), int(state["config"]["image_size"]), file_hash(checkpoint)
+
+
+def cache_key(model: str, checkpoint_hash: str, input_norm: str) -> str:
+    """Name of a feature cache folder: model, checkpoint and input normalisation (never shared across them)."""
+    return f"{model}-{checkpoint_hash}-{input_norm}"
 
 
 def extract_features(
@@ -161,6 +184,7 @@ def extract_features(
     pca_dim: int | None = None,
     embedding_field: str | None = None,
     cluster_field: str | None = None,
+    input_norm: str | None = None,
     progress: bool = True,
 ) -> FeatureSet:
     """Extracts (cached, resumable) scene features for every sample.
@@ -179,7 +203,12 @@ def extract_features(
         embedding_field (None): sample field to write the (reduced) vectors to (team default
             ``f"{model}_embedding"``); requires a FiftyOne collection.
         cluster_field (None): cc only: sample field for the argmax cluster (e.g. ``"cc_cluster"``).
+        input_norm (None): the checkpoint's (an error if another is asked); for a random-init model, default
+            ``"db_zscore"``.
         progress (True): show a progress bar.
+
+    The cache folder is ``<model>-<checkpoint hash>-<input_norm>`` (:func:`cache_key`). The field's FiftyOne
+    ``info`` records the model, checkpoint hash, input normalisation and ``positions``.
     """
     from sardata.paths import work_dir
     from sardata.runtime import resolve_device
@@ -191,7 +220,8 @@ def extract_features(
         raise ValueError("cluster_field is only available for model='cc'")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    embedder, image_size, ckpt_hash = load_embedder(model, checkpoint, allow_random_init, source.dataset_name)
+    embedder, image_size, ckpt_hash = load_embedder(model, checkpoint, allow_random_init, source.dataset_name,
+                                                    input_norm)
     device = resolve_device(device)
 
     temp_dir = None
@@ -199,7 +229,7 @@ def extract_features(
         temp_dir = tempfile.TemporaryDirectory(prefix="sardata-features-")
         cache_dir = temp_dir.name
     root = Path(cache_dir) if cache_dir is not None else work_dir(source.dataset_name, "features")
-    shard_dir = root / f"{model}-{ckpt_hash}"
+    shard_dir = root / cache_key(model, ckpt_hash, embedder.input_norm)
     shard_dir.mkdir(parents=True, exist_ok=True)
     try:
         cached = _scan_shards(shard_dir)
@@ -209,6 +239,8 @@ def extract_features(
         ]
         failed = _compute(embedder, source, todo, image_size, shard_dir, batch_size, num_workers, device, progress)
         result = _assemble(source, _scan_shards(shard_dir), failed, model, ckpt_hash)
+        result.input_norm = embedder.input_norm
+        result.positions = _positions(model, result.features.shape[1])
     finally:
         if temp_dir is not None:
             temp_dir.cleanup()
@@ -216,8 +248,11 @@ def extract_features(
         warnings.warn(f"{len(failed)} image(s) could not be read and have NaN features: {failed[:5]}", stacklevel=2)
     if pca_dim:
         _reduce(result, int(pca_dim))
+    if pca_dim and result.pca is not None:
+        result.positions = 1
     if embedding_field:
         _write_field(source.collection, embedding_field, result.sample_ids, result.features)
+        _describe_field(source.collection, embedding_field, result)
     if cluster_field:
         labels = [int(np.argmax(row)) if np.isfinite(row).all() else None for row in result.cluster_probs]
         _write_field(source.collection, cluster_field, result.sample_ids, labels)
@@ -242,9 +277,30 @@ def _scan_shards(shard_dir: Path) -> dict[str, tuple[Path, str]]:
     return index
 
 
+def _positions(model: str, dim: int) -> int:
+    from sardata.embed.dcgan import FEATURE_POSITIONS
+
+    return FEATURE_POSITIONS if model == "dcgan" and dim % FEATURE_POSITIONS == 0 else 1
+
+
+def _describe_field(collection, field_name: str, result: FeatureSet) -> None:
+    """Records what the vectors are in the field's ``info`` (read by :func:`sardata.scenes.assign_scenes`)."""
+    dataset = collection._dataset
+    field = dataset.get_field(field_name)
+    field.info = {
+        "model": result.model,
+        "checkpoint_hash": result.checkpoint_hash,
+        "input_norm": result.input_norm,
+        "positions": int(result.positions),
+        "dim": int(result.features.shape[1]),
+        "pca_dim": None if result.pca is None else int(result.features.shape[1]),
+    }
+    field.save()
+
+
 def _embed_batch(embedder: Embedder, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
     """Forward pass of one batch of images (uint8 or ``[0, 1]`` float) already on the model's device."""
-    feats, probs = embedder(edata.to_model_range(images))
+    feats, probs = embedder(edata.to_model_input(images, embedder.input_norm))
     return feats.float().cpu().numpy(), (probs.float().cpu().numpy() if probs is not None else None)
 
 
@@ -311,7 +367,7 @@ def _assemble(source, index, failed, model, ckpt_hash) -> FeatureSet:
                         probs[i] = shard_probs[row]
     if features is None:
         raise ValueError(f"no image could be read ({len(failed)} failed, e.g. {failed[:3]})")
-    return FeatureSet(list(source.ids), features, model, ckpt_hash, probs, failed)
+    return FeatureSet(list(source.ids), features, model, ckpt_hash, cluster_probs=probs, failed_ids=failed)
 
 
 def _reduce(result: FeatureSet, pca_dim: int) -> None:
@@ -340,5 +396,7 @@ def _write_field(collection, field_name: str, ids: list[str], values) -> None:
         collection.set_values(field_name, chunk, key_field="id")
 
 
-__all__ = ["Embedder", "FeatureSet", "MODELS", "default_checkpoint", "default_run_dir", "extract_features", "file_hash",
-           "load_embedder"]
+__all__ = [
+    "Embedder", "FeatureSet", "MODELS", "cache_key", "default_checkpoint", "default_run_dir", "extract_features",
+    "file_hash", "load_embedder",
+]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from exporters.contract import is_replica
 from sardata._io import write_json
 from sardata.train.classifier import (
     ChipTransform,
@@ -31,7 +32,6 @@ from sardata.train.classifier import (
     SarImageFolder,
     evaluate,
     load_classifier,
-    original_name,
     split_dirs,
 )
 from sardata.train.classifier import train as train_classifier
@@ -55,7 +55,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "
         raise FileNotFoundError(f"{data}: no {split}/ split to evaluate on")
     transform = ChipTransform(kwargs["image_size"], kwargs["image_mean"], kwargs["image_std"], train=False)
     dataset = SarImageFolder(splits[split], classes, transform)
-    dataset.samples = [s for s in dataset.samples if original_name(s[0]) == Path(s[0]).stem][:max_images]
+    dataset.samples = [s for s in dataset.samples if not is_replica(s[0])][:max_images]
     train_labels = None
     if "train" in splits:
         train_labels = [t for _, t in SarImageFolder(splits["train"], classes).samples]

@@ -1,0 +1,59 @@
+"""Scene clustering → ``scene`` labels, tags, a saved view of uncertain samples, a report and a 2-D map.
+
+- :mod:`sardata.scenes.cluster`: k-means (FAISS, all points), BSLM naming, margin confidence, and the feature-space
+  policy (variant × normalisation chosen by bootstrap stability, never by labels).
+- :mod:`sardata.scenes.runs`: :func:`assign_scenes` (the one entry point of CLI, recipes and demo), scene runs as
+  FiftyOne custom runs, the ``scene_uncertain`` saved view.
+- :mod:`sardata.scenes.report`: ``report.json``, review montages (typical beside boundary), scatter PNGs,
+  :func:`scene_accuracy` against known scenes.
+- :mod:`sardata.scenes.viz`: :func:`compute_visualization`, the 2-D map for the App's embeddings panel.
+"""
+
+from sardata.scenes.cluster import (
+    BSLM_NAMES,
+    NORMALIZATIONS,
+    SILHOUETTE_MAX_POINTS,
+    VARIANTS,
+    SpaceChoice,
+    candidate_spaces,
+    centroid_distances,
+    cluster_embeddings,
+    feature_variant,
+    margin_confidence,
+    name_clusters,
+    normalize_features,
+    select_space,
+    silhouette,
+    stability,
+    to_space,
+)
+from sardata.scenes.report import (
+    MONTAGE_IMAGES,
+    MONTAGE_TILE,
+    make_montage,
+    make_review_montage,
+    scatter_png,
+    scene_accuracy,
+    write_report,
+)
+from sardata.scenes.runs import (
+    RUN_METHOD,
+    UNCERTAIN,
+    SceneRun,
+    assign_scenes,
+    delete_scene_run,
+    list_scene_runs,
+    load_embeddings,
+    load_scene_run,
+    scenes_dir,
+)
+from sardata.scenes.viz import compute_visualization
+
+__all__ = [
+    "BSLM_NAMES", "MONTAGE_IMAGES", "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD", "SILHOUETTE_MAX_POINTS",
+    "UNCERTAIN", "VARIANTS", "SceneRun", "SpaceChoice", "assign_scenes", "candidate_spaces", "centroid_distances",
+    "cluster_embeddings", "compute_visualization", "delete_scene_run", "feature_variant", "list_scene_runs",
+    "load_embeddings", "load_scene_run", "make_montage", "make_review_montage", "margin_confidence", "name_clusters",
+    "normalize_features", "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "stability",
+    "to_space", "write_report",
+]
