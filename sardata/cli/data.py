@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sardata.cli._app import app, fail
+from sardata.cli._app import app
 from sardata.registry import DATASETS
 
 console = Console()
@@ -31,11 +31,8 @@ def synth(
 
     options = {k: v for k, v in (("preset", preset), ("land_masks", land_masks)) if v is not None}
     if options and name != "ssdd":
-        fail(ValueError(f"--preset/--land-masks apply to ssdd only, not {name!r}"))
-    try:
-        root = synthesize(name, out, n=n, seed=seed, full=full, **options)
-    except (ValueError, OSError) as e:
-        fail(e)
+        raise ValueError(f"--preset/--land-masks apply to ssdd only, not {name!r}")
+    root = synthesize(name, out, n=n, seed=seed, full=full, **options)
     console.print(f"wrote synthetic {name} to [bold]{root}[/bold]")
 
 
