@@ -18,6 +18,7 @@ iterations, baseline and replicated side by side with the same seed and budget, 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -55,8 +56,8 @@ PUBLISHED_ARM = {"baseline": "baseline", "bslm": "replication"}
 TRUTH_FILE, TRUTH_FIELD = "synth_truth.json", "scene_truth"
 #: File in each detector run directory naming what the run depends on (``--reuse``).
 STAMP = "recipe_run.json"
-#: Default score from which a detection counts in the error table; px around a missed ship that make it "near land".
-ERROR_SCORE, NEAR_LAND = 0.5, 10
+#: px around a missed ship that make it "near land" in the error table.
+NEAR_LAND = 10
 ERROR_COLUMNS = tuple(f"{w} {s}" for s in SCENES for w in ("ships", "TP", "FN", "FP")) + (
     "FN inshore near land", "FP inshore on land")
 
@@ -110,9 +111,9 @@ def parse_args(argv=None):
                         help="detector optimizer steps (default: the preset's; --quick 300)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="detector training seeds seed, seed+1, ... (default 1; --quick 3)")
-    parser.add_argument("--score-threshold", type=float, default=ERROR_SCORE,
-                        help=f"score from which a detection counts in the per-scene error table ({ERROR_SCORE}; "
-                             "AP uses every detection)")
+    parser.add_argument("--score-threshold", default="f1",
+                        help="score from which a detection counts in the per-scene error table: a number, or f1 "
+                             "(default: each run's best-F1 score over all test images; AP uses every detection)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the finished detector runs under --out whose training data and settings are "
                              "unchanged, and resume the DCGAN: continue an interrupted run or add models to it")
@@ -169,8 +170,10 @@ def main(argv=None) -> dict:
     root, synthetic = dataset_root(args, "ssdd", out, sizes.synth_images)
     arms = resolve_arms(args.arms, level, root)
     has_truth = (root / TRUTH_FILE).is_file()
-    dataset = sardata.load("ssdd", root, name=f"recipe-{NAME}", overwrite=True)
-    summary: dict = {"samples": len(dataset), "synthetic": synthetic, "models": models, "seeds": seeds, "arms": arms}
+    # one FiftyOne dataset per output directory: two runs at once (a test, another --out) must not overwrite it
+    name = f"recipe-{NAME}-{hashlib.sha1(str(out).encode()).hexdigest()[:8]}"
+    dataset = sardata.load("ssdd", root, name=name, overwrite=True)
+    summary: dict = {"dataset": name, "samples": len(dataset), "synthetic": synthetic, "models": models, "seeds": seeds, "arms": arms}
     if has_truth:
         from sardata.demo import attach_scene_truth
 
@@ -232,7 +235,8 @@ def main(argv=None) -> dict:
     rows, differences = table_rows(per_run, models, arms, seeds, groups)
     land = land_masks(root / TRUTH_FILE, test_numbers(dataset, gt_path, groups.get("inshore", []))) \
         if has_truth else None
-    errors = error_rows(gt_path, predictions, models, arms, seeds, groups, args.score_threshold, land)
+    threshold = None if args.score_threshold == "f1" else float(args.score_threshold)
+    errors = error_rows(gt_path, predictions, models, arms, seeds, groups, threshold, land)
 
     # seed-0 predictions of every model and arm into FiftyOne (fields predictions_<model>_<arm>) for the App
     evaluation = evaluate_dataset(
@@ -242,7 +246,7 @@ def main(argv=None) -> dict:
                + [f"{PUBLISHED_PREFIX} AP50 {s}" for s in SCENES])
     diff_columns = (["model", "arm"] + [c for s in SCENES for c in (f"Δ AP50 {s}", f"± {s}")]
                     + [f"{PUBLISHED_PREFIX} Δ inshore"])
-    error_columns = ["model", "arm"] + [c for c in ERROR_COLUMNS if any(c in r for r in errors)]
+    error_columns = ["model", "arm", "score ≥"] + [c for c in ERROR_COLUMNS if any(c in r for r in errors)]
     replication_rows = [{"arm": arm, "replicated by": ARMS[arm] or "–", "counted by": count_by,
                          **{f"{w} {s}": replication[arm][w].get(s, 0) for w in ("before", "after")
                             for s in ("inshore", "offshore")},
@@ -276,7 +280,8 @@ def main(argv=None) -> dict:
         extra_tables={"Arm − baseline (AP50 points, paired by seed)": (diff_columns, differences),
                       f"Training images per arm (by {count_by}; after = with replicas)":
                           (list(replication_rows[0]), replication_rows),
-                      f"Test errors by scene at IoU 0.5, score ≥ {args.score_threshold} (mean over seeds)":
+                      "Test errors by scene at IoU 0.5 (mean over seeds), detections scoring ≥ " + (
+                          "each run's best-F1 score on all test images" if threshold is None else str(threshold)):
                           (error_columns, errors)},
         artifacts=artifacts)
     summary.update({"results": results, "rows": rows, "differences": differences, "errors": errors,
@@ -339,7 +344,6 @@ def train_or_reuse(configs: list, reuse: bool, at_once: int = 2) -> list[Path]:
 def run_stamp(cfg) -> dict:
     """What a detector run depends on: its config and the checksums of its annotation files."""
     import dataclasses
-    import hashlib
 
     def digest(path: Path) -> str:  # FiftyOne sample ids change with every ingest: not part of the data
         coco = json.loads(path.read_text())
@@ -454,11 +458,12 @@ def land_masks(truth_path: Path, numbers: dict[int, int]) -> dict:
     return masks
 
 
-def error_rows(gt_path: Path, predictions: dict, models, arms, seeds, groups, threshold: float,
+def error_rows(gt_path: Path, predictions: dict, models, arms, seeds, groups, threshold: float | None,
                land: dict | None) -> list[dict]:
     """Per model × arm, mean over seeds: ships, TP, FN, FP by scene at IoU 0.5 among detections scoring ≥
-    ``threshold``; inshore misses within :data:`NEAR_LAND` px of land and inshore false alarms centred on land when
-    the land masks are known."""
+    ``threshold`` (None: each run's best-F1 score over all test images — an operating point read off the test set
+    itself, to describe the errors, never to score a model); inshore misses within :data:`NEAR_LAND` px of land and
+    inshore false alarms centred on land when the land masks are known."""
     from collections import defaultdict
 
     coco = json.loads(Path(gt_path).read_text())
@@ -469,13 +474,45 @@ def error_rows(gt_path: Path, predictions: dict, models, arms, seeds, groups, th
     rows = []
     for model in models:
         for arm in arms:
-            totals: dict = {}
+            totals: dict = {"score ≥": 0.0}
             for seed in seeds:
-                for k, v in count_errors(gts, predictions[(model, arm, seed)], groups["all"], scene_of_image,
-                                         threshold, land).items():
+                results = predictions[(model, arm, seed)]
+                score = best_f1_score(gts, results, groups["all"]) if threshold is None else threshold
+                totals["score ≥"] += score
+                for k, v in count_errors(gts, results, groups["all"], scene_of_image, score, land).items():
                     totals[k] = totals.get(k, 0) + v
-            rows.append({"model": model, "arm": arm, **{k: round(v / len(seeds), 1) for k, v in totals.items()}})
+            rows.append({"model": model, "arm": arm,
+                         **{k: round(v / len(seeds), 3 if k == "score ≥" else 1) for k, v in totals.items()}})
     return rows
+
+
+def best_f1_score(gts: dict, results: list[dict], image_ids) -> float:
+    """The score threshold of the best F1 (IoU 0.5) over ``image_ids``. Greedy matching by descending score is
+    prefix-stable, so one matching of all detections gives every threshold's TP count."""
+    import numpy as np
+
+    wanted, flags = set(image_ids), []
+    by_image: dict = {}
+    for r in results:
+        if r["image_id"] in wanted:
+            by_image.setdefault(r["image_id"], []).append(r)
+    for image_id, dets in by_image.items():
+        gt = np.asarray(gts.get(image_id, []), dtype=float).reshape(-1, 4)
+        matched = np.zeros(len(gt), dtype=bool)
+        for r in sorted(dets, key=lambda d: -d["score"]):
+            overlap = np.where(matched, 0.0, iou_xywh(np.asarray(r["bbox"], dtype=float), gt))
+            j = int(np.argmax(overlap)) if len(gt) else -1
+            hit = j >= 0 and overlap[j] >= 0.5
+            if hit:
+                matched[j] = True
+            flags.append((r["score"], hit))
+    if not flags:
+        return 1.0
+    flags.sort(key=lambda f: -f[0])
+    tp = np.cumsum([f[1] for f in flags])
+    n_gt = sum(len(gts.get(i, [])) for i in wanted)
+    f1 = 2 * tp / (np.arange(1, len(flags) + 1) + n_gt)
+    return float(flags[int(np.argmax(f1))][0])
 
 
 def count_errors(gts: dict, results: list[dict], image_ids, scene_of_image: dict, threshold: float,

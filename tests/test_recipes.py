@@ -94,7 +94,7 @@ def test_bslm_ssdd_smoke(tmp_path):
 
     import fiftyone as fo
 
-    dataset = fo.load_dataset("recipe-bslm_ssdd")
+    dataset = fo.load_dataset(summary["dataset"])
     summary_ids = {"sample": dataset.values("id"), "image": dataset.values("image_id")}
     assert exported("baseline") == Counter(n_train)
     assert exported("oracle") == Counter({"inshore": wanted, "offshore": n_train["offshore"]})
