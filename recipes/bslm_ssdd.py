@@ -1,19 +1,37 @@
 """BSLM (seed 000) on SSDD: does replicating inshore training images raise detector mAP on inshore scenes?
 
 ingest SSDD → train the BSLM DCGAN → 28672-d scene features → k=2 k-means scene tags (smaller cluster = inshore) →
-replicate inshore training images until they match offshore → COCO exports with and without replication → train
-each detector on both → AP50 on all / inshore / offshore test images (Table I layout: one row per model ± replication,
-the paper's numbers alongside).
+replicate inshore training images until they match offshore → one COCO export per arm → train each detector on each
+→ AP50 on all / inshore / offshore test images (Table I layout: one row per model × arm, the paper's numbers
+alongside, labelled ``published``).
+
+Arms (``--arms``, baseline always included; differences are paired with it by seed):
+
+- ``baseline``: no replication.
+- ``bslm``: inshore training images replicated by the k-means scene tags (the paper's method) with
+  :func:`sardata.views.balance.balance` (``by="scene"``).
+- ``oracle``: the same library call by the generator's inshore/offshore truth (``by="scene_truth"``, from
+  ``synth_truth.json``): what replication does when the tags are right, so the effect of replication is separated
+  from the quality of the tags. Synthetic data only; asking for it on real data (no truth file) is an error. Default
+  arms: ``baseline,bslm``; ``--quick`` adds ``oracle`` when the data has the truth file.
 
 Test images are split into inshore/offshore by the official ``test_inshore`` / ``test_offshore`` subsets when the
-release has them (as the paper did), otherwise by the k-means scene tags.
+release has them (as the paper did), otherwise by the k-means scene tags. The results JSON also records the scene-tag
+accuracy vs the truth, the training images per scene of each arm before/after replication (counted by the truth when
+there is one) with the replication factor, and a per-scene error table: TP/FN/FP at IoU 0.5 among the detections
+above each run's best-F1 score (an operating point read off the test set to describe the errors, not a score), with
+inshore misses within 10 px of land and inshore false alarms centred on land (land masks rendered again from the
+generator's seed, checked against the truth's ships).
 
     python recipes/bslm_ssdd.py --data /data/Official-SSDD --models faster_rcnn,cascade_rcnn,retinanet,ssd
-    python recipes/bslm_ssdd.py --quick          # synthetic SSDD, the four detectors (cpu preset), 3 seeds
+    python recipes/bslm_ssdd.py --quick          # synthetic SSDD, the four detectors (cpu preset), 3 seeds, 3 arms
+    python recipes/bslm_ssdd.py --quick --models retinanet --reuse   # add a model to a run, keeping finished runs
 
 ``--quick`` trains each detector from scratch with the ``cpu`` preset of :mod:`sardata.train.detector` for 300
-iterations, baseline and replicated side by side with the same seed and budget, over 3 seeds; every cell is the mean
-± std over seeds and the replication − baseline difference is paired by seed.
+iterations, every arm with the same seed and budget, two runs side by side, over 3 seeds; every cell is the mean ±
+std over seeds. ``--reuse`` keeps a finished detector run whose config and annotation files are unchanged.
+
+MEASURED (placeholder, filled in below when the run ends).
 """
 
 from __future__ import annotations
@@ -114,6 +132,9 @@ def parse_args(argv=None):
     parser.add_argument("--score-threshold", default="f1",
                         help="score from which a detection counts in the per-scene error table: a number, or f1 "
                              "(default: each run's best-F1 score over all test images; AP uses every detection)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: tabulate the finished detector runs under --out (as --reuse keeps "
+                             "them); cells without a finished run are marked not run")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the finished detector runs under --out whose training data and settings are "
                              "unchanged, and resume the DCGAN: continue an interrupted run or add models to it")
@@ -183,7 +204,7 @@ def main(argv=None) -> dict:
     checkpoint = train_gan(dataset, out_dir=out / "dcgan", steps=sizes.gan_steps,
                            preset="paper" if sizes.gan_steps is None else "default", batch_size=sizes.gan_batch_size,
                            image_size=sizes.gan_image_size, device=args.device, num_workers=sizes.workers,
-                           seed=args.seed, resume=args.reuse)
+                           seed=args.seed, resume=args.reuse or args.report_only)
     features = extract_features(dataset, model="dcgan", checkpoint=checkpoint, device=args.device,
                                 num_workers=sizes.workers, pca_dim=sizes.pca_dim, embedding_field="dcgan_embedding")
     summary["feature_dim"] = int(features.features.shape[1])
@@ -225,7 +246,8 @@ def main(argv=None) -> dict:
         epochs=args.epochs, iterations=iterations, crop_size=sizes.crop_size, max_images=sizes.max_images,
         backbone_weights=None if model == "ssd" else args.backbone_weights, workers=sizes.workers,
         device=args.device, seed=seed, progress=False) for model, arm, seed in keys]
-    runs = dict(zip(keys, train_or_reuse(configs, args.reuse)))  # (model, arm, seed) → predictions path
+    paths = train_or_reuse(configs, args.reuse or args.report_only, train=not args.report_only)
+    runs = {k: p for k, p in zip(keys, paths) if p is not None}  # (model, arm, seed) → predictions path
 
     stage("AP50 by scene (Table I layout), mean ± std over seeds; errors by scene")
     sample_of = {im["id"]: im.get("sample_id") for im in json.loads(gt_path.read_text())["images"]}
@@ -240,13 +262,14 @@ def main(argv=None) -> dict:
 
     # seed-0 predictions of every model and arm into FiftyOne (fields predictions_<model>_<arm>) for the App
     evaluation = evaluate_dataset(
-        dataset, {f"{m} {a}": predictions[(m, a, seeds[0])] for m in models for a in arms},
+        dataset, {f"{m} {a}": predictions[(m, a, seeds[0])] for m in models for a in arms
+                  if (m, a, seeds[0]) in predictions},
         split="test", scene_field=scene_field, out_dir=out / "evaluate")
-    columns = (["model", "arm"] + [c for s in SCENES for c in (f"AP50 {s}", f"± {s}")]
+    columns = (["model", "arm", "seeds"] + [c for s in SCENES for c in (f"AP50 {s}", f"± {s}")]
                + [f"{PUBLISHED_PREFIX} AP50 {s}" for s in SCENES])
-    diff_columns = (["model", "arm"] + [c for s in SCENES for c in (f"Δ AP50 {s}", f"± {s}")]
+    diff_columns = (["model", "arm", "seeds"] + [c for s in SCENES for c in (f"Δ AP50 {s}", f"± {s}")]
                     + [f"{PUBLISHED_PREFIX} Δ inshore"])
-    error_columns = ["model", "arm", "score ≥"] + [c for c in ERROR_COLUMNS if any(c in r for r in errors)]
+    error_columns = ["model", "arm", "seeds", "score ≥"] + [c for c in ERROR_COLUMNS if any(c in r for r in errors)]
     replication_rows = [{"arm": arm, "replicated by": ARMS[arm] or "–", "counted by": count_by,
                          **{f"{w} {s}": replication[arm][w].get(s, 0) for w in ("before", "after")
                             for s in ("inshore", "offshore")},
@@ -321,10 +344,10 @@ def check_same_test_split(reference: Path, others: list[Path]) -> None:
             raise RuntimeError(f"{path}: test images differ from {reference}; the arms must share one test split")
 
 
-def train_or_reuse(configs: list, reuse: bool, at_once: int = 2) -> list[Path]:
+def train_or_reuse(configs: list, reuse: bool, at_once: int = 2, train: bool = True) -> list[Path | None]:
     """Trains the configs ``at_once`` at a time (each finished group is stamped, so an interrupted run loses at most
     one group); with ``reuse``, a run whose stamp matches its config and data is kept. Returns each config's
-    predictions file."""
+    predictions file (``train=False``: None for each run not finished before)."""
     from sardata._io import write_json
     from sardata.train.detector import train_concurrently
 
@@ -333,12 +356,19 @@ def train_or_reuse(configs: list, reuse: bool, at_once: int = 2) -> list[Path]:
             if not (reuse and _stamp_matches(Path(c.out_dir) / STAMP, stamp))]
     if reuse and len(todo) < len(configs):
         console.print(f"reusing {len(configs) - len(todo)} finished run(s) of identical config and data")
+    if not train:
+        console.print(f"report only: {len(configs) - len(todo)} of {len(configs)} detector runs finished")
+        return [None if i in todo else _stamped_predictions(c) for i, c in enumerate(configs)]
     for start in range(0, len(todo), at_once):
         group = todo[start:start + at_once]
         for i, result in zip(group, train_concurrently([configs[i] for i in group])):
             write_json(Path(configs[i].out_dir) / STAMP, {**stamps[i], "predictions": str(result["predictions"])})
         console.print(f"trained {min(start + at_once, len(todo))}/{len(todo)} detector runs")
-    return [Path(json.loads((Path(c.out_dir) / STAMP).read_text())["predictions"]) for c in configs]
+    return [_stamped_predictions(c) for c in configs]
+
+
+def _stamped_predictions(cfg) -> Path:
+    return Path(json.loads((Path(cfg.out_dir) / STAMP).read_text())["predictions"])
 
 
 def run_stamp(cfg) -> dict:
@@ -369,8 +399,10 @@ def table_rows(per_run: dict, models, arms, seeds, groups) -> tuple[list[dict], 
         for arm in arms:
             published = PUBLISHED_BSLM[model].get(PUBLISHED_ARM.get(arm))
             row = {"model": model, "arm": arm}
+            ran = [seed for seed in seeds if (model, arm, seed) in per_run]
+            row["seeds"] = ran  # the training seeds that ran (a cell with none is "not run")
             for scene in SCENES:
-                values = [per_run[(model, arm, seed)][scene] for seed in seeds]
+                values = [per_run[(model, arm, seed)][scene] for seed in ran]
                 row[f"AP50 {scene}"], row[f"± {scene}"] = mean_std(values)
                 row[f"seeds {scene}"] = values
             row.update({f"{PUBLISHED_PREFIX} AP50 {s}": (published[i] if published else None)
@@ -378,11 +410,12 @@ def table_rows(per_run: dict, models, arms, seeds, groups) -> tuple[list[dict], 
             row["n_test_images"] = {s: len(groups.get(s, ())) for s in SCENES}
             rows.append(row)
         for arm in arms[1:]:
-            diff = {"model": model, "arm": f"{arm} − baseline"}
+            both = [s for s in seeds if (model, arm, s) in per_run and (model, "baseline", s) in per_run]
+            diff = {"model": model, "arm": f"{arm} − baseline", "seeds": both}
             for scene in SCENES:
                 paired = [None if None in (per_run[(model, arm, s)][scene], per_run[(model, "baseline", s)][scene])
                           else round(per_run[(model, arm, s)][scene] - per_run[(model, "baseline", s)][scene], 2)
-                          for s in seeds]
+                          for s in both]
                 diff[f"Δ AP50 {scene}"], diff[f"± {scene}"] = mean_std(paired)
                 diff[f"seeds {scene}"] = paired
             published = PUBLISHED_BSLM[model]
@@ -474,15 +507,18 @@ def error_rows(gt_path: Path, predictions: dict, models, arms, seeds, groups, th
     rows = []
     for model in models:
         for arm in arms:
+            ran = [seed for seed in seeds if (model, arm, seed) in predictions]
+            if not ran:
+                continue
             totals: dict = {"score ≥": 0.0}
-            for seed in seeds:
+            for seed in ran:
                 results = predictions[(model, arm, seed)]
                 score = best_f1_score(gts, results, groups["all"]) if threshold is None else threshold
                 totals["score ≥"] += score
                 for k, v in count_errors(gts, results, groups["all"], scene_of_image, score, land).items():
                     totals[k] = totals.get(k, 0) + v
-            rows.append({"model": model, "arm": arm,
-                         **{k: round(v / len(seeds), 3 if k == "score ≥" else 1) for k, v in totals.items()}})
+            rows.append({"model": model, "arm": arm, "seeds": ran,
+                         **{k: round(v / len(ran), 3 if k == "score ≥" else 1) for k, v in totals.items()}})
     return rows
 
 

@@ -49,14 +49,14 @@ def test_bslm_ssdd_smoke(tmp_path):
     payload = _results(tmp_path)
     measured = ["AP50 all", "AP50 inshore", "AP50 offshore"]
     spread = ["± all", "± inshore", "± offshore"]
-    assert payload["columns"] == ["model", "arm", "AP50 all", "± all", "AP50 inshore", "± inshore",
+    assert payload["columns"] == ["model", "arm", "seeds", "AP50 all", "± all", "AP50 inshore", "± inshore",
                                   "AP50 offshore", "± offshore", *(f"{PUBLISHED} {c}" for c in measured)]
     # synthetic data: the oracle arm (replication by the generator's truth) runs by default beside baseline and BSLM
     assert [(r["model"], r["arm"]) for r in payload["rows"]] == [
         ("faster_rcnn", "baseline"), ("faster_rcnn", "bslm"), ("faster_rcnn", "oracle")]
     for row in payload["rows"]:
         _finite(row, measured + spread)
-        assert len(row["seeds inshore"]) == 2  # two training seeds in a smoke run
+        assert row["seeds"] == [0, 1] and len(row["seeds inshore"]) == 2  # two training seeds in a smoke run
         mean = sum(row["seeds all"]) / 2
         assert row["AP50 all"] == pytest.approx(mean, abs=0.01)
     base, rep, oracle = payload["rows"]
@@ -105,6 +105,11 @@ def test_bslm_ssdd_smoke(tmp_path):
         if t["split"] == "train":
             expected = (wanted // n_train["inshore"], wanted // n_train["inshore"] + 1) if t["scene"] == "inshore" else (1,)
             assert oracle_counts[image_id] in expected, (image_id, t["scene"], oracle_counts[image_id])
+
+    # --report-only: a new ingest keeps the finished runs (same config and data) and invents none (seed 2 never ran)
+    again = bslm_ssdd.main(["--smoke", "--out", str(tmp_path), "--seed", "0", "--seeds", "3", "--report-only"])
+    assert [r["seeds"] for r in again["rows"]] == [[0, 1]] * 3
+    assert [r["AP50 inshore"] for r in again["rows"]] == [r["AP50 inshore"] for r in payload["rows"]]
 
     errors = payload["extra_tables"]
     (heading,) = [h for h in errors if h.startswith("Test errors by scene")]
