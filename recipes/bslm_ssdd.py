@@ -223,7 +223,8 @@ def main(argv=None) -> dict:
     # one FiftyOne dataset per output directory: two runs at once (a test, another --out) must not overwrite it
     name = f"recipe-{NAME}-{hashlib.sha1(str(out).encode()).hexdigest()[:8]}"
     dataset = sardata.load("ssdd", root, name=name, overwrite=True)
-    summary: dict = {"dataset": name, "samples": len(dataset), "synthetic": synthetic, "models": models, "seeds": seeds, "arms": arms}
+    summary: dict = {"dataset": name, "samples": len(dataset), "synthetic": synthetic, "models": models,
+                     "seeds": seeds, "arms": arms}
     if has_truth:
         from sardata.demo import attach_scene_truth
 

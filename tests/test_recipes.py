@@ -103,7 +103,8 @@ def test_bslm_ssdd_smoke(tmp_path):
     oracle_counts = dict(zip(dataset.values("image_id"), dataset.values("balance_oracle")))
     for image_id, t in truth.items():
         if t["split"] == "train":
-            expected = (wanted // n_train["inshore"], wanted // n_train["inshore"] + 1) if t["scene"] == "inshore" else (1,)
+            whole = wanted // n_train["inshore"]
+            expected = (whole, whole + 1) if t["scene"] == "inshore" else (1,)
             assert oracle_counts[image_id] in expected, (image_id, t["scene"], oracle_counts[image_id])
 
     # --report-only: a new ingest keeps the finished runs (same config and data) and invents none (seed 2 never ran)
