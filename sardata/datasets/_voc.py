@@ -294,10 +294,17 @@ def uint8_speckle_stats(gray: np.ndarray) -> sarimage.SpeckleStats:
 
     Same numbers as the generic path (tested), ~10× faster: one ``bincount`` instead of float64 copies of every pixel.
     """
-    counts = np.bincount(np.asarray(gray, dtype=np.uint8).ravel(), minlength=256).astype(np.float64)
+    return histogram_speckle_stats(np.bincount(np.asarray(gray, dtype=np.uint8).ravel(), minlength=256))
+
+
+def histogram_speckle_stats(counts: np.ndarray) -> sarimage.SpeckleStats:
+    """:func:`sarimage.speckle_stats` (amplitude kind) of an 8-bit image from its 256-bin histogram ``counts``
+    (``counts[v]`` pixels of value ``v``), e.g. :func:`sarimage.read_gray_histogram`. Exact: every pixel counts, no
+    decimation; the sums are the generic path's, taken per grey level."""
+    counts = np.asarray(counts, dtype=np.float64)
     total = counts.sum()
     if total == 0:
-        return sarimage.speckle_stats(gray)
+        return sarimage.speckle_stats(np.zeros(0, dtype=np.uint8))
     levels = np.arange(256, dtype=np.float64)
     intensity = levels * levels
     mean = float((counts * intensity).sum() / total)

@@ -43,8 +43,8 @@ from typing import ClassVar
 import fiftyone as fo
 
 from sardata import sarimage
-from sardata.datasets import _voc
-from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
+from sardata.datasets import _docs, _voc
+from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_doc_fields
 from sardata.safepath import safe_join
 
 #: Folder suffixes of the official release, in the order they are read; "" is the flat pre-official layout.
@@ -360,38 +360,32 @@ class SSDDImporter(SarDatasetImporter):
 
     # ---------------------------------------------------------------- samples
 
-    def _build_sample(self, record: SSDDRecord) -> fo.Sample:
-        gray, channels = sarimage.read_gray_jpeg(record.path)
-        height, width = gray.shape
+    def _build_sample(self, record: SSDDRecord) -> dict:
+        counts, (width, height), channels = sarimage.read_gray_histogram(record.path)
         if record.size is not None and record.size != (width, height):
             raise ValueError(
                 f"{record.annotation_path} declares {record.size[0]}x{record.size[1]} but the image is {width}x{height}"
             )
-        fields = sar_sample_fields(record.path, array=gray, compute_stats=False, display_dir=self.display_dir)
-        fields["metadata"].num_channels = channels
+        fields = sar_sample_doc_fields(record.path, width, height, channels, display_dir=self.display_dir)
         if self.compute_stats:
-            fields["sar_stats"] = fo.DynamicEmbeddedDocument(**_voc.uint8_speckle_stats(gray).to_dict())
+            fields["sar_stats"] = _docs.dynamic_document(**_voc.histogram_speckle_stats(counts).to_dict())
         detections = [
-            fo.Detection(
-                label=label,
-                bounding_box=[x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height],
-                **attrs,
-            )
+            _docs.detection(label, [x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height], **attrs)
             for label, (x0, y0, x1, y1), attrs in record.boxes
         ]
-        sample = fo.Sample(
+        doc = _docs.sample(
             **fields,
-            ground_truth=fo.Detections(detections=detections),
+            ground_truth=_docs.detections(detections),
             split=record.split,
             source="ssdd",
             image_id=record.image_id,
             tags=sorted(record.tags),
         )
-        if "rboxes" in self._label_fields:
-            sample["rboxes"] = _polylines(record.rboxes, width, height, filled=False)
-        if "polygons" in self._label_fields:
-            sample["polygons"] = _polylines(record.polygons, width, height, filled=True)
-        return sample
+        if "rboxes" in self._label_fields and record.rboxes is not None:
+            doc["rboxes"] = _polylines(record.rboxes, width, height, filled=False)
+        if "polygons" in self._label_fields and record.polygons is not None:
+            doc["polygons"] = _polylines(record.polygons, width, height, filled=True)
+        return doc
 
     def _dataset_info(self) -> dict:
         return {
@@ -427,19 +421,11 @@ def _pseg_shape(obj: _voc.VOCObject) -> Shape | None:
     return obj.name, [[(x + 0.5, y + 0.5) for x, y in obj.points]], {}
 
 
-def _polylines(shapes: list[Shape] | None, width: int, height: int, filled: bool) -> fo.Polylines | None:
-    """Continuous pixel shapes → relative, closed :class:`fiftyone.Polylines` (None when the image has none)."""
-    if shapes is None:
-        return None
-    return fo.Polylines(
-        polylines=[
-            fo.Polyline(
-                label=label,
-                points=[[[x / width, y / height] for x, y in part] for part in parts],  # lists validate faster
-                closed=True,
-                filled=filled,
-                **attrs,
-            )
+def _polylines(shapes: list[Shape], width: int, height: int, filled: bool) -> dict:
+    """Continuous pixel shapes → relative, closed polylines (the document of :class:`fiftyone.Polylines`)."""
+    return _docs.polylines(
+        [
+            _docs.polyline(label, [[[x / width, y / height] for x, y in part] for part in parts], True, filled, **attrs)
             for label, parts, attrs in shapes
         ]
     )
