@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import fiftyone as fo
 
 from sardata import sarimage
 from sardata.datasets import _docs, _voc
