@@ -271,10 +271,14 @@ class SarDatasetImporter(foud.BatchDatasetImporter, foud.GenericSampleDatasetImp
             result = {k: v for k, v in result.to_mongo_dict().items() if v is not None}
         return result
 
-    def _generate(self, build=None) -> Iterator[fo.Sample | dict]:
+    def _executor(self) -> ThreadPoolExecutor:
+        """The importer's worker threads (``num_workers``), shut down by :meth:`close`."""
         self._pool = self._pool or ThreadPoolExecutor(max_workers=self.num_workers)
+        return self._pool
+
+    def _generate(self, build=None) -> Iterator[fo.Sample | dict]:
         # map() keeps the order; decoding releases the GIL so threads overlap the I/O and the numpy work
-        for result in self._pool.map(build or self._safe_build, self._records):
+        for result in self._executor().map(build or self._safe_build, self._records):
             if isinstance(result, IngestProblem):
                 self._problem(result.path, result.reason)
                 continue

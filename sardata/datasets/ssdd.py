@@ -123,6 +123,7 @@ class SSDDImporter(SarDatasetImporter):
         self.load_rboxes = load_rboxes
         self.load_polygons = load_polygons
         self._label_fields: list[str] = []
+        self._decoded: dict = {}  # image id → future of its decode started during the scan
 
     # ---------------------------------------------------------------- layout
 
@@ -165,13 +166,27 @@ class SSDDImporter(SarDatasetImporter):
     def _scan(self) -> list[SSDDRecord]:
         records = self._scan_coco() if self.annotation_source == "coco" else self._scan_voc()
         self._label_fields = ["ground_truth"]
-        if self.load_rboxes and self._voc_dirs("RBox_SSDD"):
-            self._attach_voc_variant(records, "RBox_SSDD")
-            self._label_fields.append("rboxes")
-        if self.load_polygons and self.annotation_source == "voc" and self._voc_dirs("PSeg_SSDD"):
-            self._attach_voc_variant(records, "PSeg_SSDD")
-            self._label_fields.append("polygons")
-        elif self.load_polygons and self.annotation_source == "coco" and any(r.polygons is not None for r in records):
+        rboxes = self.load_rboxes and bool(self._voc_dirs("RBox_SSDD"))
+        pseg = self.load_polygons and self.annotation_source == "voc" and bool(self._voc_dirs("PSeg_SSDD"))
+        self._decoded = {}
+        if (rboxes or pseg) and self.max_samples is None:
+            # the pixels decode in the worker threads (Pillow releases the GIL) while this thread parses the RBox and
+            # PSeg files; _build_sample picks the result up, and reports a decode error then, in record order
+            pool = self._executor()
+            self._decoded = {r.image_id: pool.submit(sarimage.read_gray_histogram, r.path) for r in records}
+        try:
+            if rboxes:
+                self._attach_voc_variant(records, "RBox_SSDD")
+                self._label_fields.append("rboxes")
+            if pseg:
+                self._attach_voc_variant(records, "PSeg_SSDD")
+                self._label_fields.append("polygons")
+        except BaseException:  # strict mode: the first problem ends the ingest before any sample is written
+            for future in self._decoded.values():
+                future.cancel()
+            self._decoded = {}
+            raise
+        if self.load_polygons and self.annotation_source == "coco" and any(r.polygons is not None for r in records):
             self._label_fields.append("polygons")
         return records
 
@@ -360,7 +375,11 @@ class SSDDImporter(SarDatasetImporter):
     # ---------------------------------------------------------------- samples
 
     def _build_sample(self, record: SSDDRecord) -> dict:
-        counts, (width, height), channels = sarimage.read_gray_histogram(record.path)
+        decoded = self._decoded.pop(record.image_id, None)  # started during the scan (unless closed meanwhile)
+        if decoded is not None and not decoded.cancelled():
+            counts, (width, height), channels = decoded.result()
+        else:
+            counts, (width, height), channels = sarimage.read_gray_histogram(record.path)
         if record.size is not None and record.size != (width, height):
             raise ValueError(
                 f"{record.annotation_path} declares {record.size[0]}x{record.size[1]} but the image is {width}x{height}"
