@@ -300,6 +300,7 @@ class SarDatasetImporter(foud.BatchDatasetImporter, foud.GenericSampleDatasetImp
         them with :mod:`sardata.datasets._docs`, whose output is tested against FiftyOne's classes).
         """
         import fiftyone.core.utils as fou
+        from pymongo.errors import BulkWriteError
 
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         coll = dataset._sample_collection
@@ -312,17 +313,15 @@ class SarDatasetImporter(foud.BatchDatasetImporter, foud.GenericSampleDatasetImp
             if pending:
                 try:
                     coll.insert_many(pending, ordered=True)  # adds `_id` to each dict
-                except Exception as e:  # BulkWriteError: name the reason, as add_samples does
-                    details = getattr(e, "details", None) or {}
-                    errors = details.get("writeErrors") or [{}]
-                    raise ValueError(errors[0].get("errmsg", str(e))) from e
+                except BulkWriteError as e:  # name the reason, as add_samples does
+                    raise ValueError(e.details["writeErrors"][0]["errmsg"]) from e
                 ids.extend(str(d["_id"]) for d in pending)
                 pending.clear()
 
         with fou.ProgressBar(total=len(self), progress=progress) as pb:
             for doc in pb(self._generate(self._safe_build_doc)):
-                if tags:
-                    doc["tags"] = list(doc.get("tags") or []) + [t for t in tags if t not in (doc.get("tags") or [])]
+                if tags:  # as FiftyOne's importers do: sample.tags.extend(tags)
+                    doc["tags"] = list(doc.get("tags") or []) + tags
                 sig = _docs.signature(doc)
                 if sig not in seen:  # a new shape: FiftyOne expands the schema from it and validates it
                     flush()
