@@ -221,11 +221,19 @@ def test_killed_ingest_leaves_no_half_dataset_and_the_rerun_is_whole(ssdd_root, 
     assert fo.list_datasets(pattern) == []  # the killed run's staging dataset is gone
 
 
-def test_staging_of_a_live_or_remote_process_is_left_alone():
+def test_only_staging_datasets_of_dead_local_processes_are_removed(fo_dataset_name):
     import socket
 
-    assert not sds._owner_is_dead(f"x{sds.STAGING_INFIX}{os.getpid()}-ab12@{socket.gethostname()}")
-    assert not sds._owner_is_dead(f"x{sds.STAGING_INFIX}1-ab12@another-host-{socket.gethostname()}")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    assert sds._owner_is_dead(f"x{sds.STAGING_INFIX}{dead.pid}-ab12@{socket.gethostname()}")
+    host = socket.gethostname()
+    owners = {"dead": f"{dead.pid}-ab12@{host}", "live": f"{os.getpid()}-cd34@{host}", "remote": f"1-ef56@not-{host}"}
+    made = {kind: fo.Dataset(f"{fo_dataset_name}{sds.STAGING_INFIX}{owner}") for kind, owner in owners.items()}
+    try:
+        assert sds.remove_stale_ingests(fo_dataset_name) == [made["dead"].name]
+        assert sorted(fo.list_datasets(f"{fo_dataset_name}{sds.STAGING_INFIX}*")) == sorted(
+            [made["live"].name, made["remote"].name])
+    finally:
+        for dataset in made.values():
+            if fo.dataset_exists(dataset.name):
+                dataset.delete()
