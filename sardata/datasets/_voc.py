@@ -19,6 +19,7 @@ that generating data does not import FiftyOne).
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ def _number(children: dict, tag: str, where: str, required: bool = True) -> floa
         value = float(text)
     except ValueError:
         raise VOCParseError(f"{where}: <{tag}> is not a number ({text!r})") from None
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise VOCParseError(f"{where}: <{tag}> is not finite ({text!r})")
     return int(value) if value.is_integer() else value
 
