@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-
 from sardata import sarimage
 from sardata.datasets import _docs, _voc
 from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_doc_fields
