@@ -143,6 +143,7 @@ def make_index(
             # does not use; with many sub-quantizers it dominates training time
             coarse.do_polysemous_training = False
             coarse.cp.seed, coarse.cp.niter = 0, IVF_KMEANS_ITERS
+            coarse.pq.cp.niter, coarse.pq.cp.max_points_per_centroid = IVF_KMEANS_ITERS, 64
             coarse.nprobe = default_nprobe(nlist)
             return RefinedIVFPQ(coarse, pq_subquantizers(dim, REFINE_DIMS_PER_BYTE))
         index.nprobe = default_nprobe(nlist)
