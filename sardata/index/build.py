@@ -145,7 +145,7 @@ def make_index(
             coarse.cp.seed, coarse.cp.niter = 0, IVF_KMEANS_ITERS
             coarse.pq.cp.niter, coarse.pq.cp.max_points_per_centroid = IVF_KMEANS_ITERS, 64
             coarse.nprobe = default_nprobe(nlist)
-            return RefinedIVFPQ(coarse, pq_subquantizers(dim, REFINE_DIMS_PER_BYTE))
+            return RefinedIVFPQ(coarse, pq_subquantizers(dim, REFINE_DIMS_PER_BYTE), refine_nbits=_pq_bits(n))
         index.nprobe = default_nprobe(nlist)
         index.cp.seed, index.cp.niter = 0, IVF_KMEANS_ITERS
     if faiss_use_gpu(gpu):

@@ -57,6 +57,7 @@ class RefinedIVFPQ:
         self.lists = np.empty(0, dtype=self._list_dtype())
         self.codes = np.empty((0, self.pq.code_size), dtype=np.uint8)
         self._centroids = None
+        self._codebook = None
 
     # -- faiss-like attributes -------------------------------------------------------------------------------
 
@@ -105,6 +106,7 @@ class RefinedIVFPQ:
         self._centroids = None
         lists = self._assign(x)
         self.pq.train(np.ascontiguousarray(x - self._centroid_table()[lists]))
+        self._codebook = None
 
     def add_with_ids(self, x: np.ndarray, ids: np.ndarray) -> None:
         x = np.ascontiguousarray(x, dtype=np.float32)
@@ -141,8 +143,19 @@ class RefinedIVFPQ:
     def _decode_rows(self, rows: np.ndarray) -> np.ndarray:
         if len(rows) == 0:
             return np.empty((0, self.d), dtype=np.float32)
-        residuals = self.pq.decode(np.ascontiguousarray(self.codes[rows]))
+        residuals = self._decode_codes(self.codes[rows])
         return self._centroid_table()[self.lists[rows].astype(np.int64)] + residuals
+
+    def _decode_codes(self, codes: np.ndarray) -> np.ndarray:
+        """PQ-decoded residuals; small batches by table lookup in numpy (faiss's decode starts an OpenMP team,
+        which costs milliseconds per single query on a busy machine)."""
+        if len(codes) > 4096 or self.pq.nbits != 8:
+            return self.pq.decode(np.ascontiguousarray(codes))
+        if getattr(self, "_codebook", None) is None:
+            faiss = _faiss()
+            self._codebook = faiss.vector_to_array(self.pq.centroids).reshape(self.pq.M, self.pq.ksub, self.pq.dsub)
+        parts = self._codebook[np.arange(self.pq.M)[None, :], codes.astype(np.intp)]  # n × M × dsub
+        return parts.reshape(len(codes), self.d)
 
     def reconstruct_batch(self, ids) -> np.ndarray:
         """Refine-code approximations of the vectors with these ids (centroid + decoded residual)."""
@@ -237,6 +250,7 @@ class RefinedIVFPQ:
             m, nbits = (int(v) for v in z["pq_shape"])
             index = cls(coarse, m, int(z["k_factor"]), refine_nbits=nbits)
             faiss.copy_array_to_vector(np.ascontiguousarray(z["pq_centroids"], dtype=np.float32), index.pq.centroids)
+            index._codebook = None
             index.ids = z["ids"].astype(np.int64)
             index.lists = z["lists"].astype(index._list_dtype())
             index.codes = np.ascontiguousarray(z["codes"], dtype=np.uint8)
