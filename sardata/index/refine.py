@@ -245,7 +245,7 @@ class RefinedIVFPQ:
     @classmethod
     def read(cls, index_path) -> "RefinedIVFPQ":
         faiss = _faiss()
-        coarse = faiss.downcast_index(faiss.read_index(str(index_path)))
+        coarse = faiss.read_index(str(index_path))  # already the IndexIVFPQ (and owned: never downcast_index it)
         with np.load(refine_path_for(index_path), allow_pickle=False) as z:
             m, nbits = (int(v) for v in z["pq_shape"])
             index = cls(coarse, m, int(z["k_factor"]), refine_nbits=nbits)
