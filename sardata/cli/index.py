@@ -55,7 +55,7 @@ def describe_tuning(tuning: dict) -> str:
     """One line: chosen kind, its search parameters and the recall measured at build time."""
     params = ", ".join(f"{k}={v}" for k, v in tuning.get("params", {}).items()) or "exact"
     if not tuning.get("measured"):
-        how = f"exact search below {tuning.get('n', 0) + 1} vectors: recall 1 by construction"
+        how = "exact search: recall 1 by construction"
     else:
         how = (f"recall@{tuning['k']} {tuning['recall_at_k']:.3f} on {tuning['queries']} held-out queries "
                f"(target {tuning['target']:.2f}{'' if tuning.get('reached') else ', NOT reached'})")
