@@ -17,6 +17,8 @@ Design (see also :mod:`sardata.index.build`):
 - The kind (flat / HNSW / IVF / IVF-PQ + refine) and its search parameters are chosen at the first
   :meth:`~FaissSimilarityIndex.add_to_index` from ``recall_target``, measured on held-out queries
   (:mod:`sardata.index.tune`); the choice and the measured recall are stored in the run's config (``tuning``).
+  They are not re-measured on later adds: rebuild (``sardata index --overwrite``) to re-tune. IVF-PQ + refine keeps
+  its refine store in ``<brain_key>.refine.npz`` beside the ``.faiss`` file.
 - Sync on add/remove uses FAISS's own ids instead of rebuilding (HNSW excepted: FAISS cannot remove from its graph,
   so a removal rebuilds it, see :func:`sardata.index.build.remove_ids`): each indexed sample gets an int64 id, stored
   ascending and aligned with ``sample_ids``. Flat indexes are wrapped in ``IndexIDMap2``; IVF indexes keep ids
@@ -28,7 +30,7 @@ Design (see also :mod:`sardata.index.build`):
   :meth:`get_embeddings` therefore returns unit vectors for cosine and, for IVF-PQ, PQ-decoded approximations.
 - Files are written atomically (:mod:`sardata._io`), ids first, index second; a reader that finds the
   two out of step (different counts) raises an error naming both files.
-- ``delete_brain_run`` calls :meth:`FaissSimilarity.cleanup`, which deletes both files.
+- ``delete_brain_run`` calls :meth:`FaissSimilarity.cleanup`, which deletes the files.
 """
 
 from __future__ import annotations
