@@ -42,8 +42,8 @@ def clustered_embeddings(n: int, dim: int = 256, clusters: int = 1000, intrinsic
     """``n × dim`` float32 Gaussian-mixture vectors with low-dimensional structure (see the module docstring).
 
     Clusters come in families of 20 (siblings overlap, as related classes do): family centres ``ν ~ N(0, I)``,
-    cluster centre ``μ_c = ν_f(c) + 0.5 · N(0, I)``. A point is ``μ_c + 0.7 · z @ B_c + noise · ε`` with ``z ~ N(0, I_i ·
-    dim/i)``, ``B_c`` a random ``i × dim`` Gaussian basis scaled by 1/sqrt(dim) (``i = intrinsic``) and
+    cluster centre ``μ_c = ν_f(c) + 0.5 · N(0, I)``. A point is ``μ_c + 0.7 · z @ B_c + noise · ε`` with
+    ``z ~ N(0, I_i · dim/i)``, ``B_c`` a random ``i × dim`` Gaussian basis scaled by 1/sqrt(dim) (``i = intrinsic``) and
     ``ε ~ N(0, I_dim)``; cluster sizes are uniform at random. The same ``seed`` always gives the same mixture, and
     the first ``n`` rows do not depend on how many more are drawn.
     """
@@ -168,7 +168,8 @@ def run(n=1_000_000, dim=256, queries=1000, k=10, target=0.95, hnsw=False, kmean
     x, q = data[:n], np.ascontiguousarray(data[n:])
     (_, truth), t_truth = _timed(lambda: faiss.knn(q, x, k))
     results = {"n": n, "dim": dim, "queries": queries, "k": k, "recall_target": target,
-               "data": "gaussian mixture: 1000 clusters in families of 20, 16-d intrinsic, noise 0.05", "data_s": round(t_data, 1),
+               "data": "gaussian mixture: 1000 clusters in families of 20, 16-d intrinsic, noise 0.05",
+               "data_s": round(t_data, 1),
                "exact_truth_s": round(t_truth, 1)}
     results.update(bench_knn(x, q, truth, k, target, hnsw=hnsw))
     results.update(bench_ivfpq(x, q, truth, k, target))

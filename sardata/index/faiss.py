@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -48,6 +47,7 @@ import fiftyone.brain.internal.core.utils as fbu
 
 from sardata._io import save_npy
 from sardata.index import build
+from sardata.index.files import default_index_path, delete_index_files, ids_path_for  # noqa: F401  (public here)
 from sardata.runtime import faiss_use_gpu
 
 faiss = fou.lazy_import("faiss")
@@ -137,35 +137,6 @@ class FaissSimilarityConfig(SimilarityConfig):
     def ids_path(self):
         """The ``<brain_key>.ids.npy`` file beside :attr:`index_path` (None without one)."""
         return ids_path_for(self.index_path) if self.index_path else None
-
-
-def ids_path_for(index_path) -> str:
-    """``…/<key>.faiss`` → ``…/<key>.ids.npy``."""
-    path = Path(index_path)
-    stem = path.name[: -len(".faiss")] if path.name.endswith(".faiss") else path.name
-    return str(path.with_name(stem + ".ids.npy"))
-
-
-def default_index_path(dataset_name: str, brain_key: str) -> str:
-    """``work_dir(dataset_name, "index")/<brain_key>.faiss``."""
-    from sardata.paths import work_dir
-    from sardata.safepath import safe_component
-
-    return str(work_dir(dataset_name, "index") / f"{safe_component(brain_key)}.faiss")
-
-
-def delete_index_files(index_path) -> list[str]:
-    """Deletes a ``.faiss`` file, its ``.ids.npy`` and ``.refine.npz``; returns the paths that existed."""
-    from sardata.index.refine import refine_path_for
-
-    removed = []
-    if not index_path:
-        return removed
-    for path in (str(index_path), ids_path_for(index_path), refine_path_for(index_path)):
-        if os.path.exists(path):
-            os.remove(path)
-            removed.append(path)
-    return removed
 
 
 class FaissSimilarity(Similarity):
