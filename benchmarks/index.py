@@ -44,8 +44,7 @@ def clustered_embeddings(n: int, dim: int = 256, clusters: int = 1000, intrinsic
     Clusters come in families of 20 (siblings overlap, as related classes do): family centres ``ν ~ N(0, I)``,
     cluster centre ``μ_c = ν_f(c) + 0.5 · N(0, I)``. A point is ``μ_c + 0.7 · z @ B_c + noise · ε`` with
     ``z ~ N(0, I_i · dim/i)``, ``B_c`` a random ``i × dim`` Gaussian basis scaled by 1/sqrt(dim) (``i = intrinsic``) and
-    ``ε ~ N(0, I_dim)``; cluster sizes are uniform at random. The same ``seed`` always gives the same mixture, and
-    the first ``n`` rows do not depend on how many more are drawn.
+    ``ε ~ N(0, I_dim)``; cluster sizes are uniform at random. The same ``seed`` always gives the same vectors.
     """
     rng = np.random.default_rng(seed)
     families = rng.standard_normal((max(1, clusters // 20), dim), dtype=np.float32)
@@ -160,15 +159,16 @@ def bench_kmeans(x, k=2, seed=0, n_init=5, niter=50) -> dict:
             "kmeans_ours_1restart_s": round(t_one, 2), "kmeans_sklearn_1restart_s": round(t_sk_one, 2)}
 
 
-def run(n=1_000_000, dim=256, queries=1000, k=10, target=0.95, hnsw=False, kmeans=True, seed=0) -> dict:
+def run(n=1_000_000, dim=256, queries=1000, k=10, target=0.95, hnsw=False, kmeans=True, seed=0, intrinsic=16,
+        noise=0.05) -> dict:
     """Runs the benchmarks on one set of vectors; returns one flat dict of figures."""
     import faiss
 
-    data, t_data = _timed(lambda: clustered_embeddings(n + queries, dim, seed=seed))
+    data, t_data = _timed(lambda: clustered_embeddings(n + queries, dim, intrinsic=intrinsic, noise=noise, seed=seed))
     x, q = data[:n], np.ascontiguousarray(data[n:])
     (_, truth), t_truth = _timed(lambda: faiss.knn(q, x, k))
     results = {"n": n, "dim": dim, "queries": queries, "k": k, "recall_target": target,
-               "data": "gaussian mixture: 1000 clusters in families of 20, 16-d intrinsic, noise 0.05",
+               "data": f"gaussian mixture: 1000 clusters in families of 20, {intrinsic}-d intrinsic, noise {noise}",
                "data_s": round(t_data, 1),
                "exact_truth_s": round(t_truth, 1)}
     results.update(bench_knn(x, q, truth, k, target, hnsw=hnsw))
@@ -189,8 +189,11 @@ def main(argv=None) -> None:
     parser.add_argument("--target", type=float, default=0.95, help="recall@10 target of the tuned indexes")
     parser.add_argument("--hnsw", action="store_true", help="also build and tune HNSW32 (minutes at 10⁶)")
     parser.add_argument("--no-kmeans", action="store_true")
+    parser.add_argument("--intrinsic", type=int, default=16, help="dimension of each cluster's subspace")
+    parser.add_argument("--noise", type=float, default=0.05, help="isotropic noise (std per dimension)")
     args = parser.parse_args(argv)
-    results = run(args.n, args.dim, args.queries, target=args.target, hnsw=args.hnsw, kmeans=not args.no_kmeans)
+    results = run(args.n, args.dim, args.queries, target=args.target, hnsw=args.hnsw, kmeans=not args.no_kmeans,
+                  intrinsic=args.intrinsic, noise=args.noise)
     results["load_average"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(results, indent=2))
 
