@@ -13,7 +13,7 @@ SIGKILLs the primary and lets the ingest go on. The next write finds no primary;
 MongoDB 6's default write concern is ``majority``, so every acknowledged batch is on a surviving member. The ingest
 must then finish with every sample exactly once (measured: 3–4 s after the kill). With ``retryWrites=false`` and a
 0.5 s server selection timeout (shorter than the election) the same kill must make it fail with pymongo's error
-instead of hanging; a half-written dataset then stays under the name (the ingest's cleanup finds no primary either).
+instead of hanging (what it leaves behind depends on the ingest; its cleanup finds no primary either).
 A rerun with ``--overwrite`` gives the full dataset without duplicates either way, and the killed member, restarted,
 rejoins as a secondary and catches up.
 """
@@ -277,8 +277,9 @@ def test_ingest_survives_the_primary_being_killed(replica_set, ssdd_root, tmp_pa
         assert _stored(replica_set, "rs-failover") == (1, N_IMAGES, N_IMAGES), finished_s
     else:  # a clean failure: an exit naming the database error (not a hang, not a silent short dataset)
         assert "pymongo.errors" in stderr, stderr[-3000:]
-        # Measured 2026-12-01: ServerSelectionTimeoutError ~3 s after the kill; the ingest's own cleanup cannot reach
-        # a primary either, so the first batch (8 samples) stays under the name until the rerun replaces it.
+        # Measured 2026-12-01: ServerSelectionTimeoutError ~3 s after the kill. The ingest's own cleanup cannot reach a
+        # primary either: an ingest that deletes the old dataset first leaves its first batch under the name, one
+        # that writes a staging dataset and renames it at the end leaves the previous dataset as it was.
 
     # A rerun on the two surviving members gives the full dataset, without duplicates, whatever happened above.
     rerun = _run(RERUN, replica_set, tmp_path, ssdd_root, "rs-failover")
