@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 
 from sardata import checkpoints
+from sardata._io import TMP_MARK
 
 pytestmark = [pytest.mark.scaleout, pytest.mark.timeout(300)]
 
@@ -121,7 +122,7 @@ def test_two_processes_train_the_detector_of_one_at_twice_the_batch(tmp_path):
     # Rank 0 alone wrote: one set of checkpoints, curves and predictions, and the config records the world size.
     assert json.loads((two / "config.json").read_text())["world_size"] == 2
     assert sorted(p.name for p in two.glob("*.pth")) == ["checkpoint.pth", "model_0.pth", "model_1.pth"]
-    assert sorted(p.name for p in two.iterdir() if p.suffix == ".tmp" or ".tmp" in p.name) == []
+    assert not [p.name for p in two.iterdir() if TMP_MARK in p.name]  # no rank left a half-written file
     assert {p["sample_id"] for p in predictions[1]} <= {f"test{i:022d}" for i in range(4)}
 
 
