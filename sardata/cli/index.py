@@ -50,7 +50,8 @@ def scenes(
     normalize: str = typer.Option("auto", "--normalize",
                                   help="features before k-means: auto (chosen without labels) | l2 | standardize | "
                                        "none"),
-    variant: str = typer.Option("auto", "--variant", help="auto | flat (paper's F) | pooled (F over its 4x4 grid)"),
+    variant: str = typer.Option("auto", "--variant",
+                                help="auto | spread (std of F over its 4x4 grid) | pooled (mean) | flat (paper's F)"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc
