@@ -13,7 +13,7 @@
 from sardata.scenes.cluster import (
     BALANCE_MAX,
     BSLM_NAMES,
-    LOCAL_VARIANTS,
+    LAYOUT_VARIANTS,
     NORMALIZATIONS,
     SILHOUETTE_MAX_POINTS,
     VARIANTS,
@@ -54,7 +54,7 @@ from sardata.scenes.runs import (
 from sardata.scenes.viz import compute_visualization
 
 __all__ = [
-    "BALANCE_MAX", "BSLM_NAMES", "LOCAL_VARIANTS", "MONTAGE_IMAGES", "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD",
+    "BALANCE_MAX", "BSLM_NAMES", "LAYOUT_VARIANTS", "MONTAGE_IMAGES", "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD",
     "SILHOUETTE_MAX_POINTS", "UNCERTAIN", "VARIANTS", "SceneRun", "SpaceChoice", "assign_scenes",
     "candidate_spaces", "centroid_distances", "cluster_embeddings", "compute_visualization", "delete_scene_run",
     "feature_variant", "list_scene_runs", "load_embeddings", "load_scene_run", "make_montage",

@@ -13,11 +13,13 @@ spaces: a *variant* of the BSLM ``F`` (channel-major, ``F[c·P + p]`` over ``P``
 - ``pooled``: the mean over the positions (1792-d). Global.
 - ``flat``: the paper's 28672-d ``F`` as is. Global and local mixed; dominated by where things sit.
 
-``spread`` and ``pooled`` need the layout (``positions > 1``, recorded by the extractor). Each candidate is
-clustered and scored by its **stability**: the mean adjusted Rand index between the k-means partition of all points
+``spread`` and ``pooled`` need the layout (``positions > 1``, recorded by the extractor). **The variant is a rule,
+not a score**: ``variant="auto"`` is ``spread`` when the layout is known, else ``flat`` (cc features, PCA-reduced
+features); ``pooled`` and ``flat`` stay available by name. The normalisation is chosen among the candidates: each
+is clustered and scored by its **stability**: the mean adjusted Rand index between the k-means partition of all points
 and the partitions of ``bootstrap`` resamples (each resample clustered afresh, with other seeds, then every point
 assigned to its nearest resample centroid). Ties (within 0.01) go to the higher silhouette, then to the order of
-:data:`VARIANTS` / :data:`NORMALIZATIONS`. The selection reads the features only: no truth field, no label.
+:data:`NORMALIZATIONS`. The selection reads the features only: no truth field, no label.
 
 **Balance guard** (k = 2). A partition whose smaller cluster holds more than :data:`BALANCE_MAX` of the points is
 ranked after every other candidate: BSLM names the clusters by size, so a near-even split cannot be named by its
@@ -29,8 +31,11 @@ DCGAN 60 steps at 128 px; diagnosis in its docstring): land is a *local* propert
 sea state / overall level, stably (``pooled`` stability 0.85–0.94, minority 46–49 %) and wrongly (accuracy
 0.32–0.35 on ``default`` and real SL-SSDD coastlines: the land images sit in the *larger* half, so the naming
 inverts them). ``spread`` removes the image's own level and keeps the local contrast: 0.86 (default) and 0.945
-(SL-SSDD coastlines) with k-means, against 0.81 / 0.86 for the ``stats`` baseline. Stability alone picked the
-balanced ``pooled`` split on ``default``; the guard removes it. Reading of the paper: BSLM clusters the flat ``F``
+(SL-SSDD coastlines) with k-means, against 0.81 / 0.86 for the ``stats`` baseline. Scored against each other,
+the global spaces win on stability *because* sea state is a strong, smooth factor (``pooled`` 0.93 against
+``spread`` 0.81 on ``default``): stability compares partitions of one description well, and descriptions of
+different things badly, hence the rule for the variant. Within ``spread``, stability alone would pick a balanced
+L2 split on ``default`` (0.85, minority 49 %); the guard removes it. Reading of the paper: BSLM clusters the flat ``F``
 with k-means; the default here is still k-means on that same discriminator feature, only summarised per channel over
 its 4×4 positions. ``variant="flat", normalize="none"`` is the paper's exact space.
 
@@ -48,8 +53,8 @@ BSLM_NAMES = ("inshore", "offshore")  # smaller cluster first
 SILHOUETTE_MAX_POINTS = 5000
 NORMALIZATIONS = ("l2", "standardize", "none")
 VARIANTS = ("spread", "pooled", "flat")
-#: Variants that need the spatial layout of ``F`` (``positions > 1``).
-LOCAL_VARIANTS = ("spread", "pooled")
+#: Variants computed over the spatial positions of ``F`` (they need ``positions > 1``).
+LAYOUT_VARIANTS = ("spread", "pooled")
 #: Bootstrap resamples of the stability score, and the score gap under which two candidates count as tied.
 BOOTSTRAP = 10
 TIE = 0.01
@@ -190,7 +195,7 @@ def feature_variant(x: np.ndarray, variant: str, positions: int = 1) -> np.ndarr
     x = np.asarray(x, dtype=np.float32)
     if variant == "flat":
         return x
-    if variant in LOCAL_VARIANTS:
+    if variant in LAYOUT_VARIANTS:
         if positions < 2 or x.shape[1] % positions:
             raise ValueError(f"cannot pool {x.shape[1]}-d features over {positions} positions (variant {variant!r})")
         grid = x.reshape(len(x), -1, positions)
@@ -199,16 +204,18 @@ def feature_variant(x: np.ndarray, variant: str, positions: int = 1) -> np.ndarr
 
 
 def candidate_spaces(positions: int = 1, variant: str = "auto", normalize: str | None = "auto") -> list[tuple]:
-    """``(variant, normalize)`` pairs to try: ``"auto"`` expands to every allowed value (``spread`` and ``pooled``
-    only when ``positions > 1``); an explicit value is the only one."""
-    variants = [v for v in VARIANTS if v not in LOCAL_VARIANTS or positions > 1] if variant == "auto" else [variant]
+    """``(variant, normalize)`` pairs to try: variant ``"auto"`` is ``spread`` when ``positions > 1``, else
+    ``flat``; normalize ``"auto"`` expands to every :data:`NORMALIZATIONS`; an explicit value is the only one."""
+    if variant == "auto":
+        variant = "spread" if positions > 1 else "flat"
+    variants = [variant]
     if normalize is None:
         normalize = "none"
     norms = list(NORMALIZATIONS) if normalize == "auto" else [normalize]
     for v in variants:
         if v not in VARIANTS:
             raise ValueError(f"unknown feature variant {v!r}; expected 'auto' or one of {VARIANTS}")
-        if v in LOCAL_VARIANTS and positions < 2:
+        if v in LAYOUT_VARIANTS and positions < 2:
             raise ValueError(f"variant {v!r} needs features with a known spatial layout (positions > 1)")
     for n in norms:
         if n not in NORMALIZATIONS:
