@@ -208,7 +208,6 @@ def test_standardize_db_is_a_per_image_zscore_in_db():
         db = 20 * np.log10(a[i].astype(np.float64) + 1)
         z = np.clip((db - db.mean()) / db.std(), -3, 3) / 3
         np.testing.assert_allclose(out[i].numpy(), z, atol=1e-5)
-    assert out.abs().max() <= 1.0
     # uint8 and [0, 1] floats give the same input; a constant image maps to 0
     torch.testing.assert_close(edata.standardize_db(torch.from_numpy(a).float() / 255), out, atol=1e-4, rtol=0)
     assert edata.standardize_db(torch.full((1, 1, 4, 4), 80, dtype=torch.uint8)).abs().max() == 0

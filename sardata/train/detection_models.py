@@ -22,11 +22,12 @@ import torch
 from torch import nn
 
 from sardata import checkpoints
+from sardata.metrics import SCORE_THRESHOLD
 from sardata.train import common
 from sardata.train.backbones import BACKBONES, build_backbone, feature_levels
 
 ARCHS = ("faster_rcnn", "cascade_rcnn", "retinanet", "fcos", "ssd")
-SCORE_THRESH = 0.001
+SCORE_THRESH = SCORE_THRESHOLD  # the one evaluation threshold (sardata.metrics)
 #: SSD512 scales (fractions of the reference size), mmdetection's ``ssd512``: 0.04 then 0.1 → 0.9.
 SSD512_SCALES = [0.04, 0.1, 0.26, 0.42, 0.58, 0.74, 0.9, 1.06]
 SSD300_SCALES = [0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05]
@@ -215,3 +216,13 @@ def _ssd(body, num_classes: int, image_size: int, anchors, native: bool, **kwarg
 
         head = SSDHead([body.out_channels] * n_maps, generator.num_anchors_per_location(), num_classes)
     return SSD(body, generator, (image_size, image_size), num_classes, head=head, **kwargs)
+
+
+def set_score_threshold(model: nn.Module, threshold: float = SCORE_THRESH) -> nn.Module:
+    """Sets a built detector's output score threshold (RetinaNet/FCOS ``score_thresh``, R-CNN ROI heads), e.g. for a
+    checkpoint whose config asked for a display threshold, so that evaluation sees the low-score tail."""
+    if hasattr(model, "roi_heads"):
+        model.roi_heads.score_thresh = threshold
+    if hasattr(model, "score_thresh"):
+        model.score_thresh = threshold
+    return model

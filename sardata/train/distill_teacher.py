@@ -27,11 +27,10 @@ import torch
 import torch.nn as nn
 
 from sardata._io import write_json
+from sardata.metrics import SCORE_THRESHOLD as EVAL_SCORE_THRESHOLD  # the one evaluation threshold
+from sardata.train.detection_models import set_score_threshold
 
 log = logging.getLogger(__name__)
-
-#: Score threshold of every evaluation here (COCO practice).
-EVAL_SCORE_THRESHOLD = 0.001
 
 
 @dataclass
@@ -128,14 +127,6 @@ def fit(model: nn.Module, train_set, schedule: Schedule, device, out_dir: Path, 
         engine.save(out_dir, epoch, save_model, optimizer, scheduler, args, history=history)
     return history
 
-
-def set_score_threshold(model: nn.Module, threshold: float = EVAL_SCORE_THRESHOLD) -> nn.Module:
-    """Sets a torchvision detector's output score threshold (RetinaNet/FCOS ``score_thresh``, R-CNN ROI heads)."""
-    if hasattr(model, "roi_heads"):
-        model.roi_heads.score_thresh = threshold
-    if hasattr(model, "score_thresh"):
-        model.score_thresh = threshold
-    return model
 
 
 def evaluate_detector(model: nn.Module, data_dir: str | Path, split: str, device, batch_size: int = 4,
