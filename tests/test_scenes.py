@@ -145,6 +145,7 @@ def test_scenes_cli(image_dataset):
     assert result.exit_code == 0, result.output
     assert "inshore" in result.output and "30" in result.output and "silhouette" in result.output
     assert "scene_uncertain" in result.output and "stability" in result.output
+    assert "flat/l2" in result.output and "smaller-cluster share" in result.output
     assert ds.count_sample_tags() == {"inshore": 30, "offshore": 90}
     assert "scenes_viz" in ds.list_brain_runs()
 
