@@ -71,8 +71,9 @@ def scenes(
     score = "" if run.score is None else f", stability {run.score:.3f}"
     console.print(f"feature space {run.variant}/{run.normalize} ({run.criterion}{score}); silhouette {silhouette}; "
                   f"report {os.path.join(run.report_dir, 'report.json')}")
-    console.print("candidates (stability / silhouette / smaller-cluster share): " + "; ".join(
-        f"{key} {c.get('stability')} / {c.get('silhouette')} / {c.get('minority')}" for key, c in run.candidates.items()))
+    cells = [f"{key} {c.get('stability')} / {c.get('silhouette')} / {c.get('minority')}"
+             for key, c in run.candidates.items()]
+    console.print("candidates (stability / silhouette / smaller-cluster share): " + "; ".join(cells))
     if run.uncertain_view:
         console.print(f"least certain: saved view [bold]{run.uncertain_view}[/bold] ({run.uncertain_count} samples; "
                       f"App: view bar, or `ds.load_saved_view({run.uncertain_view!r})`)")
