@@ -49,8 +49,8 @@ of all positions or of C11–C13 map cells into land/sea words, image = share / 
 positions: 0.70–0.86), bag of position words, Gaussian mixtures on PCA (unstable across settings). Untrained vs 60
 steps: similar (0.845 vs 0.86 on ``default``).
 
-What the errors are (``errors_*.png``; ``docs/scenes_errors_default.png``, ``docs/scenes_errors_coast_hard.png``): on ``default`` and ``sl_ssdd`` the missed inshore images are those *mostly*
-covered by land (homogeneous at the 4×4 scale, so their spread is low) and the false inshore ones are offshore
+What the errors are (``errors_*.png``; ``docs/scenes_errors_default.png``, ``docs/scenes_errors_coast_hard.png``):
+on ``default`` and ``sl_ssdd`` the missed inshore images are those *mostly* covered by land (homogeneous at the 4×4 scale, so their spread is low) and the false inshore ones are offshore
 images with a large bright ship; on ``coast_hard`` the spread follows the wind-roughened patches (local too, on 80 %
 of its images), the calm images form the smaller cluster and are named inshore, and the 1–5 % slivers move nothing.
 CC (512-d, no layout, so the flat space) picks a stable L2 split that is not the scene (0.41–0.49).
