@@ -88,7 +88,8 @@ def scenes(
     normalize: str = typer.Option("auto", "--normalize",
                                   help="features before k-means: auto (chosen without labels) | l2 | standardize | "
                                        "none"),
-    variant: str = typer.Option("auto", "--variant", help="auto | flat (paper's F) | pooled (F over its 4x4 grid)"),
+    variant: str = typer.Option("auto", "--variant",
+                                help="auto | spread (std of F over its 4x4 grid) | pooled (mean) | flat (paper's F)"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc
@@ -108,6 +109,9 @@ def scenes(
     score = "" if run.score is None else f", stability {run.score:.3f}"
     console.print(f"feature space {run.variant}/{run.normalize} ({run.criterion}{score}); silhouette {silhouette}; "
                   f"report {os.path.join(run.report_dir, 'report.json')}")
+    cells = [f"{key} {c.get('stability')} / {c.get('silhouette')} / {c.get('minority')}"
+             for key, c in run.candidates.items()]
+    console.print("candidates (stability / silhouette / smaller-cluster share): " + "; ".join(cells))
     if run.uncertain_view:
         console.print(f"least certain: saved view [bold]{run.uncertain_view}[/bold] ({run.uncertain_count} samples; "
                       f"App: view bar, or `ds.load_saved_view({run.uncertain_view!r})`)")
