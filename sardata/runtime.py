@@ -1,11 +1,17 @@
-"""Where code runs and how it is seeded: the one device choice (torch and FAISS) and the one seeding helper.
+"""Where code runs and how it is seeded: the one device choice (torch and FAISS), the one seeding helper, and the
+one way to join a ``torchrun`` world (:func:`init_distributed`, :func:`is_main_process`, :func:`shard`, ...).
 
 torch and faiss are imported inside the functions, so importing this module stays cheap.
+
+Distributed runs: ``torchrun`` sets ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``;
+:func:`init_distributed` reads them (and nothing else) and joins the process group, NCCL on CUDA, gloo on CPU.
+Without ``WORLD_SIZE`` every helper answers for a world of one process, so library code calls them unconditionally.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     import torch
@@ -56,3 +62,118 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------------------------- torchrun
+
+
+def init_distributed(device: "str | torch.device | None" = None) -> dict:
+    """Joins the process group when launched by ``torchrun`` (``WORLD_SIZE`` set), else does nothing.
+
+    A process group that already exists (the caller's own) is used as it is and left for the caller to destroy.
+
+    Args:
+        device (None): the run's ``--device``; CUDA (and NCCL, one GPU per ``LOCAL_RANK``) only when CUDA is
+            available and ``device`` is None/"auto"/a CUDA device, else gloo on CPU.
+
+    Returns:
+        ``{"distributed", "rank", "world_size", "local_rank", "owns_group"}``; ``owns_group`` tells whether this
+        call created the group (then the caller ends it with :func:`cleanup_distributed`).
+    """
+    if "WORLD_SIZE" not in os.environ:
+        return {"distributed": False, "rank": 0, "world_size": 1, "local_rank": 0, "owns_group": False}
+    import torch
+    import torch.distributed as dist
+
+    world_size = int(os.environ["WORLD_SIZE"])
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and (device in (None, "", "auto") or str(device).startswith("cuda"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    owns_group = not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
+    return {"distributed": True, "rank": dist.get_rank(), "world_size": dist.get_world_size(),
+            "local_rank": local_rank, "owns_group": owns_group}
+
+
+def _initialized() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
+def cleanup_distributed() -> None:
+    """Leaves the process group (when there is one)."""
+    if _initialized():
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+
+
+def get_rank() -> int:
+    """This process's rank in the process group (0 outside one)."""
+    if not _initialized():
+        return 0
+    import torch.distributed as dist
+
+    return dist.get_rank()
+
+
+def get_world_size() -> int:
+    """Processes in the process group (1 outside one)."""
+    if not _initialized():
+        return 1
+    import torch.distributed as dist
+
+    return dist.get_world_size()
+
+
+def is_main_process() -> bool:
+    """Rank 0, or no process group: the one process that writes checkpoints, histories and FiftyOne fields."""
+    return get_rank() == 0
+
+
+def barrier() -> None:
+    """Waits for every rank (no-op outside a process group)."""
+    if _initialized():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def shard(items: Sequence, rank: int | None = None, world_size: int | None = None) -> list:
+    """This rank's share of ``items``: every ``world_size``-th item from position ``rank`` (all of them outside a
+    process group). The shares of all ranks are disjoint and cover ``items``."""
+    rank = get_rank() if rank is None else rank
+    world_size = get_world_size() if world_size is None else world_size
+    return list(items[rank::world_size])
+
+
+def all_gather_list(items: list) -> list:
+    """The concatenation, in rank order, of every rank's ``items`` (picklable; meant for small lists such as ids)."""
+    if not _initialized():
+        return list(items)
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, list(items))
+    return [item for part in gathered for item in part]
+
+
+def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
+    """Each value averaged over the ranks (``values`` itself outside a process group); every rank must pass the
+    same keys."""
+    if not _initialized() or not values:
+        return dict(values)
+    import torch
+    import torch.distributed as dist
+
+    keys = sorted(values)
+    tensor = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    dist.all_reduce(tensor)
+    tensor /= dist.get_world_size()
+    return {k: float(v) for k, v in zip(keys, tensor.tolist())}

@@ -120,6 +120,34 @@ def read_gray_jpeg(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return array, channels
 
 
+def read_gray_histogram(path: str | os.PathLike) -> tuple[np.ndarray, tuple[int, int], int]:
+    """The 256-bin histogram of an 8-bit SAR image's grey band: ``(counts (256,) int64, (width, height), channels)``.
+
+    Same pixels as :func:`read_gray_jpeg` (a full-resolution luma decode for a JPEG, no DCT scaling), counted in C by
+    Pillow's ``histogram()`` without making a numpy copy of the image; other formats go through
+    :func:`read_gray_jpeg`. Only for 8-bit images (SSDD, SAR-AIRcraft); raises :class:`SarReadError` as the readers do.
+    """
+    path = str(path)
+    if sniff_format(path) != "jpeg":
+        gray, channels = read_gray_jpeg(path)
+        if gray.dtype != np.uint8:
+            raise SarReadError(f"{path}: expected an 8-bit image, got {gray.dtype}")
+        return np.bincount(gray.ravel(), minlength=256), (int(gray.shape[1]), int(gray.shape[0])), channels
+    try:
+        with Image.open(path) as image:
+            channels = len(image.getbands())
+            image.draft("L", image.size)
+            image.load()
+            gray = image if image.mode == "L" else image.convert("L")
+            counts = np.asarray(gray.histogram(), dtype=np.int64)
+            size = gray.size
+    except Exception as e:  # truncated/corrupt JPEGs surface as OSError, SyntaxError, ...
+        raise SarReadError(f"{path}: cannot decode jpeg ({type(e).__name__}: {e})") from e
+    if size[0] * size[1] == 0:
+        raise SarReadError(f"{path}: image has no pixels")
+    return counts, (int(size[0]), int(size[1])), channels
+
+
 # --------------------------------------------------------------------------------------------- unit conversion
 
 

@@ -19,21 +19,20 @@ def _clustered(n, dim, centers=20, seed=0):
     return (c[rng.integers(0, centers, n)] + rng.standard_normal((n, dim))).astype(np.float32)
 
 
-def test_make_index_chooses_kind_by_size():
+def test_choose_kind_validates_and_keeps_small_collections_exact():
     assert build.choose_kind(1000) == "flat"
-    assert build.choose_kind(60_000) == "ivf"
-    assert build.choose_kind(2_000_000) == "ivfpq"
-    assert build.choose_kind(300, flat_max=100) == "ivf"
-    assert build.choose_kind(300, flat_max=100, ivfpq_min=200) == "ivfpq"
-    with pytest.raises(ValueError, match="hnsw"):
-        build.choose_kind(10, "hnsw")
+    assert build.choose_kind(60_000) == "auto"  # large: chosen by measured recall (tune.build)
+    assert build.choose_kind(300, flat_max=100) == "auto"
+    assert build.choose_kind(10, "hnsw") == "hnsw"
+    with pytest.raises(ValueError, match="annoy"):
+        build.choose_kind(10, "annoy")
     with pytest.raises(ValueError, match="manhattan"):
         build.make_index(8, 10, metric="manhattan")
 
 
-def test_ivf_built_and_trained_above_lowered_threshold():
+def test_ivf_built_and_trained():
     x = _clustered(3000, 32)
-    index = build.build_index(x, metric="euclidean", flat_max=1000, gpu=False)
+    index = build.build_index(x, metric="euclidean", kind="ivf", gpu=False)
     assert build.index_kind(index) == "ivf"
     ivf = __import__("faiss").extract_index_ivf(index)
     assert index.is_trained and index.ntotal == 3000
@@ -170,7 +169,8 @@ def test_backend_ivf_euclidean_and_cleanup(emb_dataset):
     ds, _ = emb_dataset
     emb = _clustered(60, 16, centers=3, seed=2)
     index = fob.compute_similarity(
-        ds, backend=FaissSimilarityConfig, embeddings=emb, brain_key="fx_l2", metric="euclidean", flat_max=10
+        ds, backend=FaissSimilarityConfig, embeddings=emb, brain_key="fx_l2", metric="euclidean", flat_max=10,
+        index_kind="ivf",
     )
     assert index.index_kind == "ivf"
     ids = ds.values("id")

@@ -22,19 +22,57 @@ def index(
     field: str = typer.Option("dcgan_embedding", "--field", help="sample field holding the embeddings"),
     brain_key: str = typer.Option("faiss_dcgan", "--brain-key", help="brain key of the similarity run"),
     metric: str = typer.Option("cosine", "--metric", help="cosine | euclidean"),
-    kind: str = typer.Option("auto", "--kind", help="auto | flat | ivf | ivfpq"),
+    kind: str = typer.Option("auto", "--kind", help="FAISS: auto | flat | hnsw | ivf | ivfpq (IVF-PQ + refine)"),
+    recall_target: float = typer.Option(0.95, "--recall-target",
+                                        help="FAISS: recall@10 the index must reach on held-out queries"),
+    backend: str = typer.Option("faiss", "--backend",
+                                help="any fiftyone-brain similarity backend: faiss | sklearn | lancedb | milvus | ..."),
+    option: list[str] = typer.Option([], "--option", help="backend config KEY=VALUE (repeatable), e.g. uri=..."),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing run with the same brain key"),
 ) -> None:
-    """Build the FAISS similarity index (a FiftyOne brain run answering "sort by similarity" in the App)."""
+    """Build the similarity index (a FiftyOne brain run answering "sort by similarity" in the App)."""
     from sardata.index import compute_index
 
     ds = _load(dataset)
+    kwargs = dict(_parse_option(o) for o in option)
+    if backend == "faiss":
+        kwargs["recall_target"] = recall_target
     result = compute_index(ds, embedding_field=field, brain_key=brain_key, metric=metric, kind=kind,
-                           overwrite=overwrite)
+                           overwrite=overwrite, backend=backend, **kwargs)
+    tuning = getattr(result.config, "tuning", None)
+    if tuning is None:
+        console.print(f"indexed {result.total_index_size} samples of {dataset!r} ({backend}, {metric}) as brain key "
+                      f"[bold]{brain_key}[/bold]")
+        return
     console.print(
         f"indexed {result.total_index_size} samples of {dataset!r} ({result.index_kind}, {metric}) as brain key "
         f"[bold]{brain_key}[/bold] → {result.config.index_path}"
     )
+    console.print(describe_tuning(tuning), highlight=False)
+
+
+def describe_tuning(tuning: dict) -> str:
+    """One line: chosen kind, its search parameters and the recall measured at build time."""
+    params = ", ".join(f"{k}={v}" for k, v in tuning.get("params", {}).items()) or "exact"
+    if not tuning.get("measured"):
+        how = "exact search: recall 1 by construction"
+    else:
+        how = (f"recall@{tuning['k']} {tuning['recall_at_k']:.3f} on {tuning['queries']} held-out queries "
+               f"(target {tuning['target']:.2f}{'' if tuning.get('reached') else ', NOT reached'})")
+    tried = "; ".join(f"{t['kind']} {t['params']} {t['recall_at_k']:.3f}" for t in tuning.get("tried", []))
+    return f"{tuning['kind']} ({params}): {how}" + (f"; tried {tried}" if tried else "")
+
+
+def _parse_option(text: str):
+    import json
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--option {text!r}: expected KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 @app.command()
@@ -50,7 +88,8 @@ def scenes(
     normalize: str = typer.Option("auto", "--normalize",
                                   help="features before k-means: auto (chosen without labels) | l2 | standardize | "
                                        "none"),
-    variant: str = typer.Option("auto", "--variant", help="auto | flat (paper's F) | pooled (F over its 4x4 grid)"),
+    variant: str = typer.Option("auto", "--variant",
+                                help="auto | spread (std of F over its 4x4 grid) | pooled (mean) | flat (paper's F)"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc
@@ -70,6 +109,9 @@ def scenes(
     score = "" if run.score is None else f", stability {run.score:.3f}"
     console.print(f"feature space {run.variant}/{run.normalize} ({run.criterion}{score}); silhouette {silhouette}; "
                   f"report {os.path.join(run.report_dir, 'report.json')}")
+    cells = [f"{key} {c.get('stability')} / {c.get('silhouette')} / {c.get('minority')}"
+             for key, c in run.candidates.items()]
+    console.print("candidates (stability / silhouette / smaller-cluster share): " + "; ".join(cells))
     if run.uncertain_view:
         console.print(f"least certain: saved view [bold]{run.uncertain_view}[/bold] ({run.uncertain_count} samples; "
                       f"App: view bar, or `ds.load_saved_view({run.uncertain_view!r})`)")

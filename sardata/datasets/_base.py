@@ -5,13 +5,21 @@ A loader module (``sardata/datasets/<name>.py``) subclasses :class:`SarDatasetIm
 stats, display PNG). The base runs ``_build_sample`` in a thread pool, keeps order, and turns any exception into an
 :class:`IngestProblem` naming the file, so one broken file never aborts an ingest of thousands (``strict=True``
 makes the first problem fatal instead).
+
+``_build_sample`` returns a :class:`fiftyone.Sample` or, on the fast path, the sample's document as a plain dict
+(:mod:`sardata.datasets._docs`). The importer is a FiftyOne ``BatchDatasetImporter``: ``add_importer`` calls
+:meth:`SarDatasetImporter.import_samples`, which writes the documents in large ``insert_many`` batches and lets
+FiftyOne infer and validate the schema only on the first sample of each new shape (:func:`_docs.signature`); the
+importer still iterates as :class:`fiftyone.Sample` objects for code that reads it directly.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +30,7 @@ import fiftyone.utils.data as foud
 import numpy as np
 
 from sardata import archive, sarimage
-from sardata.datasets import _voc
+from sardata.datasets import _docs, _voc
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -88,8 +96,29 @@ def sar_sample_fields(
     return fields
 
 
-class SarDatasetImporter(foud.GenericSampleDatasetImporter):
-    """Base importer for the sardata loaders (yields :class:`fiftyone.Sample` objects).
+def sar_sample_doc_fields(
+    source: str | os.PathLike, width: int, height: int, channels: int, display_dir: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """:func:`sar_sample_fields` of an 8-bit image whose size is already known, as document values
+    (:mod:`sardata.datasets._docs`) and without statistics: ``filepath``, ``sar_path``, ``metadata``.
+
+    A file the App cannot show as it is (PNG bytes behind a ``.jpg``) is read once more for its grey display PNG.
+    """
+    source = Path(source)
+    if sarimage.is_displayable(source):
+        filepath = source
+    else:
+        filepath = sarimage.ensure_display_image(source, array=sarimage.read_gray_jpeg(source)[0], cache_dir=display_dir)
+    return {
+        "filepath": str(filepath),
+        "sar_path": str(source),
+        "metadata": _docs.image_metadata(width, height, channels, source.stat().st_size),
+    }
+
+
+class SarDatasetImporter(foud.BatchDatasetImporter, foud.GenericSampleDatasetImporter):
+    """Base importer for the sardata loaders: writes batches of sample documents, or yields :class:`fiftyone.Sample`
+    objects when iterated.
 
     Args:
         dataset_dir: the dataset root.
@@ -140,8 +169,9 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
         """Lists the records to import (parse annotation files here; report bad ones with :meth:`_problem`)."""
         raise NotImplementedError
 
-    def _build_sample(self, record: Any) -> fo.Sample:
-        """Builds one sample (reads pixels). Raise an exception with a clear message to skip the record."""
+    def _build_sample(self, record: Any) -> fo.Sample | dict:
+        """Builds one sample (reads pixels): a :class:`fiftyone.Sample`, or its document (:func:`_docs.sample`).
+        Raise an exception with a clear message to skip the record."""
         raise NotImplementedError
 
     def _dataset_info(self) -> dict:
@@ -213,7 +243,8 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
         self._locate()
         self.problems = []
         self.label_counts = {}
-        self._records = self._preprocess_list(list(self._scan()))
+        with _old_objects_frozen():
+            self._records = self._preprocess_list(list(self._scan()))
 
     def __len__(self):
         return len(self._records)
@@ -225,9 +256,10 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
     def __next__(self) -> fo.Sample:
         if self._iter is None:
             self.__iter__()
-        return next(self._iter)
+        result = next(self._iter)
+        return fo.Sample.from_dict(result) if isinstance(result, dict) else result
 
-    def _safe_build(self, record: Any) -> fo.Sample | IngestProblem:
+    def _safe_build(self, record: Any) -> fo.Sample | dict | IngestProblem:
         try:
             return self._build_sample(record)
         except Exception as e:  # one broken file must not abort the ingest
@@ -235,14 +267,83 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
             reason = str(e) if isinstance(e, (ValueError, OSError)) else f"{type(e).__name__}: {e}"
             return IngestProblem(str(path), reason)
 
-    def _generate(self) -> Iterator[fo.Sample]:
+    def _safe_build_doc(self, record: Any) -> dict | IngestProblem:
+        """:meth:`_safe_build` as a document (a :class:`fiftyone.Sample` is converted here, in the worker)."""
+        result = self._safe_build(record)
+        if isinstance(result, fo.Sample):
+            result = {k: v for k, v in result.to_mongo_dict().items() if v is not None}
+        return result
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The importer's worker threads (``num_workers``), shut down by :meth:`close`."""
         self._pool = self._pool or ThreadPoolExecutor(max_workers=self.num_workers)
+        return self._pool
+
+    def _generate(self, build=None) -> Iterator[fo.Sample | dict]:
         # map() keeps the order; decoding releases the GIL so threads overlap the I/O and the numpy work
-        for result in self._pool.map(self._safe_build, self._records):
+        for result in self._executor().map(build or self._safe_build, self._records):
             if isinstance(result, IngestProblem):
                 self._problem(result.path, result.reason)
                 continue
             yield result
+
+    #: Documents written per ``insert_many`` (also what a kill can leave half-written in a staging dataset).
+    INSERT_BATCH: ClassVar[int] = 256
+
+    def import_samples(self, dataset: fo.Dataset, tags=None, progress=None) -> list[str]:
+        """Adds every sample to ``dataset`` (FiftyOne's ``BatchDatasetImporter`` protocol; ``add_importer`` calls it
+        between ``setup()`` and ``close()``) and the importer's dataset info, as ``add_importer`` does for others.
+
+        Documents go to the database in ``insert_many`` batches of :attr:`INSERT_BATCH`, in record order. The first
+        document of each new :func:`_docs.signature` goes through ``dataset.add_samples`` instead, so FiftyOne
+        itself expands the schema from it and validates it, exactly as if every sample were added that way (with
+        ``dynamic=False`` FiftyOne reads the schema off the first sample that has a field, so later samples of the
+        same signature add nothing to it). What is not done per sample, as in FiftyOne's own
+        ``FiftyOneDatasetImporter``: validating the values nested in labels against the schema (the loaders build
+        them with :mod:`sardata.datasets._docs`, whose output is tested against FiftyOne's classes).
+        """
+        import fiftyone.core.utils as fou
+        from pymongo.errors import BulkWriteError
+
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        coll = dataset._sample_collection
+        dataset_id = dataset._doc.id
+        seen: set[tuple] = set()
+        pending: list[dict] = []
+        ids: list[str] = []
+
+        def flush():
+            if pending:
+                try:
+                    coll.insert_many(pending, ordered=True)  # adds `_id` to each dict
+                except BulkWriteError as e:  # name the reason, as add_samples does
+                    raise ValueError(e.details["writeErrors"][0]["errmsg"]) from e
+                ids.extend(str(d["_id"]) for d in pending)
+                pending.clear()
+
+        with _old_objects_frozen(), fou.ProgressBar(total=len(self), progress=progress) as pb:
+            for doc in pb(self._generate(self._safe_build_doc)):
+                if tags:  # as FiftyOne's importers do: sample.tags.extend(tags)
+                    doc["tags"] = list(doc.get("tags") or []) + tags
+                sig = _docs.signature(doc)
+                if sig not in seen:  # a new shape: FiftyOne expands the schema from it and validates it
+                    flush()
+                    ids.extend(dataset.add_samples([fo.Sample.from_dict(doc)], progress=False))
+                    seen.add(sig)
+                    continue
+                now = _utcnow()
+                doc["_dataset_id"] = dataset_id
+                doc["created_at"] = now
+                doc["last_modified_at"] = now
+                pending.append(doc)
+                if len(pending) >= self.INSERT_BATCH:
+                    flush()
+            flush()
+        if self.has_dataset_info:
+            info = self.get_dataset_info()
+            if info:
+                foud.parse_dataset_info(dataset, info)
+        return ids
 
     def close(self, *args):
         if self._pool is not None:
@@ -272,6 +373,32 @@ class SarDatasetImporter(foud.GenericSampleDatasetImporter):
             for name, counts in sorted(self.label_counts.items())
         }
         return {"problems": [p.to_dict() for p in self.problems], "labels": labels}
+
+
+@contextmanager
+def _old_objects_frozen():
+    """Keeps the objects that exist now (FiftyOne's, mongoengine's, ... modules: about a million) out of the garbage
+    collector's full passes while the block runs (:func:`gc.freeze`, undone by :func:`gc.unfreeze` at the end).
+
+    Building thousands of samples triggers several full collections, each walking that whole heap: half the CPU of
+    building the documents. New objects are still collected as usual. Left alone when the process froze objects
+    itself (``gc.get_freeze_count()``) or disabled the collector.
+    """
+    if gc.get_freeze_count() or not gc.isenabled():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _utcnow():
+    """The timestamp ``add_samples`` stores in ``created_at`` / ``last_modified_at`` (naive UTC)."""
+    from datetime import datetime
+
+    return datetime.utcnow()
 
 
 def iter_files(root: str | os.PathLike, suffixes: Iterable[str]) -> list[Path]:

@@ -30,11 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import fiftyone as fo
-
 from sardata import sarimage
-from sardata.datasets import _voc
-from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
+from sardata.datasets import _docs, _voc
+from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_doc_fields
 
 CLASSES = ["A220", "A320/321", "A330", "ARJ21", "Boeing737", "Boeing787", "other"]
 #: ImageSets/Main list → split, in increasing priority (an id listed in test.txt is test whatever else says).
@@ -160,24 +158,21 @@ class SARAircraftImporter(SarDatasetImporter):
             records.append(record)
         return records
 
-    def _build_sample(self, record: AircraftRecord) -> fo.Sample:
-        gray, channels = sarimage.read_gray_jpeg(record.path)
-        height, width = gray.shape
+    def _build_sample(self, record: AircraftRecord) -> dict:
+        counts, (width, height), channels = sarimage.read_gray_histogram(record.path)
         if record.size is not None and record.size != (width, height):
             raise ValueError(
                 f"{record.annotation_path} declares {record.size[0]}x{record.size[1]} but the image is {width}x{height}"
             )
-        fields = sar_sample_fields(record.path, array=gray, compute_stats=False, display_dir=self.display_dir)
-        fields["metadata"].num_channels = channels
+        fields = sar_sample_doc_fields(record.path, width, height, channels, display_dir=self.display_dir)
         if self.compute_stats:
-            fields["sar_stats"] = fo.DynamicEmbeddedDocument(**_voc.uint8_speckle_stats(gray).to_dict())
+            fields["sar_stats"] = _docs.dynamic_document(**_voc.histogram_speckle_stats(counts).to_dict())
         detections = [
-            fo.Detection(label=label, bounding_box=_voc.span_to_relative(span, width, height), **attrs)
-            for label, span, attrs in record.boxes
+            _docs.detection(label, _voc.span_to_relative(span, width, height), **attrs) for label, span, attrs in record.boxes
         ]
-        return fo.Sample(
+        return _docs.sample(
             **fields,
-            ground_truth=fo.Detections(detections=detections),
+            ground_truth=_docs.detections(detections),
             split=record.split,
             source="sar_aircraft",
             image_id=record.image_id,

@@ -40,11 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-import fiftyone as fo
-
 from sardata import sarimage
-from sardata.datasets import _voc
-from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_fields
+from sardata.datasets import _docs, _voc
+from sardata.datasets._base import DatasetNotFoundError, SarDatasetImporter, sar_sample_doc_fields
 from sardata.safepath import safe_join
 
 #: Folder suffixes of the official release, in the order they are read; "" is the flat pre-official layout.
@@ -124,6 +122,7 @@ class SSDDImporter(SarDatasetImporter):
         self.load_rboxes = load_rboxes
         self.load_polygons = load_polygons
         self._label_fields: list[str] = []
+        self._decoded: dict = {}  # image id → future of its decode started during the scan
 
     # ---------------------------------------------------------------- layout
 
@@ -166,13 +165,27 @@ class SSDDImporter(SarDatasetImporter):
     def _scan(self) -> list[SSDDRecord]:
         records = self._scan_coco() if self.annotation_source == "coco" else self._scan_voc()
         self._label_fields = ["ground_truth"]
-        if self.load_rboxes and self._voc_dirs("RBox_SSDD"):
-            self._attach_voc_variant(records, "RBox_SSDD")
-            self._label_fields.append("rboxes")
-        if self.load_polygons and self.annotation_source == "voc" and self._voc_dirs("PSeg_SSDD"):
-            self._attach_voc_variant(records, "PSeg_SSDD")
-            self._label_fields.append("polygons")
-        elif self.load_polygons and self.annotation_source == "coco" and any(r.polygons is not None for r in records):
+        rboxes = self.load_rboxes and bool(self._voc_dirs("RBox_SSDD"))
+        pseg = self.load_polygons and self.annotation_source == "voc" and bool(self._voc_dirs("PSeg_SSDD"))
+        self._decoded = {}
+        if (rboxes or pseg) and self.max_samples is None:
+            # the pixels decode in the worker threads (Pillow releases the GIL) while this thread parses the RBox and
+            # PSeg files; _build_sample picks the result up, and reports a decode error then, in record order
+            pool = self._executor()
+            self._decoded = {r.image_id: pool.submit(sarimage.read_gray_histogram, r.path) for r in records}
+        try:
+            if rboxes:
+                self._attach_voc_variant(records, "RBox_SSDD")
+                self._label_fields.append("rboxes")
+            if pseg:
+                self._attach_voc_variant(records, "PSeg_SSDD")
+                self._label_fields.append("polygons")
+        except BaseException:  # strict mode: the first problem ends the ingest before any sample is written
+            for future in self._decoded.values():
+                future.cancel()
+            self._decoded = {}
+            raise
+        if self.load_polygons and self.annotation_source == "coco" and any(r.polygons is not None for r in records):
             self._label_fields.append("polygons")
         return records
 
@@ -360,38 +373,36 @@ class SSDDImporter(SarDatasetImporter):
 
     # ---------------------------------------------------------------- samples
 
-    def _build_sample(self, record: SSDDRecord) -> fo.Sample:
-        gray, channels = sarimage.read_gray_jpeg(record.path)
-        height, width = gray.shape
+    def _build_sample(self, record: SSDDRecord) -> dict:
+        decoded = self._decoded.pop(record.image_id, None)  # started during the scan (unless closed meanwhile)
+        if decoded is not None and not decoded.cancelled():
+            counts, (width, height), channels = decoded.result()
+        else:
+            counts, (width, height), channels = sarimage.read_gray_histogram(record.path)
         if record.size is not None and record.size != (width, height):
             raise ValueError(
                 f"{record.annotation_path} declares {record.size[0]}x{record.size[1]} but the image is {width}x{height}"
             )
-        fields = sar_sample_fields(record.path, array=gray, compute_stats=False, display_dir=self.display_dir)
-        fields["metadata"].num_channels = channels
+        fields = sar_sample_doc_fields(record.path, width, height, channels, display_dir=self.display_dir)
         if self.compute_stats:
-            fields["sar_stats"] = fo.DynamicEmbeddedDocument(**_voc.uint8_speckle_stats(gray).to_dict())
+            fields["sar_stats"] = _docs.dynamic_document(**_voc.histogram_speckle_stats(counts).to_dict())
         detections = [
-            fo.Detection(
-                label=label,
-                bounding_box=[x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height],
-                **attrs,
-            )
+            _docs.detection(label, [x0 / width, y0 / height, (x1 - x0) / width, (y1 - y0) / height], **attrs)
             for label, (x0, y0, x1, y1), attrs in record.boxes
         ]
-        sample = fo.Sample(
+        doc = _docs.sample(
             **fields,
-            ground_truth=fo.Detections(detections=detections),
+            ground_truth=_docs.detections(detections),
             split=record.split,
             source="ssdd",
             image_id=record.image_id,
             tags=sorted(record.tags),
         )
-        if "rboxes" in self._label_fields:
-            sample["rboxes"] = _polylines(record.rboxes, width, height, filled=False)
-        if "polygons" in self._label_fields:
-            sample["polygons"] = _polylines(record.polygons, width, height, filled=True)
-        return sample
+        if "rboxes" in self._label_fields and record.rboxes is not None:
+            doc["rboxes"] = _polylines(record.rboxes, width, height, filled=False)
+        if "polygons" in self._label_fields and record.polygons is not None:
+            doc["polygons"] = _polylines(record.polygons, width, height, filled=True)
+        return doc
 
     def _dataset_info(self) -> dict:
         return {
@@ -427,19 +438,11 @@ def _pseg_shape(obj: _voc.VOCObject) -> Shape | None:
     return obj.name, [[(x + 0.5, y + 0.5) for x, y in obj.points]], {}
 
 
-def _polylines(shapes: list[Shape] | None, width: int, height: int, filled: bool) -> fo.Polylines | None:
-    """Continuous pixel shapes → relative, closed :class:`fiftyone.Polylines` (None when the image has none)."""
-    if shapes is None:
-        return None
-    return fo.Polylines(
-        polylines=[
-            fo.Polyline(
-                label=label,
-                points=[[[x / width, y / height] for x, y in part] for part in parts],  # lists validate faster
-                closed=True,
-                filled=filled,
-                **attrs,
-            )
+def _polylines(shapes: list[Shape], width: int, height: int, filled: bool) -> dict:
+    """Continuous pixel shapes → relative, closed polylines (the document of :class:`fiftyone.Polylines`)."""
+    return _docs.polylines(
+        [
+            _docs.polyline(label, [[[x / width, y / height] for x, y in part] for part in parts], True, filled, **attrs)
             for label, parts, attrs in shapes
         ]
     )

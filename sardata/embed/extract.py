@@ -4,6 +4,12 @@ Cache layout: ``<cache_dir>/<model>-<checkpoint hash>-<input norm>/shard-*.npz``
 ``filepaths``, ``features`` (and ``cluster_probs`` for cc). Shards are written atomically and describe themselves, so
 the set of shards *is* the index: a run that is killed keeps every finished batch, and the next run computes only the
 samples that no shard holds (or whose file path changed). Features come back in the order of the requested samples.
+
+Under ``torchrun`` the samples still to compute are split across the ranks (:func:`sardata.runtime.shard`); each rank
+writes its shards into the same cache folder, which must therefore be one that every rank reads (one machine, or a
+shared filesystem across nodes), and after a barrier every rank assembles all features from it. Rank 0 alone writes
+the FiftyOne fields. A sample's feature does not depend on its batch (eval mode), so the features of ``w`` processes
+equal those of one to float tolerance.
 """
 
 from __future__ import annotations
@@ -210,6 +216,7 @@ def extract_features(
     The cache folder is ``<model>-<checkpoint hash>-<input_norm>`` (:func:`cache_key`). The field's FiftyOne
     ``info`` records the model, checkpoint hash, input normalisation and ``positions``.
     """
+    from sardata import runtime
     from sardata.paths import work_dir
     from sardata.runtime import resolve_device
 
@@ -222,7 +229,10 @@ def extract_features(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     embedder, image_size, ckpt_hash = load_embedder(model, checkpoint, allow_random_init, source.dataset_name,
                                                     input_norm)
+    world = runtime.init_distributed(device)
     device = resolve_device(device)
+    if world["distributed"] and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", world["local_rank"])  # one GPU per process
 
     temp_dir = None
     if cache_dir is None and source.dataset_name is None:
@@ -237,11 +247,21 @@ def extract_features(
             i for i, (sid, path) in enumerate(zip(source.ids, source.filepaths))
             if cached.get(sid, (None, None))[1] != path
         ]
-        failed = _compute(embedder, source, todo, image_size, shard_dir, batch_size, num_workers, device, progress)
-        result = _assemble(source, _scan_shards(shard_dir), failed, model, ckpt_hash)
+        failed = _compute(embedder, source, runtime.shard(todo), image_size, shard_dir, batch_size, num_workers,
+                          device, progress and runtime.is_main_process())
+        if world["distributed"]:
+            failed = runtime.all_gather_list(failed)
+            runtime.barrier()  # every rank's shards are written
+        index = _scan_shards(shard_dir)
+        _check_all_cached(source, index, failed, shard_dir)
+        result = _assemble(source, index, failed, model, ckpt_hash)
         result.input_norm = embedder.input_norm
         result.positions = _positions(model, result.features.shape[1])
+        if world["distributed"]:
+            runtime.barrier()  # no rank removes a temporary cache while another still reads it
     finally:
+        if world["owns_group"]:
+            runtime.cleanup_distributed()
         if temp_dir is not None:
             temp_dir.cleanup()
     if failed:
@@ -250,6 +270,8 @@ def extract_features(
         _reduce(result, int(pca_dim))
     if pca_dim and result.pca is not None:
         result.positions = 1
+    if world["rank"] != 0:
+        return result
     if embedding_field:
         _write_field(source.collection, embedding_field, result.sample_ids, result.features)
         _describe_field(source.collection, embedding_field, result)
@@ -275,6 +297,17 @@ def _scan_shards(shard_dir: Path) -> dict[str, tuple[Path, str]]:
         for sid, path in zip(ids.tolist(), paths.tolist()):
             index[sid] = (shard, path)
     return index
+
+
+def _check_all_cached(source, index, failed, shard_dir: Path) -> None:
+    """Every readable sample has a cached feature; under torchrun a miss means the ranks see different folders."""
+    failed_ids = set(failed)
+    missing = [sid for sid, path in zip(source.ids, source.filepaths)
+               if sid not in failed_ids and index.get(sid, (None, None))[1] != path]
+    if missing:
+        raise RuntimeError(f"{shard_dir}: no cached feature for {len(missing)} sample(s) (e.g. {missing[:3]}) after "
+                           "extraction; under torchrun the cache folder must be one that every rank reads (pass "
+                           "cache_dir on a shared filesystem, or $SARDATA_HOME on one)")
 
 
 def _positions(model: str, dim: int) -> int:

@@ -20,7 +20,8 @@ Other processes find the backend in one of two ways (both used by :func:`backend
 Reloading an existing run needs neither: fiftyone imports the stored config class path directly, so it only needs
 ``sardata`` to be importable (it is, once installed).
 
-Modules: :mod:`~sardata.index.build` (index factory), :mod:`~sardata.index.faiss` (the backend),
+Modules: :mod:`~sardata.index.build` (index factory), :mod:`~sardata.index.tune` (kind and search parameters
+from a recall target), :mod:`~sardata.index.refine` (IVF-PQ + refine), :mod:`~sardata.index.faiss` (the backend),
 :mod:`~sardata.index.duplicates` (near/exact duplicates).
 """
 
@@ -55,9 +56,10 @@ def compute_index(
     metric: str = "cosine",
     kind: str = "auto",
     overwrite: bool = False,
+    backend: str = BACKEND_NAME,
     **config_kwargs,
 ):
-    """Builds the FAISS similarity index of ``samples`` from the vectors in ``embedding_field``.
+    """Builds the similarity index of ``samples`` from the vectors in ``embedding_field``.
 
     Samples without a value are left out (with a warning). The vectors are passed as an array, so the field is only
     read, never rewritten.
@@ -67,12 +69,15 @@ def compute_index(
         embedding_field ("dcgan_embedding"): field with one vector per sample (``sardata embed extract``).
         brain_key ("faiss_dcgan"): brain key of the similarity run.
         metric ("cosine"): ``cosine`` or ``euclidean``.
-        kind ("auto"): ``auto``, ``flat``, ``ivf`` or ``ivfpq``.
+        kind ("auto"): FAISS only: ``auto``, ``flat``, ``hnsw``, ``ivf`` or ``ivfpq`` (``auto`` and the search
+            parameters are chosen by measured recall, ``recall_target`` 0.95 by default).
         overwrite (False): delete an existing run (and its files) with the same key first.
-        **config_kwargs: more :class:`~sardata.index.faiss.FaissSimilarityConfig` arguments (``nprobe``, ...).
+        backend ("faiss"): any fiftyone-brain similarity backend (``sklearn``, ``lancedb``, ``milvus``, ...): the
+            run is then that backend's, configured by ``config_kwargs`` and fiftyone-brain's own brain config.
+        **config_kwargs: more config arguments of the backend (FAISS: ``recall_target``, ``nprobe``, ...).
 
     Returns:
-        the :class:`~sardata.index.faiss.FaissSimilarityIndex`.
+        the similarity index (a :class:`~sardata.index.faiss.FaissSimilarityIndex` for FAISS).
     """
     import warnings
 
@@ -81,6 +86,9 @@ def compute_index(
 
     register_backend()
     dataset = samples._dataset
+    if backend not in fob.brain_config.similarity_backends:
+        raise ValueError(f"unknown similarity backend {backend!r}; available: "
+                         f"{sorted(fob.brain_config.similarity_backends)}")
     if not samples.has_field(embedding_field):
         raise ValueError(
             f"dataset {dataset.name!r} has no field {embedding_field!r}: compute it first "
@@ -97,13 +105,16 @@ def compute_index(
     if len(view) == 0:
         raise ValueError(f"no sample of {dataset.name!r} has a value in {embedding_field!r}")
     vectors = np.stack([np.asarray(v, dtype=np.float32).ravel() for v in view.values(embedding_field)])
+    if backend == BACKEND_NAME:
+        config_kwargs["index_kind"] = kind
+    elif kind not in ("auto", None):
+        raise ValueError(f"--kind {kind!r} is a FAISS option; backend {backend!r} chooses its own index")
     return fob.compute_similarity(
         view,
         embeddings=vectors,
-        backend=BACKEND_NAME,
+        backend=backend,
         brain_key=brain_key,
         metric=metric,
-        index_kind=kind,
         progress=False,
         **config_kwargs,
     )

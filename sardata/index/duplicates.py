@@ -29,8 +29,8 @@ def find_near_duplicates(
         embeddings: ``n × dim`` array.
         threshold (0.95): for ``cosine``, the minimum cosine similarity; for ``euclidean``, the maximum distance.
         metric ("cosine"): ``cosine`` or ``euclidean``.
-        kind ("flat"): index kind (``flat`` is exact; ``auto`` switches to IVF for large ``n``, which may miss pairs
-            whose vectors fall into lists that are not probed).
+        kind ("flat"): index kind (``flat`` is exact; ``auto`` switches to IVF from ``FLAT_MAX`` vectors, which may
+            miss pairs whose vectors fall into lists that are not probed).
         batch_size (4096): query rows per range search (bounds the result memory).
 
     Returns:
@@ -42,7 +42,8 @@ def find_near_duplicates(
     n = len(x)
     if n < 2:
         return []
-    index = build.make_index(x.shape[1], n, metric=metric, kind=kind)
+    kind = build.choose_kind(n, kind)
+    index = build.make_index(x.shape[1], n, metric=metric, kind="ivf" if kind == "auto" else kind)
     build.train_index(index, x)
     index.add_with_ids(x, np.arange(n, dtype=np.int64))
     # FAISS keeps IP > radius and squared L2 < radius; nudge so that equality counts as a duplicate

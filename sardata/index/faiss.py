@@ -14,7 +14,13 @@ Design (see also :mod:`sardata.index.build`):
   ``<brain_key>.ids.npy`` (a structured array: FAISS int64 id, sample id, label id). Their path is the public config
   attribute ``index_path``, so a fresh process (or the App server) reloads the index from the brain run alone.
   fiftyone's run results would otherwise serialize only ``cls``, and arrays in GridFS would be reread on every load.
-- Sync on add/remove uses FAISS's own ids instead of rebuilding: each indexed sample gets an int64 id, stored
+- The kind (flat / HNSW / IVF / IVF-PQ + refine) and its search parameters are chosen at the first
+  :meth:`~FaissSimilarityIndex.add_to_index` from ``recall_target``, measured on held-out queries
+  (:mod:`sardata.index.tune`); the choice and the measured recall are stored in the run's config (``tuning``).
+  They are not re-measured on later adds: rebuild (``sardata index --overwrite``) to re-tune. IVF-PQ + refine keeps
+  its refine store in ``<brain_key>.refine.npz`` beside the ``.faiss`` file.
+- Sync on add/remove uses FAISS's own ids instead of rebuilding (HNSW excepted: FAISS cannot remove from its graph,
+  so a removal rebuilds it, see :func:`sardata.index.build.remove_ids`): each indexed sample gets an int64 id, stored
   ascending and aligned with ``sample_ids``. Flat indexes are wrapped in ``IndexIDMap2``; IVF indexes keep ids
   themselves with a hash-table direct map. Removal is ``remove_ids`` and an overwrite is remove + ``add_with_ids``
   under the same id, so nothing is re-trained or re-added. An IVF index keeps the lists it was trained with: after
@@ -24,14 +30,13 @@ Design (see also :mod:`sardata.index.build`):
   :meth:`get_embeddings` therefore returns unit vectors for cosine and, for IVF-PQ, PQ-decoded approximations.
 - Files are written atomically (:mod:`sardata._io`), ids first, index second; a reader that finds the
   two out of step (different counts) raises an error naming both files.
-- ``delete_brain_run`` calls :meth:`FaissSimilarity.cleanup`, which deletes both files.
+- ``delete_brain_run`` calls :meth:`FaissSimilarity.cleanup`, which deletes the files.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -40,8 +45,9 @@ import fiftyone.core.utils as fou
 from fiftyone.brain.similarity import DuplicatesMixin, Similarity, SimilarityConfig, SimilarityIndex
 import fiftyone.brain.internal.core.utils as fbu
 
-from sardata._io import atomic_path, save_npy
+from sardata._io import save_npy
 from sardata.index import build
+from sardata.index.files import default_index_path, delete_index_files, ids_path_for  # noqa: F401  (public here)
 from sardata.runtime import faiss_use_gpu
 
 faiss = fou.lazy_import("faiss")
@@ -61,11 +67,18 @@ class FaissSimilarityConfig(SimilarityConfig):
         metric ("cosine"): ``cosine`` (inner product on L2-normalised vectors) or ``euclidean``.
         index_path (None): the ``.faiss`` file; by default ``work_dir(dataset, "index")/<brain_key>.faiss``, chosen
             when the index is created. ``None`` with ``brain_key=None`` keeps the index in memory only.
-        index_kind ("auto"): ``auto``, ``flat``, ``ivf`` or ``ivfpq`` (see :func:`sardata.index.build.make_index`).
-        nprobe (None): IVF lists visited per query; ``None`` keeps the factory's choice.
-        gpu ("auto"): search on a GPU clone when faiss sees a GPU; ``False`` forces CPU.
+        index_kind ("auto"): ``auto``, ``flat``, ``hnsw``, ``ivf`` or ``ivfpq`` (IVF-PQ + refine); ``auto`` is chosen
+            by measured recall (:mod:`sardata.index.tune`).
+        recall_target (0.95): recall@10 the kind and its search parameters must reach on held-out queries.
+        nprobe (None): IVF lists visited per query; ``None``: tuned to ``recall_target``.
+        ef_search (None): HNSW search beam; ``None``: tuned.
+        k_factor (None): IVF-PQ + refine candidates per result; ``None``: tuned.
+        gpu ("auto"): search on a GPU clone when faiss sees a GPU (flat and IVF); ``False`` forces CPU.
         flat_max (FLAT_MAX): ``auto`` builds an exact index below this many vectors.
-        ivfpq_min (IVFPQ_MIN): ``auto`` builds IVF-PQ from this many vectors.
+        memory_mib (MEMORY_MIB): ``auto`` builds IVF-PQ + refine when float32 vectors would take more.
+        tuning (None): what the build chose and measured (kind, params, recall_at_k, queries, ...), set by the
+            first :meth:`FaissSimilarityIndex.add_to_index`; shown by ``sardata index``.
+        ivfpq_min (None): ignored (runs stored before tuning existed carry it).
         **kwargs: :class:`fiftyone.brain.similarity.SimilarityConfig` arguments (``embeddings_field``, ...).
     """
 
@@ -77,13 +90,20 @@ class FaissSimilarityConfig(SimilarityConfig):
         nprobe=None,
         gpu="auto",
         flat_max=build.FLAT_MAX,
-        ivfpq_min=build.IVFPQ_MIN,
+        recall_target=0.95,
+        ef_search=None,
+        k_factor=None,
+        memory_mib=build.MEMORY_MIB,
+        tuning=None,
+        ivfpq_min=None,
         **kwargs,
     ):
         build.check_metric(metric)
         build.choose_kind(0, index_kind)  # validates the name
         if nprobe is not None and int(nprobe) < 1:
             raise ValueError(f"nprobe must be >= 1, got {nprobe}")
+        if not 0 < float(recall_target) <= 1:
+            raise ValueError(f"recall_target must be in (0, 1], got {recall_target}")
         super().__init__(**kwargs)
         self.metric = metric
         self.index_path = str(index_path) if index_path is not None else None
@@ -91,7 +111,11 @@ class FaissSimilarityConfig(SimilarityConfig):
         self.nprobe = int(nprobe) if nprobe is not None else None
         self.gpu = gpu
         self.flat_max = int(flat_max)
-        self.ivfpq_min = int(ivfpq_min)
+        self.recall_target = float(recall_target)
+        self.ef_search = int(ef_search) if ef_search is not None else None
+        self.k_factor = int(k_factor) if k_factor is not None else None
+        self.memory_mib = float(memory_mib)
+        self.tuning = dict(tuning) if tuning is not None else None
 
     @property
     def method(self):
@@ -113,33 +137,6 @@ class FaissSimilarityConfig(SimilarityConfig):
     def ids_path(self):
         """The ``<brain_key>.ids.npy`` file beside :attr:`index_path` (None without one)."""
         return ids_path_for(self.index_path) if self.index_path else None
-
-
-def ids_path_for(index_path) -> str:
-    """``…/<key>.faiss`` → ``…/<key>.ids.npy``."""
-    path = Path(index_path)
-    stem = path.name[: -len(".faiss")] if path.name.endswith(".faiss") else path.name
-    return str(path.with_name(stem + ".ids.npy"))
-
-
-def default_index_path(dataset_name: str, brain_key: str) -> str:
-    """``work_dir(dataset_name, "index")/<brain_key>.faiss``."""
-    from sardata.paths import work_dir
-    from sardata.safepath import safe_component
-
-    return str(work_dir(dataset_name, "index") / f"{safe_component(brain_key)}.faiss")
-
-
-def delete_index_files(index_path) -> list[str]:
-    """Deletes a ``.faiss`` file and its ``.ids.npy``; returns the paths that existed."""
-    removed = []
-    if not index_path:
-        return removed
-    for path in (str(index_path), ids_path_for(index_path)):
-        if os.path.exists(path):
-            os.remove(path)
-            removed.append(path)
-    return removed
 
 
 class FaissSimilarity(Similarity):
@@ -227,7 +224,7 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
 
     @property
     def index_kind(self):
-        """``flat``, ``ivf`` or ``ivfpq`` (None while empty)."""
+        """``flat``, ``hnsw``, ``ivf`` or ``ivfpq`` (None while empty)."""
         return build.index_kind(self._index) if self._index is not None else None
 
     # -- persistence -----------------------------------------------------------------------------------------
@@ -236,7 +233,7 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         path, ids_path = self.config.index_path, self.config.ids_path
         if not os.path.exists(ids_path):
             raise FileNotFoundError(f"FAISS index {path} has no ids file {ids_path}; rebuild it (sardata index)")
-        index = faiss.read_index(path)
+        index = build.read_index(path)
         ids = np.load(ids_path, allow_pickle=False)
         if index.ntotal != len(ids):
             raise ValueError(
@@ -263,8 +260,7 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         if self._label_ids is not None:
             ids["label_id"] = self._label_ids
         save_npy(self.config.ids_path, ids)
-        with atomic_path(path) as tmp:
-            faiss.write_index(build.to_cpu(self._index), str(tmp))
+        build.write_index(self._index, path)
         self._loaded_mtime = os.path.getmtime(path)
 
     def reload(self):
@@ -322,20 +318,7 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         if ii.size == 0:
             return
         x = build.prepare(embeddings[ii], self.config.metric)
-        if self._index is None:
-            self._index = build.make_index(
-                x.shape[1],
-                len(x),
-                metric=self.config.metric,
-                kind=self.config.index_kind,
-                gpu=False,
-                flat_max=self.config.flat_max,
-                ivfpq_min=self.config.ivfpq_min,
-            )
-            build.train_index(self._index, x)
-            if self.config.nprobe is not None:
-                build.set_nprobe(self._index, self.config.nprobe)
-        elif self._index.d != x.shape[1]:
+        if self._index is not None and self._index.d != x.shape[1]:
             raise ValueError(f"embeddings have {x.shape[1]} dims but index {self.key!r} holds {self._index.d}")
 
         if self.config.embeddings_field is not None:
@@ -353,9 +336,12 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         fids = np.empty(len(jj), dtype=np.int64)
         fids[existing] = self._faiss_ids[jj[existing]]
         fids[~existing] = next_id + (jj[~existing] - n)
-        if existing.any():  # overwrite: same FAISS id, new vector
-            self._index.remove_ids(faiss.IDSelectorArray(np.ascontiguousarray(fids[existing])))
-        self._index.add_with_ids(x, np.ascontiguousarray(fids))
+        if self._index is None:  # first vectors: choose the kind and its search parameters by measured recall
+            self._build(x, fids)
+        else:
+            if existing.any():  # overwrite: same FAISS id, new vector
+                self._index = build.remove_ids(self._index, fids[existing])
+            self._index.add_with_ids(x, np.ascontiguousarray(fids))
         num_new = int(jj.max()) - n + 1
         if num_new > 0:
             self._faiss_ids = np.concatenate([self._faiss_ids, next_id + np.arange(num_new, dtype=np.int64)])
@@ -365,6 +351,20 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         self._save()
         if reload:
             SimilarityIndex.reload(self)
+
+    def _build(self, x, fids):
+        from sardata.index import tune
+
+        c = self.config
+        self._index, c.tuning = tune.build(
+            x, fids, metric=c.metric, kind=c.index_kind, recall_target=c.recall_target, flat_max=c.flat_max,
+            memory_mib=c.memory_mib, nprobe=c.nprobe, ef_search=c.ef_search, k_factor=c.k_factor,
+        )
+        if self.key is not None:
+            try:
+                self.save_config()
+            except ValueError:  # not registered (initialize() called directly)
+                pass
 
     def remove_from_index(
         self,
@@ -386,7 +386,7 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         if rm_inds.size == 0:
             return
         rm_inds = rm_inds.astype(np.int64)
-        self._index.remove_ids(faiss.IDSelectorArray(np.ascontiguousarray(self._faiss_ids[rm_inds])))
+        self._index = build.remove_ids(self._index, self._faiss_ids[rm_inds])
         self._faiss_ids = np.delete(self._faiss_ids, rm_inds)
         self._sample_ids = new_sample_ids
         self._label_ids = new_label_ids
@@ -483,10 +483,13 @@ class FaissSimilarityIndex(SimilarityIndex, DuplicatesMixin):
         if keep is None:
             return None, False
         selector = faiss.IDSelectorBatch(np.ascontiguousarray(self._faiss_ids[np.asarray(keep, dtype=np.int64)]))
-        if build.index_kind(self._index) == "flat":
+        kind = build.index_kind(self._index)
+        if kind == "flat":
             params = faiss.SearchParameters(sel=selector)
+        elif kind == "hnsw":
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=build.search_params(self._index)["ef_search"])
         else:
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=faiss.extract_index_ivf(self._index).nprobe)
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=build.search_params(self._index)["nprobe"])
         params._sardata_selector = selector  # keep the selector alive while FAISS uses it
         return params, True
 

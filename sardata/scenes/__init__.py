@@ -1,7 +1,8 @@
 """Scene clustering → ``scene`` labels, tags, a saved view of uncertain samples, a report and a 2-D map.
 
 - :mod:`sardata.scenes.cluster`: k-means (FAISS, all points), BSLM naming, margin confidence, and the feature-space
-  policy (variant × normalisation chosen by bootstrap stability, never by labels).
+  policy (variant — local ``spread``, ``pooled``, the paper's ``flat`` — × normalisation, chosen by bootstrap
+  stability behind a balance guard, never by labels).
 - :mod:`sardata.scenes.runs`: :func:`assign_scenes` (the one entry point of CLI, recipes and demo), scene runs as
   FiftyOne custom runs, the ``scene_uncertain`` saved view.
 - :mod:`sardata.scenes.report`: ``report.json``, review montages (typical beside boundary), scatter PNGs,
@@ -10,7 +11,9 @@
 """
 
 from sardata.scenes.cluster import (
+    BALANCE_MAX,
     BSLM_NAMES,
+    LAYOUT_VARIANTS,
     NORMALIZATIONS,
     SILHOUETTE_MAX_POINTS,
     VARIANTS,
@@ -20,6 +23,7 @@ from sardata.scenes.cluster import (
     cluster_embeddings,
     feature_variant,
     margin_confidence,
+    minority_share,
     name_clusters,
     normalize_features,
     select_space,
@@ -50,10 +54,11 @@ from sardata.scenes.runs import (
 from sardata.scenes.viz import compute_visualization
 
 __all__ = [
-    "BSLM_NAMES", "MONTAGE_IMAGES", "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD", "SILHOUETTE_MAX_POINTS",
-    "UNCERTAIN", "VARIANTS", "SceneRun", "SpaceChoice", "assign_scenes", "candidate_spaces", "centroid_distances",
-    "cluster_embeddings", "compute_visualization", "delete_scene_run", "feature_variant", "list_scene_runs",
-    "load_embeddings", "load_scene_run", "make_montage", "make_review_montage", "margin_confidence", "name_clusters",
-    "normalize_features", "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "stability",
-    "to_space", "write_report",
+    "BALANCE_MAX", "BSLM_NAMES", "LAYOUT_VARIANTS", "MONTAGE_IMAGES", "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD",
+    "SILHOUETTE_MAX_POINTS", "UNCERTAIN", "VARIANTS", "SceneRun", "SpaceChoice", "assign_scenes",
+    "candidate_spaces", "centroid_distances", "cluster_embeddings", "compute_visualization", "delete_scene_run",
+    "feature_variant", "list_scene_runs", "load_embeddings", "load_scene_run", "make_montage",
+    "make_review_montage", "margin_confidence", "minority_share", "name_clusters", "normalize_features",
+    "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "stability", "to_space",
+    "write_report",
 ]

@@ -48,10 +48,11 @@ class SceneRun:
         created_at: ISO time of the run.
         n_init, niter: k-means restarts and iterations.
         normalize: the normalisation applied before k-means (``"none"``, ``"l2"``, ``"standardize"``).
-        variant: the feature variant (``"flat"``, or ``"pooled"`` over the spatial positions).
+        variant: the feature variant (``"spread"`` or ``"pooled"``: std or mean over the spatial positions;
+            ``"flat"``: the paper's ``F``).
         criterion: ``"stability"`` (chosen without labels among candidates) or ``"fixed"`` (asked for).
         score: the chosen space's stability (mean bootstrap ARI); None when fixed.
-        candidates: every candidate space's stability and silhouette.
+        candidates: every candidate space's stability, silhouette and smallest-cluster share.
         positions: spatial positions per channel of the input features (1: no layout known).
         uncertain_view: name of the saved view of the least certain samples.
         uncertain_count: samples in that view.
@@ -121,10 +122,12 @@ def assign_scenes(
         tag (True): also tag each sample with its scene name.
         n_init (5), niter (50): k-means restarts and iterations.
         report (True): write montages and report.json.
-        normalize ("auto"): ``"auto"`` (chosen by stability, :func:`sardata.scenes.cluster.select_space`),
+        normalize ("auto"): ``"auto"`` (chosen by stability behind the balance guard,
+            :func:`sardata.scenes.cluster.select_space`),
             ``"l2"``, ``"standardize"`` or ``"none"``/None.
-        variant ("auto"): ``"auto"``, ``"flat"`` or ``"pooled"`` (mean over the spatial positions of the BSLM
-            ``F``; needs the layout).
+        variant ("auto"): ``"auto"``, ``"spread"`` / ``"pooled"`` (std / mean over the spatial positions of the
+            BSLM ``F``; need the layout) or ``"flat"`` (the paper's ``F``; ``variant="flat", normalize="none"`` is
+            the paper's exact clustering).
         positions (None): spatial positions per channel of the vectors; None → the embedding field's ``info``
             (written by :func:`sardata.embed.extract.extract_features`: 16 for a DCGAN ``F``), else 1.
         uncertain (0.1): share (or count, when ≥ 1) of least-confident samples in the saved view

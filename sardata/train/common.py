@@ -19,6 +19,7 @@ import torch
 
 from sardata import checkpoints
 from sardata._io import save_figure, write_json, write_text
+from sardata.runtime import barrier, cleanup_distributed, init_distributed, is_main_process  # noqa: F401 (trainers')
 
 #: Normalisation for 1-channel SAR amplitude scaled to [0, 1] (see :func:`to_unit_range`) when no statistics are
 #: computed from the data. Measured on the synthetic and real SSDD samples: sea clutter sits low (mean ≈ 0.1–0.2)
@@ -86,47 +87,7 @@ def mean_std_of(images: Iterable[torch.Tensor]) -> tuple[tuple[float, ...], tupl
 # --------------------------------------------------------------------------------------------- distributed
 
 
-def init_distributed(device: str | None = None) -> dict:
-    """Joins the process group when launched by ``torchrun`` (``WORLD_SIZE`` set), else does nothing.
-
-    Returns:
-        ``{"distributed", "rank", "world_size", "local_rank", "owns_group"}``. NCCL on CUDA, gloo on CPU.
-    """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if "WORLD_SIZE" not in os.environ:
-        return {"distributed": False, "rank": 0, "world_size": 1, "local_rank": 0, "owns_group": False}
-    import torch.distributed as dist
-
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    owns_group = not dist.is_initialized()  # a caller's own process group is left for the caller to destroy
-    if owns_group:
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
-    return {"distributed": True, "rank": rank, "world_size": world_size, "local_rank": local_rank,
-            "owns_group": owns_group}
-
-
-def cleanup_distributed() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def is_main_process() -> bool:
-    import torch.distributed as dist
-
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
-def barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+# init_distributed, cleanup_distributed, is_main_process, barrier: sardata.runtime's (imported above), the one way.
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:

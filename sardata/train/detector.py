@@ -19,6 +19,22 @@ weights (they expect them), else ``db`` — per-image dB standardisation inside 
 prediction (:func:`sardata.train.sar_input.db_standardize`). ``data`` (per-channel mean/std of the training
 images), ``sar`` (:data:`sardata.train.common.SAR_MEAN`/``SAR_STD``) and ``imagenet`` remain available.
 
+Under ``torchrun`` (``WORLD_SIZE`` set; :func:`sardata.runtime.init_distributed`) the model is wrapped in
+DistributedDataParallel (gloo on CPU, NCCL on CUDA), ``batch_size`` is per process (the global batch is
+``batch_size × world_size``; the paper preset's default lr scales with it) and ``iterations`` counts optimizer steps of
+the global batch. Rank 0 alone evaluates and writes checkpoints, history and predictions. The training order is a
+function of ``(seed, epoch)`` alone, whatever the number of processes (:class:`_EpochOrder`): one permutation of the
+training images per epoch, of which rank ``r`` of ``w`` takes positions ``r, r + w, ...`` (DistributedSampler's
+split), and every augmentation draw (crop window, flips) is seeded by ``(seed, epoch, image index)``. So the k-th
+step of ``w`` processes at batch ``B`` sees exactly the images, crops and flips of the k-th step of one process at
+batch ``w·B``, provided the training split divides into ``w·B`` (DistributedSampler pads the last, short, round with
+repeated images otherwise). Their parameters then agree to float rounding (the all-reduce sums in another order)
+when the loss is a mean of per-image terms and the model draws no random numbers while training: RetinaNet (per-image
+focal and box losses averaged over images) with the GroupNorm ``tiny`` backbone is such a model. Faster / Cascade
+R-CNN sample anchors and RoIs with each process's own generator, FCOS normalises by the foreground count of the local
+batch and BatchNorm backbones normalise over the local batch: those train equally well under torchrun but do not
+follow the one-process trajectory step for step.
+
 ``arch="cfar"`` trains nothing: the CA-CFAR detector (:mod:`sardata.detect.cfar`) is evaluated like a model.
 
 Checkpoints (``model_{epoch}.pth`` + ``checkpoint.pth``) hold model/optimizer/lr_scheduler/args/epoch/history;
@@ -30,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import time
 import warnings
 from pathlib import Path
@@ -310,7 +327,7 @@ def train(cfg: DetectorConfig) -> dict:
     if dist_info["distributed"]:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    train_loader = _loader(train_set, cfg.batch_size, cfg.workers, dist_info["distributed"], device, cfg.seed)
+    train_loader = _loader(train_set, cfg.batch_size, cfg.workers, dist_info, device, cfg.seed)
     iters_per_epoch = len(train_loader)
     total_iters = cfg.iterations or cfg.epochs * iters_per_epoch
     epochs = math.ceil(total_iters / iters_per_epoch)
@@ -334,8 +351,7 @@ def train(cfg: DetectorConfig) -> dict:
     for epoch in range(start_epoch, epochs):
         if done >= total_iters:
             break
-        if dist_info["distributed"]:
-            train_loader.sampler.set_epoch(epoch)
+        train_loader.sampler.set_epoch(epoch)
         started = time.perf_counter()
         record = {"epoch": epoch, **train_one_epoch(model, optimizer, train_loader, device, epoch, lr_scheduler,
                                                     scaler, amp, cfg.progress and common.is_main_process(),
@@ -354,11 +370,12 @@ def train(cfg: DetectorConfig) -> dict:
     if test_loader is not None and common.is_main_process() and not results:
         # resumed past the last epoch, or evaluation skipped
         metrics, results = evaluate(common.unwrap(model), test_loader, device, cfg.progress, tile_size)
-    if dist_info["owns_group"]:
-        common.cleanup_distributed()
     if test_set is None:
         warnings.warn(f"{cfg.data}: no {cfg.test_split!r} split; trained without evaluation")
-    return _write_outputs(cfg, out_dir, history, metrics, results, out_dir / checkpoints.CHECKPOINT_NAME)
+    output = _write_outputs(cfg, out_dir, history, metrics, results, out_dir / checkpoints.CHECKPOINT_NAME)
+    if dist_info["owns_group"]:  # after the writes: rank 0 is known as rank 0 only inside the group
+        common.cleanup_distributed()
+    return output
 
 
 def train_concurrently(configs: list[DetectorConfig], processes: int | None = None) -> list[dict]:
@@ -457,15 +474,55 @@ def _lr(cfg: DetectorConfig, world_size: int) -> float:
     return base * cfg.batch_size * world_size / 16
 
 
-def _loader(dataset, batch_size: int, workers: int, distributed: bool, device, seed: int):
-    sampler = None
-    generator = torch.Generator().manual_seed(seed)
-    if distributed:
-        sampler = torch.utils.data.distributed.DistributedSampler(dataset, shuffle=True, seed=seed)
+def _loader(dataset, batch_size: int, workers: int, dist_info: dict, device, seed: int):
+    """The training loader: :class:`_EpochOrder` over ``dataset`` with augmentation seeded per item."""
+    sampler = _EpochOrder(dataset, seed, dist_info["rank"], dist_info["world_size"])
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=sampler is None, sampler=sampler, num_workers=workers,
-        collate_fn=collate, pin_memory=device.type == "cuda", persistent_workers=workers > 0, generator=generator,
+        _SeededItems(dataset, seed), batch_size=batch_size, sampler=sampler, num_workers=workers,
+        collate_fn=collate, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed),
     )
+
+
+class _EpochOrder(torch.utils.data.Sampler):
+    """This rank's training order, yielding ``(epoch, index)``: DistributedSampler's permutation of the whole split
+    for ``(seed, epoch)`` (``torch.randperm`` seeded ``seed + epoch``) and its split of it, positions ``rank, rank +
+    world_size, ...``. With one process it is the whole permutation (module docstring)."""
+
+    def __init__(self, dataset, seed: int, rank: int = 0, world_size: int = 1):
+        self.order = torch.utils.data.distributed.DistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                                                     shuffle=True, seed=seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.order.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self):
+        epoch = self.order.epoch
+        return ((epoch, index) for index in self.order)
+
+
+class _SeededItems(torch.utils.data.Dataset):
+    """``dataset[index]`` for ``(epoch, index)`` keys, with Python's ``random`` (the augmentation's generator) seeded
+    by ``(seed, epoch, index)`` for the item and restored afterwards: an image's crop and flips do not depend on which
+    process or DataLoader worker loads it, nor on what it loaded before."""
+
+    def __init__(self, dataset, seed: int):
+        self.dataset, self.seed = dataset, int(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        state = random.getstate()
+        random.seed(f"{self.seed}/{epoch}/{index}")  # str seeds hash with SHA-512: stable across processes
+        try:
+            return self.dataset[index]
+        finally:
+            random.setstate(state)
 
 
 def _write_outputs(cfg, out_dir: Path, history, metrics, results, checkpoint) -> dict:

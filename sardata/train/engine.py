@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from sardata.metrics import coco_detection_metrics
+from sardata.runtime import all_reduce_mean
 from sardata.train import common
 from sardata.train.coco_data import CocoDetection, collate, targets_to
 
@@ -93,7 +94,9 @@ def train_one_epoch(model, optimizer, data_loader, device, epoch: int, lr_schedu
         grad_clip (None): clip the gradient norm to this value (from-scratch runs with AdamW/high lr).
 
     Returns:
-        Mean of each loss and of their sum (``loss``), the last ``lr`` and ``iters`` (steps taken).
+        Mean of each loss and of their sum (``loss``), the last ``lr`` and ``iters`` (steps taken). Under
+        DistributedDataParallel the loss means are averaged over the ranks (one all-reduce per epoch), so they are the
+        means over the global batch that the averaged gradients came from, whatever the number of processes.
 
     Raises:
         FloatingPointError: a loss became NaN or infinite (training cannot recover; lower the lr).
@@ -127,7 +130,7 @@ def train_one_epoch(model, optimizer, data_loader, device, epoch: int, lr_schedu
         for key, value in loss_dict.items():
             sums[key] = sums.get(key, 0.0) + value.item()
         bar.set_postfix(loss=f"{loss.item():.3f}")
-    means = {k: v / max(count, 1) for k, v in sums.items()}
+    means = all_reduce_mean({k: v / max(count, 1) for k, v in sums.items()})
     means["lr"] = optimizer.param_groups[0]["lr"]
     means["iters"] = count
     return means
