@@ -32,7 +32,8 @@ iterations, every arm with the same seed and budget, two runs side by side, over
 std over seeds. ``--reuse`` keeps a finished detector run whose config and annotation files are unchanged.
 
 Measured 2026-12-01 (``--quick --models faster_rcnn,retinanet --arms baseline,bslm,oracle``: synthetic SSDD default
-preset, 200 images, seed 0 data, cpu preset, 300 iterations; load average 5–6, which changes the time, not the AP).
+preset, 200 images, seed 0 data, cpu preset, 300 iterations; scene policy as before the ``spread`` default merged at
+13:40, so BSLM's tags may differ now; load average 5–6, which changes the time, not the AP).
 AP50 %, mean ± std over training seeds:
 
 | model (seeds) | arm | all | inshore | offshore | Δ inshore vs baseline (paired) | published all / in / off |
