@@ -6,6 +6,7 @@ published numbers in clearly labelled columns), with finite measured numbers, an
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -48,31 +49,86 @@ def test_bslm_ssdd_smoke(tmp_path):
     payload = _results(tmp_path)
     measured = ["AP50 all", "AP50 inshore", "AP50 offshore"]
     spread = ["± all", "± inshore", "± offshore"]
-    assert payload["columns"] == ["model", "replication", "AP50 all", "± all", "AP50 inshore", "± inshore",
+    assert payload["columns"] == ["model", "arm", "seeds", "AP50 all", "± all", "AP50 inshore", "± inshore",
                                   "AP50 offshore", "± offshore", *(f"{PUBLISHED} {c}" for c in measured)]
-    assert [(r["model"], r["replication"]) for r in payload["rows"]] == [("faster_rcnn", False), ("faster_rcnn", True)]
+    # synthetic data: the oracle arm (replication by the generator's truth) runs by default beside baseline and BSLM
+    assert [(r["model"], r["arm"]) for r in payload["rows"]] == [
+        ("faster_rcnn", "baseline"), ("faster_rcnn", "bslm"), ("faster_rcnn", "oracle")]
     for row in payload["rows"]:
         _finite(row, measured + spread)
-        assert len(row["seeds inshore"]) == 2  # two training seeds in a smoke run
+        assert row["seeds"] == [0, 1] and len(row["seeds inshore"]) == 2  # two training seeds in a smoke run
         mean = sum(row["seeds all"]) / 2
         assert row["AP50 all"] == pytest.approx(mean, abs=0.01)
-    assert payload["rows"][0][f"{PUBLISHED} AP50 inshore"] == 66.22
-    assert payload["rows"][1][f"{PUBLISHED} AP50 inshore"] == 74.82
-    (diff,) = payload["extra_tables"]["Replication − baseline (AP50 points, paired by seed)"]["rows"]
-    base, rep = payload["rows"]
-    assert diff["seeds inshore"] == [round(b - a, 2) for a, b in zip(base["seeds inshore"], rep["seeds inshore"])]
-    assert diff[f"{PUBLISHED} Δ inshore"] == 8.6
+    base, rep, oracle = payload["rows"]
+    assert base[f"{PUBLISHED} AP50 inshore"] == 66.22 and rep[f"{PUBLISHED} AP50 inshore"] == 74.82
+    assert oracle[f"{PUBLISHED} AP50 inshore"] is None  # the paper has no oracle row
+    diffs = payload["extra_tables"]["Arm − baseline (AP50 points, paired by seed)"]["rows"]
+    assert [d["arm"] for d in diffs] == ["bslm − baseline", "oracle − baseline"]
+    for diff, row in zip(diffs, (rep, oracle)):
+        assert diff["seeds inshore"] == [round(b - a, 2) for a, b in zip(base["seeds inshore"], row["seeds inshore"])]
+    assert diffs[0][f"{PUBLISHED} Δ inshore"] == 8.6 and diffs[1][f"{PUBLISHED} Δ inshore"] is None
     # the synthetic SSDD ships the official inshore/offshore test subsets, so the test split follows them
-    assert payload["settings"]["test_scenes_from"].startswith("official")
-    after = payload["settings"]["train_scenes_after"]
-    assert len(set(after.values())) == 1  # replication balanced the training scenes (whichever are in train)
+    settings = payload["settings"]
+    assert settings["test_scenes_from"].startswith("official")
+    assert settings["scene_accuracy_vs_truth"] == summary["scene_accuracy_vs_truth"]
     assert summary["feature_dim"] > 0
     _artifacts_exist(payload, "balance report", "scene map", "training curves", "evaluation")
-    replicated = json.loads((tmp_path / "export" / "coco_replicated" / "annotations" / "train.json").read_text())
-    plain = json.loads((tmp_path / "export" / "coco" / "annotations" / "train.json").read_text())
-    copies = sum(1 for im in replicated["images"] if im.get("replica", 0) > 0)
-    assert len(replicated["images"]) == len(plain["images"]) + copies
-    assert copies == sum(after.values()) - sum(payload["settings"]["train_scenes_before"].values())
+
+    # training images per arm, counted by the generator's truth; each arm's export holds exactly those
+    truth = json.loads(next(tmp_path.glob("synth/ssdd/**/synth_truth.json")).read_text())["images"]
+    n_train = {s: sum(1 for t in truth.values() if t["split"] == "train" and t["scene"] == s)
+               for s in ("inshore", "offshore")}
+    per_arm = settings["train_images_per_arm"]
+    for arm in ("baseline", "bslm", "oracle"):
+        assert per_arm[arm]["by"] == "scene_truth"
+        assert per_arm[arm]["before"] == {s: n for s, n in n_train.items() if n}
+    assert per_arm["baseline"]["after"] == per_arm["baseline"]["before"]
+    wanted = max(n_train.values())
+    assert per_arm["oracle"]["after"] == {"inshore": wanted, "offshore": wanted}  # truth-inshore raised to offshore
+
+    def exported(arm):
+        folder = "coco" if arm == "baseline" else f"coco_{arm}"
+        images = json.loads((tmp_path / "export" / folder / "annotations" / "train.json").read_text())["images"]
+        ids = dict(zip(summary_ids["sample"], summary_ids["image"]))
+        return Counter(truth[ids[im["sample_id"]]]["scene"] for im in images)
+
+    import fiftyone as fo
+
+    dataset = fo.load_dataset(summary["dataset"])
+    summary_ids = {"sample": dataset.values("id"), "image": dataset.values("image_id")}
+    assert exported("baseline") == Counter(n_train)
+    assert exported("oracle") == Counter({"inshore": wanted, "offshore": n_train["offshore"]})
+    assert exported("bslm") == Counter(per_arm["bslm"]["after"])
+    # the oracle copies every truth-inshore training image (replicas of inshore images only)
+    oracle_counts = dict(zip(dataset.values("image_id"), dataset.values("balance_oracle")))
+    for image_id, t in truth.items():
+        if t["split"] == "train":
+            whole = wanted // n_train["inshore"]
+            expected = (whole, whole + 1) if t["scene"] == "inshore" else (1,)
+            assert oracle_counts[image_id] in expected, (image_id, t["scene"], oracle_counts[image_id])
+
+    # --report-only: a new ingest keeps the finished runs (same config and data) and invents none (seed 2 never ran)
+    again = bslm_ssdd.main(["--smoke", "--out", str(tmp_path), "--seed", "0", "--seeds", "3", "--report-only"])
+    assert [r["seeds"] for r in again["rows"]] == [[0, 1]] * 3
+    assert [r["AP50 inshore"] for r in again["rows"]] == [r["AP50 inshore"] for r in payload["rows"]]
+
+    errors = payload["extra_tables"]
+    (heading,) = [h for h in errors if h.startswith("Test errors by scene")]
+    for row in errors[heading]["rows"]:
+        assert row["TP all"] + row["FN all"] == row["ships all"] > 0
+        assert row["FN inshore near land"] <= row["FN inshore"] and row["FP inshore on land"] <= row["FP inshore"]
+
+
+def test_bslm_oracle_refuses_without_truth(tmp_path):
+    from recipes import bslm_ssdd
+
+    real = tmp_path / "Official-SSDD"  # a release with no generator truth next to it
+    real.mkdir()
+    with pytest.raises(SystemExit, match="oracle.*synth_truth.json"):
+        bslm_ssdd.main(["--smoke", "--data", str(real), "--out", str(tmp_path / "out"), "--arms", "baseline,oracle"])
+    assert bslm_ssdd.resolve_arms(None, "quick", real) == ["baseline", "bslm"]  # real data: no oracle by default
+    with pytest.raises(SystemExit, match="include baseline"):
+        bslm_ssdd.resolve_arms("bslm", "quick", real)
 
 
 def test_bslm_rejects_unknown_model(tmp_path):
