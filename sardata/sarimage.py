@@ -108,16 +108,20 @@ def read_gray_jpeg(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         array = read_image(path)
         channels = 1 if array.ndim == 2 else array.shape[2]
         return (array if array.ndim == 2 else array[..., 0]), channels
+    return _jpeg_luma(path, np.asarray)
+
+
+def _jpeg_luma(path: str, use):
+    """``(use(grey image), channels in the file)`` of a JPEG decoded at full resolution as its luma plane only
+    (``draft("L")`` at the image's own size: no DCT scaling); any decode failure is a :class:`SarReadError`."""
     try:
         with Image.open(path) as image:
             channels = len(image.getbands())
             image.draft("L", image.size)
             image.load()
-            gray = image if image.mode == "L" else image.convert("L")
-            array = np.asarray(gray)
+            return use(image if image.mode == "L" else image.convert("L")), channels
     except Exception as e:  # truncated/corrupt JPEGs surface as OSError, SyntaxError, ...
         raise SarReadError(f"{path}: cannot decode jpeg ({type(e).__name__}: {e})") from e
-    return array, channels
 
 
 def read_gray_histogram(path: str | os.PathLike) -> tuple[np.ndarray, tuple[int, int], int]:
@@ -133,16 +137,7 @@ def read_gray_histogram(path: str | os.PathLike) -> tuple[np.ndarray, tuple[int,
         if gray.dtype != np.uint8:
             raise SarReadError(f"{path}: expected an 8-bit image, got {gray.dtype}")
         return np.bincount(gray.ravel(), minlength=256), (int(gray.shape[1]), int(gray.shape[0])), channels
-    try:
-        with Image.open(path) as image:
-            channels = len(image.getbands())
-            image.draft("L", image.size)
-            image.load()
-            gray = image if image.mode == "L" else image.convert("L")
-            counts = np.asarray(gray.histogram(), dtype=np.int64)
-            size = gray.size
-    except Exception as e:  # truncated/corrupt JPEGs surface as OSError, SyntaxError, ...
-        raise SarReadError(f"{path}: cannot decode jpeg ({type(e).__name__}: {e})") from e
+    (counts, size), channels = _jpeg_luma(path, lambda gray: (np.asarray(gray.histogram(), dtype=np.int64), gray.size))
     if size[0] * size[1] == 0:
         raise SarReadError(f"{path}: image has no pixels")
     return counts, (int(size[0]), int(size[1])), channels

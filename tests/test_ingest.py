@@ -4,15 +4,11 @@ from the histogram equal the generic ones, and a killed ingest leaves no half da
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 from bson import ObjectId
 
@@ -26,7 +22,7 @@ from sardata.datasets.ssdd import SSDDImporter
 from sardata.synth import synthesize
 from sardata.synth import ssdd as synth_ssdd
 
-REPO = Path(__file__).resolve().parents[1]
+from jobs import kill_when, start
 
 
 @pytest.fixture(scope="module")
@@ -186,30 +182,14 @@ KILLED_INGEST = """
 
 
 def test_killed_ingest_leaves_no_half_dataset_and_the_rerun_is_whole(ssdd_root, fo_dataset_name, tmp_path):
-    script = tmp_path / "ingest.py"
-    script.write_text(textwrap.dedent(KILLED_INGEST))
-    log = tmp_path / "ingest.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(script), str(ssdd_root), fo_dataset_name], env=env,
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    proc = start(tmp_path, "ingest", KILLED_INGEST, ssdd_root, fo_dataset_name)
     pattern = f"{fo_dataset_name}{sds.STAGING_INFIX}*"
 
     def staged() -> int:
         names = fo.list_datasets(pattern)
         return len(fo.load_dataset(names[0])) if names else 0
 
-    deadline = time.monotonic() + 90
-    try:
-        while staged() < 4:  # some batches are in the database
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "the ingest wrote nothing within 90 s:\n" + log.read_text()[-3000:]
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
+    kill_when(proc, lambda: staged() >= 4, tmp_path / "ingest.log", timeout=90)  # some batches are in the database
     assert not fo.dataset_exists(fo_dataset_name)  # nothing under the target name
     leftover = fo.list_datasets(pattern)
     assert len(leftover) == 1 and 4 <= len(fo.load_dataset(leftover[0])) < 14
