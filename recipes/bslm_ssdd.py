@@ -558,21 +558,16 @@ def best_f1_score(gts: dict, results: list[dict], image_ids) -> float:
     prefix-stable, so one matching of all detections gives every threshold's TP count."""
     import numpy as np
 
+    from sardata.metrics import match_greedy
+
     wanted, flags = set(image_ids), []
     by_image: dict = {}
     for r in results:
         if r["image_id"] in wanted:
-            by_image.setdefault(r["image_id"], []).append(r)
+            by_image.setdefault(r["image_id"], []).append((r["score"], r["bbox"]))
     for image_id, dets in by_image.items():
-        gt = np.asarray(gts.get(image_id, []), dtype=float).reshape(-1, 4)
-        matched = np.zeros(len(gt), dtype=bool)
-        for r in sorted(dets, key=lambda d: -d["score"]):
-            overlap = np.where(matched, 0.0, iou_xywh(np.asarray(r["bbox"], dtype=float), gt))
-            j = int(np.argmax(overlap)) if len(gt) else -1
-            hit = j >= 0 and overlap[j] >= 0.5
-            if hit:
-                matched[j] = True
-            flags.append((r["score"], hit))
+        _, hits = match_greedy(gts.get(image_id, []), dets)
+        flags.extend(zip(sorted((d[0] for d in dets), reverse=True), hits))
     if not flags:
         return 1.0
     flags.sort(key=lambda f: -f[0])
@@ -587,6 +582,8 @@ def count_errors(gts: dict, results: list[dict], image_ids, scene_of_image: dict
     """Greedy matching by score (each ship matched once, IoU ≥ 0.5), as COCO's evaluation does at IoU 0.5."""
     import numpy as np
 
+    from sardata.metrics import match_greedy
+
     detections: dict = {}
     for r in results:
         if r["score"] >= threshold:
@@ -594,14 +591,9 @@ def count_errors(gts: dict, results: list[dict], image_ids, scene_of_image: dict
     counts = {c: 0 for c in ERROR_COLUMNS if land is not None or "land" not in c}
     for image_id in image_ids:
         gt = np.asarray(gts.get(image_id, []), dtype=float).reshape(-1, 4)
-        matched, false_alarms = np.zeros(len(gt), dtype=bool), []
-        for _, box in sorted(detections.get(image_id, []), key=lambda d: -d[0]):
-            overlap = np.where(matched, 0.0, iou_xywh(np.asarray(box, dtype=float), gt))
-            j = int(np.argmax(overlap)) if len(gt) else -1
-            if j >= 0 and overlap[j] >= 0.5:
-                matched[j] = True
-            else:
-                false_alarms.append(box)
+        dets = sorted(detections.get(image_id, []), key=lambda d: -d[0])
+        matched, hits = match_greedy(gt, dets)
+        false_alarms = [box for (_, box), hit in zip(dets, hits) if not hit]
         for scene in ("all", scene_of_image.get(image_id)):
             if scene is None:
                 continue
@@ -614,17 +606,6 @@ def count_errors(gts: dict, results: list[dict], image_ids, scene_of_image: dict
             counts["FN inshore near land"] += sum(_land_in(mask, b, NEAR_LAND) for b in gt[~matched])
             counts["FP inshore on land"] += sum(_land_in(mask, b, None) for b in false_alarms)
     return counts
-
-
-def iou_xywh(box, boxes):
-    """IoU of one COCO ``[x, y, w, h]`` box with each row of ``boxes``."""
-    import numpy as np
-
-    x0, y0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[0] + box[2], boxes[:, 0] + boxes[:, 2])
-    y1 = np.minimum(box[1] + box[3], boxes[:, 1] + boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    return inter / np.maximum(box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter, 1e-9)
 
 
 def _land_in(mask, box, margin: int | None) -> bool:

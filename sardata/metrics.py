@@ -169,3 +169,37 @@ def plot_confusion_matrix(matrix, class_names: list[str], path: str | os.PathLik
         return Path(save_figure(path, fig, dpi=dpi))
     finally:
         plt.close(fig)
+
+
+def iou_xywh(box, boxes) -> np.ndarray:
+    """IoU of one COCO ``[x, y, w, h]`` box with each row of ``boxes`` (``n × 4``)."""
+    box, boxes = np.asarray(box, dtype=float), np.asarray(boxes, dtype=float).reshape(-1, 4)
+    x0, y0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[0] + box[2], boxes[:, 0] + boxes[:, 2])
+    y1 = np.minimum(box[1] + box[3], boxes[:, 1] + boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    return inter / np.maximum(box[2] * box[3] + boxes[:, 2] * boxes[:, 3] - inter, 1e-9)
+
+
+def match_greedy(gt_boxes, detections, iou: float = 0.5) -> tuple[np.ndarray, list[bool]]:
+    """One image's detections matched to its ground truth as COCO's evaluation does at one IoU threshold: by
+    descending score, each detection takes the best-overlapping unmatched box at IoU ≥ ``iou``.
+
+    Args:
+        gt_boxes: ``n × 4`` COCO ``[x, y, w, h]`` boxes.
+        detections: ``(score, [x, y, w, h])`` pairs, any order.
+
+    Returns:
+        ``(matched, hits)``: a bool per ground-truth box, and per detection in descending score order whether it
+        matched (greedy matching is prefix-stable, so the hits of the top ``m`` are those of any score cut).
+    """
+    gt = np.asarray(gt_boxes, dtype=float).reshape(-1, 4)
+    matched, hits = np.zeros(len(gt), dtype=bool), []
+    for _, box in sorted(detections, key=lambda d: -d[0]):
+        overlap = np.where(matched, 0.0, iou_xywh(box, gt))
+        j = int(np.argmax(overlap)) if len(gt) else -1
+        hit = j >= 0 and overlap[j] >= iou
+        if hit:
+            matched[j] = True
+        hits.append(hit)
+    return matched, hits

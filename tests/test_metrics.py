@@ -120,3 +120,18 @@ def test_confusion_plot_draws_the_row_normalised_matrix(tmp_path):
         np.testing.assert_allclose(drawn, want, atol=3, err_msg=f"cell {i},{j}")
     with pytest.raises(ValueError, match="3 class names"):
         plot_confusion_matrix(np.zeros((2, 2)), names, tmp_path / "bad.png")
+
+
+def test_match_greedy_takes_detections_by_score_and_each_box_once():
+    from sardata.metrics import iou_xywh, match_greedy
+
+    gt = [[0, 0, 10, 10], [20, 0, 10, 10]]
+    np.testing.assert_allclose(iou_xywh([0, 0, 10, 10], [[5, 0, 10, 10], [0, 0, 10, 10], [50, 50, 1, 1]]),
+                               [50 / 150, 1.0, 0.0])
+    # the lower-scored exact box comes second, so the first (IoU 0.68) takes box 0 and the exact one finds it taken
+    detections = [(0.5, [0, 0, 10, 10]), (0.9, [1, 1, 10, 10]), (0.7, [21, 0, 10, 10]), (0.8, [60, 60, 5, 5])]
+    matched, hits = match_greedy(gt, detections)
+    assert matched.tolist() == [True, True]
+    assert hits == [True, False, True, False]  # scores 0.9, 0.8, 0.7, 0.5
+    matched, hits = match_greedy([], detections)
+    assert matched.tolist() == [] and hits == [False] * 4
