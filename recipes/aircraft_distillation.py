@@ -74,8 +74,8 @@ class Sizes:
     def of(cls, level: str) -> "Sizes":
         if level == "quick":
             return cls(synth_images=240, small_scenes=True, image_size=160, teacher_backbone="resnet18",
-                       teacher_epochs=16, student_epochs=3, batch_size=4, archs=("faster_rcnn",),
-                       students=("mobilenet_v2",), model_options=SMALL_RCNN)
+                       teacher_epochs=30, student_epochs=3, batch_size=4, archs=("faster_rcnn",),
+                       students=("mobilenet_v2",), variants=("baseline", "frs", "ifkd"), model_options=SMALL_RCNN)
         if level == "smoke":
             return cls(synth_images=8, small_scenes=True, image_size=64, teacher_backbone="resnet18",
                        teacher_epochs=1, student_epochs=1, batch_size=2, archs=("faster_rcnn",),

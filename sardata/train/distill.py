@@ -21,9 +21,10 @@ Readings of what the paper leaves open (each one a choice made here):
    (``distill_frs_single.py``: ``(feat_loss * mask[:, None]).sum() / mask.sum()`` per level, summed over levels;
    the head term the same with the element-wise BCE). So the loss is summed over channels, averaged over
    locations (and images) with the mask as weights; it is not divided by ``C`` nor by the batch size a second
-   time. With this reduction FRS's own weights are 0.005 (feature) / 0.02 (head) for RetinaNet and 0.003 / 0.2 for
-   Faster R-CNN, so the paper's α = 0.06, β = 0.5 weigh the terms 12–20× and 2.5–25× more than FRS does; with an
-   extra ``1/C`` α would weigh the feature term 20× *less* than FRS, which the paper does not suggest. One more
+   time. With this reduction FRS's own weights (its R101 → R50 configs) are 0.005 (feature) / 0.02 (head) for
+   RetinaNet and 0.002 / 0.1 for Faster R-CNN, so the paper's α = 0.06, β = 0.5 weigh the terms 12–30× and 5–25×
+   more than FRS does; with an extra ``1/C`` α would weigh the feature term 20–40× *less* than FRS, which the paper
+   does not suggest. One more
    detail of the FRS code is not in the IFKD paper and is not used here: the distillation terms ramp up linearly
    over the first 500 iterations (``distill_warm_step``). How big α·L_feat is then depends on the size of the
    features: ``Σ_c (F_t − φ(F_s))²`` over 256 FPN channels of from-scratch detectors is 10³–10⁴ on the synthetic
@@ -45,7 +46,7 @@ Readings of what the paper leaves open (each one a choice made here):
    location, used as a constant weight (no gradient through the mask), unnormalised (``1/N_l`` normalises it).
 6. **Heads.** RetinaNet: the classification logits (A·K channels, Σ_c over all of them). Faster R-CNN: Eq. 13 is a
    dense per-location sum, so it is applied to the RPN objectness (A channels), and M_FRS is the max sigmoid of the
-   teacher's objectness; the ROI classifier is not distilled. A MobileNetV2 Faster R-CNN student has no stride-4
+   teacher's objectness; the ROI classifier is not distilled (as in FRS's two-stage code, ``distill_frs_two.py``). A MobileNetV2 Faster R-CNN student has no stride-4
    level and so its anchor sizes per level differ from the R50 teacher's; objectness is then compared anchor slot
    by anchor slot anyway (a known mismatch of this architecture pairing, not of RetinaNet's).
 7. **φ_adapt**: a 3×3 convolution per student level (Du et al.), without activation (FPN features are signed).
@@ -506,8 +507,10 @@ def _finished_run(cfg: DistillConfig, variant: str) -> dict | None:
     if not path.is_file():
         return None
     summary = json.loads(path.read_text())
-    saved = {k: v for k, v in summary.get("config", {}).items() if k not in ("variant", "model_kwargs")}
-    return summary if saved == json.loads(json.dumps(plain(asdict(cfg)))) else None
+    ignored = ("variant", "model_kwargs", "progress")  # progress bars do not change a run
+    saved = {k: v for k, v in summary.get("config", {}).items() if k not in ignored}
+    wanted = {k: v for k, v in json.loads(json.dumps(plain(asdict(cfg)))).items() if k not in ignored}
+    return summary if saved == wanted else None
 
 
 def ablation_rows(runs: list[dict]) -> list[dict]:
