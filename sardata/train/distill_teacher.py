@@ -26,7 +26,6 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from sardata import checkpoints
 from sardata._io import write_json
 from sardata.metrics import SCORE_THRESHOLD as EVAL_SCORE_THRESHOLD  # the one evaluation threshold
 from sardata.train.detection_models import set_score_threshold
@@ -125,9 +124,9 @@ def fit(model: nn.Module, train_set, schedule: Schedule, device, out_dir: Path, 
         if on_epoch is not None:
             on_epoch(epoch, record)
         history.append(record)
-        engine.save(out_dir, epoch, save_model, optimizer, scheduler, args, history=history)
-        if epoch > 0:  # keep the last epoch's model_<k>.pth only: a grid of runs would hold GBs of them
-            (Path(out_dir) / checkpoints.epoch_checkpoint_name(epoch - 1)).unlink(missing_ok=True)
+        # model_<k>.pth of the last epoch only: a grid of runs would write (and hold) GBs of them
+        engine.save(out_dir, epoch, save_model, optimizer, scheduler, args, history=history,
+                    keep_every_epoch=epoch == schedule.epochs - 1)
     return history
 
 
