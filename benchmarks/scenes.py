@@ -82,6 +82,8 @@ CONDITIONS = {
     "sl_ssdd": {"preset": "default", "land_masks": None},
 }
 REFERENCES = ("stats", "pixels")
+#: Rows that re-cluster another model's features with a fixed, older rule (not verdicts of their own).
+PREVIOUS = ("dcgan_spread",)
 #: CC input side at the CPU budgets (its library default, 224, is ~12x slower per step on a CPU).
 CC_IMAGE_SIZE = 64
 
@@ -122,8 +124,8 @@ def score(dataset, run_key: str, field: str) -> dict:
     run = load_scene_run(dataset, run_key)
     return {"accuracy": round(acc["accuracy"], 4), "ari": round(acc["ari"], 4),
             "predicted_inshore": run.sizes.get("inshore", 0), "space": f"{run.variant}/{run.normalize}",
-            "stability": run.score, "silhouette": None if run.silhouette is None else round(run.silhouette, 4),
-            "candidates": run.candidates}
+            "stability": run.score, "reliable": run.reliable,
+            "silhouette": None if run.silhouette is None else round(run.silhouette, 4), "candidates": run.candidates}
 
 
 def error_montage(dataset, field: str, out_path: Path) -> Path | None:
@@ -202,6 +204,12 @@ def run_condition(condition: str, budget: str = "demo", models=("dcgan", "cc"), 
                 row["errors_png"] = str(png) if png else None
             rows.append(row)
             print(json.dumps(rows[-1]), flush=True)
+            if model == "dcgan":  # the previous rule (untrimmed spread) on the same features, for before/after
+                assign_scenes(dataset, embedding_field=field, k=2, seed=seed, run_key="scenes_dcgan_spread",
+                              field="scene_dcgan_spread", tag=False, report=False, variant="spread")
+                rows.append({**base, "model": "dcgan_spread", "train_seconds": 0.0,
+                             **score(dataset, "scenes_dcgan_spread", "scene_dcgan_spread")})
+                print(json.dumps(rows[-1]), flush=True)
     finally:
         dataset.delete()
     return rows
@@ -250,7 +258,8 @@ def format_table(result: dict) -> str:
                          for m in models)
         lines.append(line)
     lines.append("chosen spaces: " + "; ".join(f"{r['condition']}/{r['model']} {r['space']}"
-                                                f" (stab {r['stability']})" for r in rows if r["model"] not in REFERENCES))
+                                                f" (stab {r['stability']}{'' if r.get('reliable') is not False else ', UNRELIABLE'})"
+                                                for r in rows if r["model"] not in REFERENCES))
     return "\n".join(lines)
 
 
