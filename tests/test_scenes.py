@@ -313,6 +313,11 @@ def test_a_split_no_resample_reproduces_is_flagged_unreliable(image_dataset):
     with pytest.warns(UserWarning, match="unreliable"):
         run = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, tag=False, report=False)
     assert run.reliable is False and run.score < scenes.STABLE_MIN
+    # a stable but even split: the size rule cannot name it, so the run is flagged too
+    even = np.where(np.arange(len(ds)) % 2 == 0, 6.0, -6.0)[:, None] + np.random.default_rng(1).normal(0, 0.3, (len(ds), 3))
+    with pytest.warns(UserWarning, match="near-even"):
+        run = scenes.assign_scenes(ds, embeddings=even.astype(np.float32), k=2, seed=0, tag=False, report=False)
+    assert run.reliable is False and run.score > 0.95
     assert scenes.assign_scenes(ds, embeddings=clean, k=2, seed=0, tag=False, report=False).reliable is True
 
 

@@ -50,8 +50,11 @@ warns: resamples of the same images do not reproduce it. Measured (same runs): 0
 coastlines), where the tags are 0.885 / 0.965 accurate, against 0.62 on ``coast_hard``, where they are at chance
 (ARI −0.06); the threshold sits between these. It is a warning sign, not a test: on 8 bootstrap resamples of each
 condition's images the chosen stability was 0.60–0.99 (``default``), 0.81–1.00 (SL-SSDD) and 0.46–0.86
-(``coast_hard``), so the flag caught 5 of the 8 chance-level runs and also flagged 2 of the 16 good ones. It never
-changes the tags.
+(``coast_hard``), so the flag caught 5 of the 8 chance-level runs and also flagged 2 of the 16 good ones. A run is
+also flagged when, at k = 2, every candidate fails the balance guard (all splits near-even, so the size rule names
+noise): at full size (1160 default images, same 60 GAN steps) every DCGAN space split 39–50 % / 50–61 % on a factor
+that is not the scene (accuracy 0.36–0.71, ARI ≤ 0.16, although a probe with labels is still 0.94). It never changes
+the tags.
 
 Why ``trimmed`` (same runs, the features of the previous rule's measurement; accuracy / ARI, normalisation chosen by
 the policy): ``spread`` 0.875/0.51 (default), 0.950/0.79 (SL-SSDD), 0.490/−0.02 (coast_hard); ``trimmed``
@@ -114,8 +117,9 @@ class SpaceChoice:
         silhouette: silhouette of the chosen space's partition.
         candidates: ``{"<variant>/<normalize>": {"stability": s, "silhouette": s, "minority": share}}`` for every
             candidate scored (``minority``: share of the smallest cluster).
-        reliable: ``score >= STABLE_MIN`` (None when not scored): False means resamples of the same images do not
-            reproduce the split, so the tags are no better than the review of ``scene_uncertain`` makes them.
+        reliable: ``score >= STABLE_MIN`` and (k = 2) some candidate passed the balance guard; None when not
+            scored. False: resamples do not reproduce the split, or every split is near-even and the BSLM size rule
+            cannot name it; the tags are then not to be trusted.
     """
 
     variant: str
@@ -351,10 +355,12 @@ def select_space(x: np.ndarray, k: int, positions: int = 1, variant: str = "auto
         (v, norm), (stab, sil, z, clustered, _) = next(iter(results.items()))
         return SpaceChoice(v, norm, "fixed", None, sil, candidates), z, clustered
     # the guard: near-even k=2 splits compete only when every candidate is one
-    nameable = [key for key in spaces if k != 2 or results[key][4] <= BALANCE_MAX] or list(spaces)
+    guarded = [key for key in spaces if k != 2 or results[key][4] <= BALANCE_MAX]
+    nameable = guarded or list(spaces)
     best_stab = max(results[key][0] for key in nameable)
     tied = [key for key in nameable if results[key][0] >= best_stab - TIE]
     chosen = max(tied, key=lambda key: (results[key][1] if results[key][1] is not None else -1.0))
     stab, sil, z, clustered, _ = results[chosen]
-    return (SpaceChoice(chosen[0], chosen[1], "stability", round(stab, 4), sil, candidates, bool(stab >= STABLE_MIN)),
+    return (SpaceChoice(chosen[0], chosen[1], "stability", round(stab, 4), sil, candidates,
+                        bool(stab >= STABLE_MIN and guarded)),
             z, clustered)

@@ -53,8 +53,8 @@ class SceneRun:
             ``"flat"``: the paper's ``F``).
         criterion: ``"stability"`` (chosen without labels among candidates) or ``"fixed"`` (asked for).
         score: the chosen space's stability (mean bootstrap ARI); None when fixed.
-        reliable: ``score >= STABLE_MIN`` (:mod:`sardata.scenes.cluster`); False: resampled images do not reproduce
-            the split, the tags are not to be trusted (a warning is issued); None when fixed.
+        reliable: :attr:`sardata.scenes.cluster.SpaceChoice.reliable` (stable, and nameable at k = 2); False: the
+            tags are not to be trusted (a warning is issued); None when fixed.
         candidates: every candidate space's stability, silhouette and smallest-cluster share.
         positions: spatial positions per channel of the input features (1: no layout known).
         uncertain_view: name of the saved view of the least certain samples.
@@ -151,10 +151,14 @@ def assign_scenes(
         x, k, positions=positions, variant=variant, normalize=normalize, seed=seed, n_init=n_init, niter=niter
     )
     if choice.reliable is False:
-        warnings.warn(
-            f"scene run {run_key!r}: the chosen split ({choice.variant}/{choice.normalize}) has stability "
-            f"{choice.score} < {_cluster.STABLE_MIN}: resamples of these images do not reproduce it, so the tags are "
-            "unreliable (review the uncertain view; more GAN training or other features may help)", stacklevel=2)
+        minority = choice.candidates[f"{choice.variant}/{choice.normalize}"]["minority"]
+        why = (f"stability {choice.score} < {_cluster.STABLE_MIN}: resamples of these images do not reproduce it"
+               if choice.score < _cluster.STABLE_MIN else
+               f"every candidate split is near-even (chosen: smaller cluster {minority:.0%} > "
+               f"{_cluster.BALANCE_MAX:.0%}), which the size rule cannot name")
+        warnings.warn(f"scene run {run_key!r}: the chosen split ({choice.variant}/{choice.normalize}) is unreliable: "
+                      f"{why} (review the uncertain view; more GAN training or other features may help)",
+                      stacklevel=2)
     names = _cluster.name_clusters(labels, k)
     confidence = _cluster.margin_confidence(distances)
     scene_names = [names[c] for c in labels]
