@@ -18,13 +18,13 @@ spaces: a *variant* of the BSLM ``F`` (channel-major, ``F[c·P + p]`` over ``P``
 - ``pooled``: the mean over the positions (1792-d). Global.
 - ``flat``: the paper's 28672-d ``F`` as is. Global and local mixed; dominated by where things sit.
 
-``trimmed``, ``spread`` and ``pooled`` need the layout (``positions > 1``, recorded by the extractor; ``trimmed``
-at least 4). **The variant is a rule, not a score**: ``variant="auto"`` is ``trimmed`` when the layout is known,
-else ``flat`` (cc features, PCA-reduced features); the others stay available by name. The normalisation is chosen among the candidates: each
-is clustered and scored by its **stability**: the mean adjusted Rand index between the k-means partition of all points
-and the partitions of ``bootstrap`` resamples (each resample clustered afresh, with other seeds, then every point
-assigned to its nearest resample centroid). Ties (within 0.01) go to the higher silhouette, then to the order of
-:data:`NORMALIZATIONS`. The selection reads the features only: no truth field, no label.
+``trimmed``, ``spread`` and ``pooled`` need the layout (``positions > 1``, recorded by the extractor; ``trimmed`` at
+least 4). **The variant is a rule, not a score**: ``variant="auto"`` is ``trimmed`` when the layout is known, else
+``flat`` (cc features, PCA-reduced features); the others stay available by name. The normalisation is chosen among
+the candidates: each is clustered and scored by its **stability**: the mean adjusted Rand index between the k-means
+partition of all points and the partitions of ``bootstrap`` resamples (each resample clustered afresh, with other
+seeds, then every point assigned to its nearest resample centroid). Ties (within 0.01) go to the higher silhouette,
+then to the order of :data:`NORMALIZATIONS`. The selection reads the features only: no truth field, no label.
 
 **Balance guard** (k = 2). A partition whose smaller cluster holds more than :data:`BALANCE_MAX` of the points is
 ranked after every other candidate: BSLM names the clusters by size, so a near-even split cannot be named by its
@@ -267,7 +267,8 @@ def feature_variant(x: np.ndarray, variant: str, positions: int = 1) -> np.ndarr
 
 def candidate_spaces(positions: int = 1, variant: str = "auto", normalize: str | None = "auto") -> list[tuple]:
     """``(variant, normalize)`` pairs to try: variant ``"auto"`` is ``trimmed`` when ``positions ≥ 4``, ``spread``
-    for 2–3 positions, else ``flat``; normalize ``"auto"`` expands to every :data:`NORMALIZATIONS`; an explicit value is the only one."""
+    for 2–3 positions, else ``flat``; normalize ``"auto"`` expands to every :data:`NORMALIZATIONS`; an explicit value
+    is the only one."""
     if variant == "auto":
         variant = "trimmed" if positions >= 2 * trim_count(positions) + 2 else "spread" if positions > 1 else "flat"
     variants = [variant]
