@@ -25,15 +25,15 @@ step budget, 64 px), ``full`` = 1160 images with the same settings (budgets are 
 Also a ``dcgan_spread`` row: the previous rule (untrimmed ``spread``) re-clustered on the same DCGAN features, for
 a before/after on identical features (it trains nothing and has no verdict).
 
-Measured 2026-12-01 16:05–16:40 with this script, ``--budget demo`` (200 images, 45 inshore, seed 0: the demo's own
-images on ``default``; DCGAN 60 steps at 128 px, batch 16; CC 60 steps at 64 px; machine shared, load 4–6 on 2
+Measured 2026-12-01 15:58–16:26 with this script, ``--budget demo`` (200 images, 45 inshore, seed 0: the demo's own
+images on ``default``; DCGAN 60 steps at 128 px, batch 16; CC 60 steps at 64 px; machine shared, load 3–6 on 2
 cores), and ``--budget full --conditions default`` (1160 images, 232 inshore). Accuracy / ARI; "all offshore"
 would score 0.775 / 0 (0.800 at full size):
 
     condition        stats          pixels         DCGAN spread (before)      DCGAN trimmed (now)             CC
     default          0.840/0.364    0.735/0.165    0.875/0.508 none           0.885/0.530 none  stab 0.85     0.485/-0.053
-    coast_hard       0.630/0.020    0.605/-0.024   0.490/-0.017 std           0.545/-0.063 none stab 0.62 (!) CCH
-    sl_ssdd          0.855/0.492    0.845/0.324    0.950/0.787 std            0.965/0.849 none  stab 0.98     CCS
+    coast_hard       0.630/0.020    0.605/-0.024   0.490/-0.017 std           0.545/-0.063 none stab 0.62 (!) 0.615/-0.028
+    sl_ssdd          0.855/0.492    0.845/0.324    0.950/0.787 std            0.965/0.849 none  stab 0.98     0.410/0.010
     default, 1160    0.838/0.356    0.844/0.333    0.668/0.102 l2             0.475/-0.002 none stab 0.96 (!) 0.820/0.309
 
 (!) = the run is flagged ``reliable: false`` (coast_hard: unstable; 1160: every candidate split is near-even).
