@@ -198,9 +198,9 @@ def test_pooled_variant_averages_the_spatial_positions():
     kept = np.sort(x[2, 16:32])[1:15]
     np.testing.assert_allclose(trimmed[2, 1], np.sqrt(((kept - kept.mean()) ** 2).mean()), rtol=1e-5)
     assert scenes.trim_count(16) == 1 and scenes.trim_count(64) == 4
-    # the variant is a rule: trimmed when the layout is known, the flat vector otherwise; others by name
+    # the variant is a rule: spread when the layout is known, the flat vector otherwise; others by name
     assert scenes.candidate_spaces(1) == [("flat", "l2"), ("flat", "standardize"), ("flat", "none")]
-    assert scenes.candidate_spaces(16) == [("trimmed", "l2"), ("trimmed", "standardize"), ("trimmed", "none")]
+    assert scenes.candidate_spaces(16) == [("spread", "l2"), ("spread", "standardize"), ("spread", "none")]
     assert scenes.candidate_spaces(2) == [("spread", "l2"), ("spread", "standardize"), ("spread", "none")]
     assert scenes.candidate_spaces(16, variant="pooled", normalize=None) == [("pooled", "none")]
     for variant in ("pooled", "spread", "trimmed"):
@@ -247,8 +247,8 @@ def test_policy_pools_positions_from_the_field_info(image_dataset):
     info_field.save()
     auto = scenes.assign_scenes(ds, embedding_field="feat", k=2, seed=0, run_key="auto", field="scene_a",
                                 tag=False, report=False)
-    assert auto.positions == 16 and auto.variant == "trimmed" and set(auto.candidates) == {
-        f"trimmed/{n}" for n in scenes.NORMALIZATIONS}
+    assert auto.positions == 16 and auto.variant == "spread" and set(auto.candidates) == {
+        f"spread/{n}" for n in scenes.NORMALIZATIONS}
     # a scene in the image-wide channel means (no local structure) is for the explicit global variant
     run = scenes.assign_scenes(ds, embedding_field="feat", k=2, seed=0, run_key="pooled", field="scene_p",
                                tag=False, report=False, variant="pooled")
@@ -283,8 +283,8 @@ def test_default_policy_finds_a_local_coast_not_the_global_sea_state(image_datas
     pooled = scenes.assign_scenes(ds, run_key="pooled", field="scene_pooled", variant="pooled", **common)
     assert scenes.scene_accuracy(ds, pred_field="scene_pooled", true_field="scene_truth")["ari"] < 0.2
     run = scenes.assign_scenes(ds, run_key="auto", field="scene_auto", **common)
-    assert run.variant == "trimmed" and run.criterion == "stability" and run.reliable
-    assert run.candidates[f"trimmed/{run.normalize}"]["minority"] <= scenes.BALANCE_MAX
+    assert run.variant == "spread" and run.criterion == "stability" and run.reliable
+    assert run.candidates[f"spread/{run.normalize}"]["minority"] <= scenes.BALANCE_MAX
     acc = scenes.scene_accuracy(ds, pred_field="scene_auto", true_field="scene_truth")
     assert acc["accuracy"] >= 0.95 and acc["ari"] >= 0.8, acc
 
@@ -353,7 +353,7 @@ def test_dcgan_tags_recover_land_on_small_sar_like_images(fo_dataset_name, tmp_p
     extract_features(ds, model="dcgan", checkpoint=ckpt, cache_dir=tmp_path / "features",
                      embedding_field="dcgan_embedding", num_workers=0, progress=False)
     run = scenes.assign_scenes(ds, k=2, seed=0, tag=False, report=False)
-    assert run.variant == "trimmed" and run.positions == 16
+    assert run.variant == "spread" and run.positions == 16
     acc = scenes.scene_accuracy(ds, pred_field="scene", true_field="scene_truth")
     assert acc["accuracy"] >= 0.9 and acc["ari"] >= 0.6, (run.normalize, acc)
     # the paper's flat F on the same features splits on speckle/sea level instead

@@ -1,7 +1,7 @@
 """Scene clustering → ``scene`` labels, tags, a saved view of uncertain samples, a report and a 2-D map.
 
 - :mod:`sardata.scenes.cluster`: k-means (FAISS, all points), BSLM naming, margin confidence, and the feature-space
-  policy (variant — local ``trimmed`` spread, ``spread``, ``pooled``, the paper's ``flat`` — × normalisation, chosen
+  policy (variant — local ``spread``, ``trimmed`` spread, ``pooled``, the paper's ``flat`` — × normalisation, chosen
   by bootstrap stability behind a balance guard, never by labels; unstable or unnameable splits are flagged).
 - :mod:`sardata.scenes.runs`: :func:`assign_scenes` (the one entry point of CLI, recipes and demo), scene runs as
   FiftyOne custom runs, the ``scene_uncertain`` saved view.

@@ -129,7 +129,7 @@ def assign_scenes(
         normalize ("auto"): ``"auto"`` (chosen by stability behind the balance guard,
             :func:`sardata.scenes.cluster.select_space`),
             ``"l2"``, ``"standardize"`` or ``"none"``/None.
-        variant ("auto"): ``"auto"`` (``trimmed`` when the layout is known, else ``flat``), ``"trimmed"`` /
+        variant ("auto"): ``"auto"`` (``spread`` when the layout is known, else ``flat``), ``"trimmed"`` /
             ``"spread"`` / ``"pooled"`` (trimmed std / std / mean over the spatial positions of the BSLM ``F``; need
             the layout) or ``"flat"`` (the paper's ``F``; ``variant="flat", normalize="none"`` is
             the paper's exact clustering).
