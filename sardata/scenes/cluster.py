@@ -11,8 +11,8 @@ spaces: a *variant* of the BSLM ``F`` (channel-major, ``F[c·P + p]`` over ``P``
   position at each end (:func:`trim_count`: one per 16 positions). A ship fills about one of the 16 cells (at 128–256
   px a cell is 32–64 px; most SSDD ships are smaller), a coast several: one bright ship no longer reads as land, a
   coast still does (and so does a sliver covering two cells or more; one covering a single cell does not). Local.
-- ``spread`` (the default when the layout is known): per channel, the standard deviation of ``F`` over its positions (1792-d), i.e. the RMS of ``F`` after
-  subtracting the image's own mean over the positions. A homogeneous image scores 0 whatever its level; a region
+- ``spread`` (the default when the layout is known): per channel, the standard deviation of ``F`` over its
+  positions (1792-d), i.e. the RMS of ``F`` after subtracting the image's own mean over the positions. A homogeneous image scores 0 whatever its level; a region
   that answers differently from the rest of the image (a coast, even a sliver at the border) raises it; so does a
   large bright ship. Local.
 - ``pooled``: the mean over the positions (1792-d). Global.
@@ -64,8 +64,8 @@ resamples of the images (policy rerun on each) the paired accuracy difference is
 −0.009 ± 0.098. What changes is the kind of error (``default``: offshore images with a big bright ship tagged inshore
 10 → 6, inshore images missed 15 → 17: coasts in one cell, mostly-land images; SL-SSDD: 3 → 2 and 7 → 5). At full
 size (1160 ``default`` images) ``trimmed`` is worse (0.475/0.00 against 0.668/0.10; both flagged unreliable): a
-variant that ties on three conditions and loses on the fourth is not a default. Tried on cached C12 (16×16), C13 (8×8) and C14 maps and not better on every condition
-(``default`` / SL-SSDD / ``coast_hard`` accuracy with the best of the three normalisations, which flatters them):
+variant that ties on three conditions and loses on the fourth is not a default. Tried on cached C12 (16×16), C13
+(8×8) and C14 maps and not better on every condition (``default`` / SL-SSDD / ``coast_hard`` accuracy with the best of the three normalisations, which flatters them):
 spread at 8×8 0.85/0.955/0.575 and at 16×16 0.825/0.91/0.60; spread concatenated with ``pooled`` after per-block
 standardisation 0.345/0.945/0.58 (the global block brings the sea state back); the spreads of C14, C13 and C12
 concatenated that way 0.845/0.955/0.59; on ``default`` alone: per-channel IQR, 90–10 % range or MAD over the
