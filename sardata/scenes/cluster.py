@@ -12,9 +12,9 @@ spaces: a *variant* of the BSLM ``F`` (channel-major, ``F[c·P + p]`` over ``P``
   px a cell is 32–64 px; most SSDD ships are smaller), a coast several: one bright ship no longer reads as land, a
   coast still does (and so does a sliver covering two cells or more; one covering a single cell does not). Local.
 - ``spread`` (the default when the layout is known): per channel, the standard deviation of ``F`` over its
-  positions (1792-d), i.e. the RMS of ``F`` after subtracting the image's own mean over the positions. A homogeneous image scores 0 whatever its level; a region
-  that answers differently from the rest of the image (a coast, even a sliver at the border) raises it; so does a
-  large bright ship. Local.
+  positions (1792-d), i.e. the RMS of ``F`` after subtracting the image's own mean over the positions. A
+  homogeneous image scores 0 whatever its level; a region that answers differently from the rest of the image (a
+  coast, even a sliver at the border) raises it; so does a large bright ship. Local.
 - ``pooled``: the mean over the positions (1792-d). Global.
 - ``flat``: the paper's 28672-d ``F`` as is. Global and local mixed; dominated by where things sit.
 
@@ -56,25 +56,25 @@ noise): at full size (1160 default images, same 60 GAN steps) every DCGAN space 
 that is not the scene (accuracy 0.36–0.71, ARI ≤ 0.16, although a probe with labels is still 0.94). It never changes
 the tags.
 
-Why ``spread`` stays the default and ``trimmed`` is only available by name (same runs, the features of the
-previous rule's measurement; accuracy / ARI, normalisation chosen by the policy): ``spread`` 0.875/0.51 (default),
-0.950/0.79 (SL-SSDD), 0.490/−0.02 (coast_hard); ``trimmed`` 0.885/0.53, 0.965/0.85, 0.545/−0.06: 2 and 3 images of
-200 where there is a split, chance either way on ``coast_hard``. That gain is within noise: over 10 bootstrap
-resamples of the images (policy rerun on each) the paired accuracy difference is −0.002 ± 0.058, −0.001 ± 0.039 and
-−0.009 ± 0.098. What changes is the kind of error (``default``: offshore images with a big bright ship tagged inshore
-10 → 6, inshore images missed 15 → 17: coasts in one cell, mostly-land images; SL-SSDD: 3 → 2 and 7 → 5). At full
-size (1160 ``default`` images) ``trimmed`` is worse (0.475/0.00 against 0.668/0.10; both flagged unreliable): a
-variant that ties on three conditions and loses on the fourth is not a default. Tried on cached C12 (16×16), C13
-(8×8) and C14 maps and not better on every condition (``default`` / SL-SSDD / ``coast_hard`` accuracy with the best of the three normalisations, which flatters them):
-spread at 8×8 0.85/0.955/0.575 and at 16×16 0.825/0.91/0.60; spread concatenated with ``pooled`` after per-block
-standardisation 0.345/0.945/0.58 (the global block brings the sea state back); the spreads of C14, C13 and C12
-concatenated that way 0.845/0.955/0.59; on ``default`` alone: per-channel IQR, 90–10 % range or MAD over the
-positions 0.63–0.87, the share of positions beyond 2–3 MADs of the data set's median or the RMS distance to it
-0.36–0.84, quantiles of per-position distances 0.41–0.85, spectral clustering, Ward or a GMM on PCA instead of
-k-means 0.36–0.90 (and unstable across conditions). A 5-fold logistic probe *with labels* on these summaries, the
-diagnostic ceiling, is 0.85–0.95 (``default``), 0.94–0.98 (SL-SSDD) and 0.74–0.86 (``coast_hard``): at this GAN
-budget the scene is only weakly in ``F``, on ``coast_hard`` barely (all-offshore scores 0.775), so no clustering of
-it can reach 0.97 there.
+Why ``spread`` stays the default and ``trimmed`` is only available by name (same runs, the features of the previous
+rule's measurement; accuracy / ARI, normalisation chosen by the policy): ``spread`` 0.875/0.51 (default), 0.950/0.79
+(SL-SSDD), 0.490/−0.02 (coast_hard); ``trimmed`` 0.885/0.53, 0.965/0.85, 0.545/−0.06: 2 and 3 images of 200 where
+there is a split, chance either way on ``coast_hard``. That gain is within noise: over 10 bootstrap resamples of the
+images (policy rerun on each) the paired accuracy difference is −0.002 ± 0.058, −0.001 ± 0.039 and −0.009 ± 0.098.
+What changes is the kind of error (``default``: offshore images with a big bright ship tagged inshore 10 → 6,
+inshore images missed 15 → 17: coasts in one cell, mostly-land images; SL-SSDD: 3 → 2 and 7 → 5). At full size (1160
+``default`` images) ``trimmed`` is worse (0.475/0.00 against 0.668/0.10; both flagged unreliable): a variant that
+ties on three conditions and loses on the fourth is not a default. Tried on cached C12 (16×16), C13 (8×8) and C14
+maps and not better on every condition (``default`` / SL-SSDD / ``coast_hard`` accuracy with the best of the three
+normalisations, which flatters them): spread at 8×8 0.85/0.955/0.575 and at 16×16 0.825/0.91/0.60; spread
+concatenated with ``pooled`` after per-block standardisation 0.345/0.945/0.58 (the global block brings the sea state
+back); the spreads of C14, C13 and C12 concatenated that way 0.845/0.955/0.59; on ``default`` alone: per-channel
+IQR, 90–10 % range or MAD over the positions 0.63–0.87, the share of positions beyond 2–3 MADs of the data set's
+median or the RMS distance to it 0.36–0.84, quantiles of per-position distances 0.41–0.85, spectral clustering, Ward
+or a GMM on PCA instead of k-means 0.36–0.90 (and unstable across conditions). A 5-fold logistic probe *with labels*
+on these summaries, the diagnostic ceiling, is 0.85–0.95 (``default``), 0.94–0.98 (SL-SSDD) and 0.74–0.86
+(``coast_hard``): at this GAN budget the scene is only weakly in ``F``, on ``coast_hard`` barely (all-offshore
+scores 0.775), so no clustering of it can reach 0.97 there.
 
 Why stability and not silhouette alone: silhouettes of differently normalised spaces are not on one scale, whereas
 the agreement of resampled partitions is a property of the partition, comparable across spaces.
