@@ -213,8 +213,8 @@ def test_aircraft_distillation_smoke(tmp_path):
 
     aircraft_distillation.main(["--smoke", "--out", str(tmp_path)])
     payload = _results(tmp_path)
-    assert payload["columns"] == ["arch", "model", "method", "FRS", "EDE", "FDR", "HSM", "AP50", "± std", "seeds",
-                                  "published AP50"]
+    assert payload["columns"] == ["arch", "model", "method", "FRS", "EDE", "FDR", "HSM", "AP50", "± std",
+                                  "class-agnostic AP50", "seeds", "published AP50"]
     rows = payload["rows"]
     assert rows[0]["model"] == "teacher resnet18"
     students = [r for r in rows if r["model"] == "student mobilenet_v2"]
@@ -224,7 +224,8 @@ def test_aircraft_distillation_smoke(tmp_path):
     assert [r["method"] for r in ran] == ["no distillation", "IFKD (FRS + EDE + FDR + HSM)"]
     assert all(r["AP50"] == "not run" for r in rows if r["model"] == "student resnet18")
     ablation = json.loads((tmp_path / "ablation.json").read_text())
-    assert {"ap50_mean", "ap50_std", "seeds", "teacher_ap50"} <= set(ablation[0])
+    assert {"ap50_mean", "ap50_std", "seeds", "teacher_ap50", "ap50_agnostic_mean", "teacher_ap50_agnostic"} <= set(
+        ablation[0])
     assert sum(r["run"] for r in ablation) == 2
     _artifacts_exist(payload, "loss terms", "teacher curves")
 

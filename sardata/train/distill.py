@@ -14,9 +14,22 @@ The loss formulas live in :mod:`sardata.train.distill_losses`; the mask sources 
 
 Readings of what the paper leaves open (each one a choice made here):
 
-1. **The missing L_feat display equation.** Written as above from the text ("the squared difference between the
-   transformed teacher and the adapted student, weighted by M_HSM, summed over levels and channels"), with Eq. 13's
-   ``1/N_l``. ``N_l = Σ_{n,i,j} M`` — the normaliser of Du et al.'s FRS code, which IFKD extends. No ``1/C``.
+1. **The missing L_feat display equation, and the reduction behind α.** Written as above from the text ("the
+   squared difference between the transformed teacher and the adapted student, weighted by M_HSM, summed over
+   levels and channels"), with Eq. 13's ``1/N_l``. The paper does not define ``N_l``; here ``N_l = Σ_{n,i,j} M``,
+   exactly the reduction of Du et al.'s public FRS code, which IFKD extends and compares against
+   (``distill_frs_single.py``: ``(feat_loss * mask[:, None]).sum() / mask.sum()`` per level, summed over levels;
+   the head term the same with the element-wise BCE). So the loss is summed over channels, averaged over
+   locations (and images) with the mask as weights; it is not divided by ``C`` nor by the batch size a second
+   time. With this reduction FRS's own weights (its R101 → R50 configs) are 0.005 (feature) / 0.02 (head) for
+   RetinaNet and 0.002 / 0.1 for Faster R-CNN, so the paper's α = 0.06, β = 0.5 weigh the terms 12–30× and 5–25×
+   more than FRS does; with an extra ``1/C`` α would weigh the feature term 20–40× *less* than FRS, which the paper
+   does not suggest. One more
+   detail of the FRS code is not in the IFKD paper and is not used here: the distillation terms ramp up linearly
+   over the first 500 iterations (``distill_warm_step``). How big α·L_feat is then depends on the size of the
+   features: ``Σ_c (F_t − φ(F_s))²`` over 256 FPN channels of from-scratch detectors is 10³–10⁴ on the synthetic
+   data (per-step curves in ``loss_terms.png``); the paper's students start from ImageNet weights, whose
+   teacher–student gap is not known here.
 2. **Ablation rows.** "EDE", "FDR", "HSM" are FRS + that one module; "IFKD" is FRS + all three; "baseline" is the
    student trained on L_GT alone. Without HSM the weight is M_FRS (FRS's own mask), with HSM it is M_HSM (it
    replaces, not multiplies, M_FRS in both L_feat and L_head); M_FRS still enters FDR's low band.
@@ -33,7 +46,7 @@ Readings of what the paper leaves open (each one a choice made here):
    location, used as a constant weight (no gradient through the mask), unnormalised (``1/N_l`` normalises it).
 6. **Heads.** RetinaNet: the classification logits (A·K channels, Σ_c over all of them). Faster R-CNN: Eq. 13 is a
    dense per-location sum, so it is applied to the RPN objectness (A channels), and M_FRS is the max sigmoid of the
-   teacher's objectness; the ROI classifier is not distilled. A MobileNetV2 Faster R-CNN student has no stride-4
+   teacher's objectness; the ROI classifier is not distilled (as in FRS's two-stage code, ``distill_frs_two.py``). A MobileNetV2 Faster R-CNN student has no stride-4
    level and so its anchor sizes per level differ from the R50 teacher's; objectness is then compared anchor slot
    by anchor slot anyway (a known mismatch of this architecture pairing, not of RetinaNet's).
 7. **φ_adapt**: a 3×3 convolution per student level (Du et al.), without activation (FPN features are signed).
@@ -391,7 +404,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     ``summary.json``.
 
     Returns:
-        dict with ``variant``, ``AP50``, ``mAP`` (on ``eval_split``), ``teacher``, ``steps``, ``final_losses``,
+        dict with ``variant``, ``AP50``, ``mAP``, ``AP50_agnostic`` (on ``eval_split``), ``teacher``, ``steps``, ``final_losses``,
         ``filter_magnitude``, ``checkpoint``, ``losses_csv``, ``out_dir``.
     """
     from sardata.runtime import resolve_device, seed_everything
@@ -443,6 +456,7 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     plot_path = plot_loss_terms(step_rows, out_dir / "loss_terms.png", title=variant or "distill", alpha=cfg.alpha,
                                 beta=cfg.beta)
     summary = {"variant": variant or "custom", "AP50": metrics["AP50"], "mAP": metrics["mAP"],
+               "AP50_agnostic": metrics["AP50_agnostic"],
                "per_class_AP50": {k: v.get("AP50") for k, v in metrics.get("per_class", {}).items()},
                "teacher": {"checkpoint": str(cfg.teacher), "val_AP50": report["AP50"]}, "steps": len(step_rows),
                "final_losses": step_rows[-1] if step_rows else {},
@@ -493,8 +507,10 @@ def _finished_run(cfg: DistillConfig, variant: str) -> dict | None:
     if not path.is_file():
         return None
     summary = json.loads(path.read_text())
-    saved = {k: v for k, v in summary.get("config", {}).items() if k not in ("variant", "model_kwargs")}
-    return summary if saved == json.loads(json.dumps(plain(asdict(cfg)))) else None
+    ignored = ("variant", "model_kwargs", "progress")  # progress bars do not change a run
+    saved = {k: v for k, v in summary.get("config", {}).items() if k not in ignored}
+    wanted = {k: v for k, v in json.loads(json.dumps(plain(asdict(cfg)))).items() if k not in ignored}
+    return summary if saved == wanted else None
 
 
 def ablation_rows(runs: list[dict]) -> list[dict]:
@@ -505,12 +521,21 @@ def ablation_rows(runs: list[dict]) -> list[dict]:
         if not mine:
             continue
         values = [float(r["AP50"]) for r in mine]
-        mean = sum(values) / len(values)
-        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else float("nan")
+        mean, std = _mean_std(values)
+        agnostic = [r.get("AP50_agnostic") for r in mine]
+        agnostic_mean = _mean_std([float(v) for v in agnostic])[0] if None not in agnostic else None
         rows.append({"variant": name, "frs": switches["kd"], "ede": switches["ede"], "fdr": switches["fdr"],
                      "hsm": switches["hsm"], "ap50_mean": mean, "ap50_std": std, "seeds": [r["seed"] for r in mine],
-                     "ap50_per_seed": values, "teacher_ap50": mine[0]["teacher"]["val_AP50"]})
+                     "ap50_per_seed": values, "ap50_agnostic_mean": agnostic_mean,
+                     "teacher_ap50": mine[0]["teacher"]["val_AP50"]})
     return rows
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (NaN for one value)."""
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else float("nan")
+    return mean, std
 
 
 def ablation_markdown(rows: list[dict]) -> str:

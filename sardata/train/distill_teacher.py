@@ -105,7 +105,7 @@ def fit(model: nn.Module, train_set, schedule: Schedule, device, out_dir: Path, 
         on_epoch: Callable[[int, dict], None] | None = None, progress: bool = True) -> list[dict]:
     """Trains ``model`` (a detector or a :class:`~sardata.train.distill.Distiller`: every parameter that requires a
     gradient, never a frozen teacher's) with the engine; saves ``save_model`` after every epoch (``checkpoint.pth``
-    + history). Returns the per-epoch history."""
+    + history; of the ``model_<epoch>.pth`` files only the last one is kept). Returns the per-epoch history."""
     from sardata.train import engine
     from sardata.train.coco_data import collate
 
@@ -124,21 +124,38 @@ def fit(model: nn.Module, train_set, schedule: Schedule, device, out_dir: Path, 
         if on_epoch is not None:
             on_epoch(epoch, record)
         history.append(record)
-        engine.save(out_dir, epoch, save_model, optimizer, scheduler, args, history=history)
+        # model_<k>.pth of the last epoch only: a grid of runs would write (and hold) GBs of them
+        engine.save(out_dir, epoch, save_model, optimizer, scheduler, args, history=history,
+                    keep_every_epoch=epoch == schedule.epochs - 1)
     return history
 
 
 
 def evaluate_detector(model: nn.Module, data_dir: str | Path, split: str, device, batch_size: int = 4,
                       max_images: int | None = None, progress: bool = False) -> dict:
-    """COCO metrics (``AP50``, ``mAP``, per class) of ``model`` on one split, scored down to 0.001."""
+    """COCO metrics (``AP50``, ``mAP``, per class) of ``model`` on one split, scored down to 0.001, plus
+    ``AP50_agnostic``: the same detections with every class merged into one (:func:`class_agnostic_ap50`)."""
     from sardata.train.coco_data import CocoDetection, collate
-    from sardata.train.engine import evaluate
+    from sardata.train.engine import evaluate, gt_of
 
     dataset = CocoDetection(data_dir, split, dedup=True, max_images=max_images)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, collate_fn=collate)
-    metrics, _ = evaluate(set_score_threshold(model), loader, device, progress, score_threshold=EVAL_SCORE_THRESHOLD)
-    return metrics
+    metrics, results = evaluate(set_score_threshold(model), loader, device, progress,
+                                score_threshold=EVAL_SCORE_THRESHOLD)
+    return {**metrics, "AP50_agnostic": class_agnostic_ap50(gt_of(dataset), results)}
+
+
+def class_agnostic_ap50(gt: dict, results: list[dict]) -> float:
+    """AP50 with every ground-truth box and detection relabelled to one class: what is left of AP50 when class
+    confusion costs nothing, so ``AP50_agnostic − AP50`` is the part lost to telling the classes apart (and what
+    remains below 1 is localisation and missed or spurious boxes). Same-box detections of several classes all stay
+    (the class-wise NMS output as it is), so the duplicates count as false positives at their lower scores."""
+    from sardata.metrics import coco_detection_metrics
+
+    one = [{"id": 1, "name": "object"}]
+    gt = {**gt, "annotations": [{**a, "category_id": 1} for a in gt["annotations"]], "categories": one}
+    return coco_detection_metrics(gt, [{**r, "category_id": 1} for r in results],
+                                  score_threshold=EVAL_SCORE_THRESHOLD)["AP50"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -194,6 +211,7 @@ def ensure_teacher(cfg: TeacherConfig, cache_dir: str | Path) -> dict:
     for name, split in (("val", cfg.val_split), ("test", cfg.test_split)):
         metrics = evaluate_detector(model, cfg.data, split, device, cfg.batch_size, cfg.max_images)
         meta[name] = {"split": split, "AP50": metrics["AP50"], "mAP": metrics["mAP"],
+                      "AP50_agnostic": metrics["AP50_agnostic"],
                       "per_class_AP50": {k: v.get("AP50") for k, v in metrics.get("per_class", {}).items()}}
     write_json(meta_path, meta)
     return {**meta, "cached": False}
@@ -264,6 +282,7 @@ def _file_sha(path: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["EVAL_SCORE_THRESHOLD", "Schedule", "TeacherConfig", "check_teacher", "data_fingerprint",
+__all__ = ["EVAL_SCORE_THRESHOLD", "Schedule", "TeacherConfig", "check_teacher", "class_agnostic_ap50",
+           "data_fingerprint",
            "ensure_teacher", "evaluate_detector", "fit", "set_score_threshold", "teacher_hash",
            "teacher_report", "train_teacher"]

@@ -243,11 +243,11 @@ def predict(model, data_dir, split: str = "test", device=None, batch_size: int =
 
 
 def save(out_dir, epoch: int, model, optimizer=None, lr_scheduler=None, args=None, scaler=None,
-         history: list[dict] | None = None) -> Path | None:
-    """``model_{epoch}.pth`` + ``checkpoint.pth`` (with the metric ``history``) and the curves
-    ``metrics.{json,csv,png}``; main process only."""
+         history: list[dict] | None = None, keep_every_epoch: bool = True) -> Path | None:
+    """``model_{epoch}.pth`` (unless ``keep_every_epoch`` is False) + ``checkpoint.pth`` (with the metric
+    ``history``) and the curves ``metrics.{json,csv,png}``; main process only."""
     path = common.save_checkpoint(out_dir, epoch, model, optimizer, lr_scheduler, args, scaler,
-                                  extra={"history": common.plain(history or [])})
+                                  extra={"history": common.plain(history or [])}, keep_every_epoch=keep_every_epoch)
     if history and common.is_main_process():
         common.write_history(history, out_dir)
     return path
