@@ -1,5 +1,6 @@
 """Index kind and search parameters from a recall target; add/remove for every kind; stored tuning round trip."""
 
+import glob
 import logging
 import os
 
@@ -58,12 +59,48 @@ def test_small_collections_stay_exact_and_big_ones_go_compact():
     index, rec = tune.build(x, ids, metric="euclidean", flat_max=100, memory_mib=0.01)  # over the memory budget
     assert rec["kind"] == "ivfpq" and build.index_kind(index) == "ivfpq" and rec["measured"]
     assert set(rec["params"]) == {"nprobe", "k_factor"}
-    # the refine store is counted: coarse codes + ids + refine codes + list numbers (dim/32 + 8 + dim/8 + 2 bytes)
-    per_vector = (32 // 32) + 8 + 32 // 8 + 2 + 8
-    assert index.nbytes() >= per_vector * len(x)
+    # in memory: coarse codes (dim/8 bytes) + coarse ids + the id map (ids and rows): 4 + 8 + 16 bytes per vector;
+    # the float32 vectors are the file's, not the memory's
+    assert 28 * len(x) <= index.nbytes() < 28 * len(x) + 64 * 1024
+    assert index.vector_file_nbytes() == x.nbytes
     # explicit parameters are used as given, and their recall is still measured
     fixed, rec = tune.build(x, ids, metric="euclidean", kind="ivf", nprobe=2)
     assert rec["params"] == {"nprobe": 2} and build.search_params(fixed) == {"nprobe": 2} and rec["measured"]
+
+
+def test_ivfpq_reranks_by_exact_vectors_from_its_file_and_survives_an_interrupted_write(tmp_path, monkeypatch):
+    from sardata.index import refine
+
+    x = _mixture(3000, dim=32)
+    ids = np.arange(len(x), dtype=np.int64) * 5 + 1
+    index = build.make_index(32, len(x), metric="euclidean", kind="ivfpq", gpu=False, flat_max=0)
+    build.train_index(index, x)
+    index.add_with_ids(x, ids)
+    path = str(tmp_path / "k.faiss")
+    build.write_index(index, path)
+    back = build.read_index(path)
+    assert isinstance(back._file, np.memmap) and len(refine.vector_files_for(path)) == 1
+    # vectors come back bit-exact, and returned distances are the exact squared L2 distances
+    np.testing.assert_array_equal(back.reconstruct_batch(ids[[7, 0, 2999]]), x[[7, 0, 2999]])
+    dist, found = back.search(x[:5] + 0.01, 3)
+    exact = ((x[(found - 1) // 5] - (x[:5] + 0.01)[:, None, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(dist, exact, rtol=1e-5)
+    assert (found[:, 0] == ids[:5]).all()
+    # remove + add, then a write that dies after the new vector file: the old files still read as before
+    back.remove_ids(ids[:100])
+    back.add_with_ids(x[:1] * 0 + 100.0, np.array([99_999]))
+    monkeypatch.setattr(refine.np, "savez", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        build.write_index(back, path)
+    monkeypatch.undo()
+    again = build.read_index(path)
+    assert again.ntotal == 3000 and ids[0] in again.ids
+    # a complete write compacts the file to the live rows and leaves one vector file
+    build.write_index(back, path)
+    final = build.read_index(path)
+    assert final.ntotal == 2901 and len(final._file) == 2901 and len(refine.vector_files_for(path)) == 1
+    np.testing.assert_array_equal(final.reconstruct_batch(np.array([99_999, ids[100]])),
+                                  np.stack([np.full(32, 100.0, np.float32), x[100]]))
 
 
 def _dataset(name, n=300, dim=16):
@@ -94,9 +131,8 @@ def test_remove_and_add_for_every_kind(fo_dataset_name, kind, caplog):
         assert not set(gone) & set(ds.sort_by_similarity(emb[i], k=20, brain_key="k").values("id"))
     index.add_to_index(emb[10:13], gone)
     assert index.total_index_size == 1200
-    top = 1 if kind != "ivfpq" else 5  # IVF-PQ ranks by compressed codes
-    for i in (10, 11, 12):  # back: (among) the nearest to its own vector
-        assert ids[i] in ds.sort_by_similarity(emb[i], k=top, brain_key="k").values("id")
+    for i in (10, 11, 12):  # back: the nearest to its own vector
+        assert ds.sort_by_similarity(emb[i], k=1, brain_key="k").values("id") == [ids[i]]
     # the files hold the change: a reload finds the same index, kind and search parameters
     reloaded = type(index)(ds, index.config, "k")
     assert reloaded.total_index_size == 1200 and reloaded.index_kind == kind
@@ -104,6 +140,7 @@ def test_remove_and_add_for_every_kind(fo_dataset_name, kind, caplog):
     path = index.config.index_path
     ds.delete_brain_run("k")
     assert not any(os.path.exists(p) for p in (path, path[:-6] + ".ids.npy", path[:-6] + ".refine.npz"))
+    assert not glob.glob(path[:-6] + ".refine-*.npy")
 
 
 def test_tuning_is_stored_with_the_run_and_shown_by_the_cli(fo_dataset_name):

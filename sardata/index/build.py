@@ -8,8 +8,8 @@ removal through :func:`remove_ids`, so the similarity backend keeps FiftyOne sam
   :func:`remove_ids` rebuilds the graph from the vectors it stores (O(n log n), logged as a warning).
 - ``ivf``: ``IndexIVFFlat`` with a hash-table direct map (IVF stores ids natively; wrapping an IVF in an IndexIDMap
   would break ``remove_ids``, which does not compact IVF lists the way it compacts a flat array).
-- ``ivfpq``: :class:`~sardata.index.refine.RefinedIVFPQ`, an 8-byte IVF-PQ whose candidates are re-ranked by a
-  32-byte residual code (256-d): ~60 MiB for 10⁶ vectors, refine store included.
+- ``ivfpq``: :class:`~sardata.index.refine.RefinedIVFPQ`, a 32-byte IVF-PQ (256-d) whose candidates are re-ranked
+  by exact distance, the vectors read from a memory-mapped file: ~57 MiB in memory for 10⁶ vectors.
 
 Which kind and which search parameters (``nprobe``, ``efSearch``, ``k_factor``) is decided by measuring recall, in
 :mod:`sardata.index.tune`; :func:`choose_kind` only validates names. Metric ``cosine`` means inner product on
@@ -39,9 +39,8 @@ IVF_KMEANS_ITERS = 10
 #: HNSW graph degree and construction beam (faiss's defaults for ``HNSW32``).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
-#: IVF-PQ + refine: coarse code bytes = dim / this; refine code bytes = dim / :data:`REFINE_DIMS_PER_BYTE`.
-COARSE_DIMS_PER_BYTE = 32
-REFINE_DIMS_PER_BYTE = 8
+#: IVF-PQ + refine: PQ code bytes = dim / this (8-bit sub-quantizers of 8 dims: the usual PQ trade-off).
+PQ_DIMS_PER_BYTE = 8
 METRICS = ("cosine", "euclidean")
 KINDS = ("auto", "flat", "hnsw", "ivf", "ivfpq")
 
@@ -87,7 +86,7 @@ def _divisor_at_most(dim: int, m: int) -> int:
     return m
 
 
-def pq_subquantizers(dim: int, dims_per_byte: int = REFINE_DIMS_PER_BYTE) -> int:
+def pq_subquantizers(dim: int, dims_per_byte: int = PQ_DIMS_PER_BYTE) -> int:
     """Sub-quantizers of an 8-bit PQ with ~``dims_per_byte`` dims each, dividing ``dim`` (256-d, 8 → 32 bytes)."""
     return _divisor_at_most(dim, max(1, dim // dims_per_byte))
 
@@ -137,15 +136,14 @@ def make_index(
         else:
             from sardata.index.refine import RefinedIVFPQ
 
-            coarse = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_subquantizers(dim, COARSE_DIMS_PER_BYTE),
-                                      _pq_bits(n), faiss_metric)
+            coarse = faiss.IndexIVFPQ(quantizer, dim, nlist, pq_subquantizers(dim), _pq_bits(n), faiss_metric)
             # polysemous training (on by default) anneals the code order for Hamming pre-filtering, which sardata
             # does not use; with many sub-quantizers it dominates training time
             coarse.do_polysemous_training = False
             coarse.cp.seed, coarse.cp.niter = 0, IVF_KMEANS_ITERS
             coarse.pq.cp.niter, coarse.pq.cp.max_points_per_centroid = IVF_KMEANS_ITERS, 64
             coarse.nprobe = default_nprobe(nlist)
-            return RefinedIVFPQ(coarse, pq_subquantizers(dim, REFINE_DIMS_PER_BYTE), refine_nbits=_pq_bits(n))
+            return RefinedIVFPQ(coarse)
         index.nprobe = default_nprobe(nlist)
         index.cp.seed, index.cp.niter = 0, IVF_KMEANS_ITERS
     if faiss_use_gpu(gpu):
@@ -310,7 +308,7 @@ def remove_ids(index, ids):
 
 
 def write_index(index, path) -> None:
-    """Writes ``index`` to ``path`` atomically (IVF-PQ + refine: also its ``.refine.npz``)."""
+    """Writes ``index`` to ``path`` atomically (IVF-PQ + refine: also its id map and vector file)."""
     from sardata._io import atomic_path
 
     if index_kind(index) == "ivfpq":
@@ -331,7 +329,7 @@ def read_index(path):
 
 
 def index_nbytes(index) -> int:
-    """Bytes of ``index`` as written (IVF-PQ + refine: coarse index plus refine store)."""
+    """Bytes of ``index`` as written; for IVF-PQ + refine, what it keeps in memory (not its vector file)."""
     if index_kind(index) == "ivfpq":
         return index.nbytes()
     return int(_faiss().serialize_index(to_cpu(index)).nbytes)

@@ -1,4 +1,5 @@
-"""Where a FAISS similarity run keeps its files: ``<brain_key>.faiss``, ``.ids.npy`` and (IVF-PQ) ``.refine.npz``."""
+"""Where a FAISS similarity run keeps its files: ``<brain_key>.faiss``, ``.ids.npy`` and (IVF-PQ) ``.refine.npz`` and
+``.refine-<token>.npy``."""
 
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ def default_index_path(dataset_name: str, brain_key: str) -> str:
 
 
 def delete_index_files(index_path) -> list[str]:
-    """Deletes a ``.faiss`` file, its ``.ids.npy`` and ``.refine.npz``; returns the paths that existed."""
-    from sardata.index.refine import refine_path_for
+    """Deletes a ``.faiss`` file, its ``.ids.npy``, ``.refine.npz`` and vector files; returns the paths that existed."""
+    from sardata.index.refine import refine_path_for, vector_files_for
 
     removed = []
     if not index_path:
         return removed
-    for path in (str(index_path), ids_path_for(index_path), refine_path_for(index_path)):
+    for path in (str(index_path), ids_path_for(index_path), refine_path_for(index_path), *vector_files_for(index_path)):
         if os.path.exists(path):
             os.remove(path)
             removed.append(path)
