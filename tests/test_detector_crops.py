@@ -41,3 +41,16 @@ def test_focus_on_an_image_without_boxes_is_a_uniform_crop():
     crop, out = random_crop(torch.zeros(1, 300, 300), _target([]).copy() | {"boxes": torch.zeros(0, 4)}, 64,
                             rng=random.Random(0), focus=True)
     assert crop.shape[-2:] == (64, 64) and len(out["boxes"]) == 0
+
+
+def test_config_rejects_a_crop_focus_that_is_not_a_probability(tmp_path):
+    import pytest
+
+    from sardata.train.detector import DetectorConfig
+
+    with pytest.raises(ValueError, match="crop_focus"):
+        DetectorConfig(data=tmp_path, preset="cpu", crop_focus=1.5, out_dir=tmp_path / "o").validate()
+    with pytest.raises(ValueError, match="anchor_octaves"):
+        DetectorConfig(data=tmp_path, preset="cpu", anchor_octaves=0, out_dir=tmp_path / "o").validate()
+    cfg = DetectorConfig(data=tmp_path, preset="cpu", crop_focus=0.5, out_dir=tmp_path / "o").validate()
+    assert cfg.crop_focus == 0.5

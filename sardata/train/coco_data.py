@@ -216,8 +216,8 @@ def random_crop(image: torch.Tensor, target: dict, size: int, min_fraction: floa
 
 
 def _window_start(extent: int, crop: int, box, axis: int, rng) -> int:
-    """A crop start in ``[0, extent - crop]``; with ``box`` (xyxy) one whose window holds the box on ``axis`` (as much of
-    it as fits when the box is larger than the crop)."""
+    """A crop start in ``[0, extent - crop]``; with ``box`` (xyxy) one whose window holds the box on ``axis`` (as
+    much of it as fits when the box is larger than the crop)."""
     high = extent - crop
     if box is None:
         return rng.randint(0, high)

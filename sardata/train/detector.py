@@ -226,6 +226,10 @@ class DetectorConfig(TrainConfig):
             raise ValueError("set epochs ≥ 1 or iterations ≥ 1")
         if self.batch_size < 1 or self.image_size < 32 or self.crop_size < 0:
             raise ValueError("batch_size must be ≥ 1, image_size ≥ 32 and crop_size ≥ 0")
+        if self.crop_focus is not None and not 0.0 <= float(self.crop_focus) <= 1.0:
+            raise ValueError(f"crop_focus={self.crop_focus!r}: a probability, between 0 and 1")
+        if self.anchor_octaves is not None and (not isinstance(self.anchor_octaves, int) or self.anchor_octaves < 1):
+            raise ValueError(f"anchor_octaves={self.anchor_octaves!r}: must be an integer ≥ 1")
         if self.eval_every is not None and (not isinstance(self.eval_every, int) or self.eval_every < 1):
             raise ValueError(f"eval_every={self.eval_every!r}: must be an integer ≥ 1")
         if not Path(self.data).is_dir():
