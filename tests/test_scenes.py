@@ -193,13 +193,36 @@ def test_pooled_variant_averages_the_spatial_positions():
     np.testing.assert_allclose(spread[2, 1], np.sqrt(((x[2, 16:32] - x[2, 16:32].mean()) ** 2).mean()), rtol=1e-5)
     level = np.repeat(np.arange(5, dtype=np.float32)[:, None] * 100.0, 3 * 16, axis=1)
     np.testing.assert_allclose(scenes.feature_variant(x + level, "spread", positions=16), spread, atol=1e-3)
+    # trimmed: the same std after dropping each channel's highest and lowest position
+    trimmed = scenes.feature_variant(x, "trimmed", positions=16)
+    kept = np.sort(x[2, 16:32])[1:15]
+    np.testing.assert_allclose(trimmed[2, 1], np.sqrt(((kept - kept.mean()) ** 2).mean()), rtol=1e-5)
+    assert scenes.trim_count(16) == 1 and scenes.trim_count(64) == 4
     # the variant is a rule: spread when the layout is known, the flat vector otherwise; others by name
     assert scenes.candidate_spaces(1) == [("flat", "l2"), ("flat", "standardize"), ("flat", "none")]
     assert scenes.candidate_spaces(16) == [("spread", "l2"), ("spread", "standardize"), ("spread", "none")]
+    assert scenes.candidate_spaces(2) == [("spread", "l2"), ("spread", "standardize"), ("spread", "none")]
     assert scenes.candidate_spaces(16, variant="pooled", normalize=None) == [("pooled", "none")]
-    for variant in ("pooled", "spread"):
+    for variant in ("pooled", "spread", "trimmed"):
         with pytest.raises(ValueError, match=variant):
             scenes.candidate_spaces(1, variant=variant)
+    with pytest.raises(ValueError, match="trimmed"):
+        scenes.candidate_spaces(3, variant="trimmed")
+
+
+def test_trimmed_spread_ignores_one_bright_position_but_not_a_coast():
+    """A ship fills one of the 16 positions, a coast several: per channel, one extreme position is dropped."""
+    rng = np.random.default_rng(0)
+    sea = rng.standard_normal((3, 4, 16)).astype(np.float32) * 0.1
+    ship, coast = sea.copy(), sea.copy()
+    ship[:, :, 5] += 20.0
+    coast[:, :, :5] += 20.0
+    variant = {v: [scenes.feature_variant(g.reshape(3, -1), v, 16) for g in (sea, ship, coast)]
+               for v in ("spread", "trimmed")}
+    sea_s, ship_s, coast_s = variant["spread"]
+    assert (ship_s > 10 * sea_s).all() and (coast_s > 10 * sea_s).all()  # spread: the ship looks like land
+    sea_t, ship_t, coast_t = variant["trimmed"]
+    assert (ship_t < 1.5 * sea_t).all() and (coast_t > 10 * sea_t).all()
 
 
 def _position_features(truth, rng, positions=16, channels=12):
@@ -234,7 +257,7 @@ def test_policy_pools_positions_from_the_field_info(image_dataset):
 
 
 def _coast_features(truth, rng, positions=16, channels=12):
-    """Land is local: an inshore image has a coast in 1–3 of its 16 positions; every image also carries a strong
+    """Land is local: an inshore image has a coast in 2–4 of its 16 positions; every image also carries a strong
     image-wide "sea state" offset, high in half of the images and low in the other half (a balanced global factor)."""
     land = rng.standard_normal(channels) * 3.0
     sea_state = rng.standard_normal(channels) * 4.0
@@ -242,7 +265,7 @@ def _coast_features(truth, rng, positions=16, channels=12):
     for i, t in enumerate(truth):
         grid = rng.standard_normal((channels, positions)) * 0.3 + (1.0 if i % 2 else -1.0) * sea_state[:, None]
         if t == "inshore":
-            coast = rng.choice(positions, size=rng.integers(1, 4), replace=False)
+            coast = rng.choice(positions, size=rng.integers(2, 5), replace=False)
             grid[:, coast] += land[:, None]
         rows.append(grid.ravel())
     return np.asarray(rows, dtype=np.float32)
@@ -260,7 +283,7 @@ def test_default_policy_finds_a_local_coast_not_the_global_sea_state(image_datas
     pooled = scenes.assign_scenes(ds, run_key="pooled", field="scene_pooled", variant="pooled", **common)
     assert scenes.scene_accuracy(ds, pred_field="scene_pooled", true_field="scene_truth")["ari"] < 0.2
     run = scenes.assign_scenes(ds, run_key="auto", field="scene_auto", **common)
-    assert run.variant == "spread" and run.criterion == "stability"
+    assert run.variant == "spread" and run.criterion == "stability" and run.reliable
     assert run.candidates[f"spread/{run.normalize}"]["minority"] <= scenes.BALANCE_MAX
     acc = scenes.scene_accuracy(ds, pred_field="scene_auto", true_field="scene_truth")
     assert acc["accuracy"] >= 0.95 and acc["ari"] >= 0.8, acc
@@ -281,6 +304,21 @@ def test_balance_guard_ranks_an_even_split_last():
     assert c["flat/l2"]["silhouette"] > c["flat/standardize"]["silhouette"]
     assert choice.normalize == "standardize" and scenes.minority_share(labels, 2) == 0.25
     np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
+
+
+def test_a_split_no_resample_reproduces_is_flagged_unreliable(image_dataset):
+    """Structureless features: k-means still returns two clusters, but resamples disagree; the run says so."""
+    ds, clean = image_dataset
+    x = np.random.default_rng(0).standard_normal((len(ds), 40)).astype(np.float32)
+    with pytest.warns(UserWarning, match="unreliable"):
+        run = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, tag=False, report=False)
+    assert run.reliable is False and run.score < scenes.STABLE_MIN
+    # a stable but even split: the size rule cannot name it, so the run is flagged too
+    even = np.where(np.arange(len(ds)) % 2 == 0, 6.0, -6.0)[:, None] + np.random.default_rng(1).normal(0, 0.3, (len(ds), 3))
+    with pytest.warns(UserWarning, match="near-even"):
+        run = scenes.assign_scenes(ds, embeddings=even.astype(np.float32), k=2, seed=0, tag=False, report=False)
+    assert run.reliable is False and run.score > 0.95
+    assert scenes.assign_scenes(ds, embeddings=clean, k=2, seed=0, tag=False, report=False).reliable is True
 
 
 def test_dcgan_tags_recover_land_on_small_sar_like_images(fo_dataset_name, tmp_path):

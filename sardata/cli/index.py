@@ -89,7 +89,9 @@ def scenes(
                                   help="features before k-means: auto (chosen without labels) | l2 | standardize | "
                                        "none"),
     variant: str = typer.Option("auto", "--variant",
-                                help="auto | spread (std of F over its 4x4 grid) | pooled (mean) | flat (paper's F)"),
+                                help="auto (= spread when the layout is known) | spread (std of F over its 4x4 grid) | "
+                                     "trimmed (std without each channel's extreme cells) | pooled (mean) | flat "
+                                     "(paper's F)"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc

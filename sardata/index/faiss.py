@@ -18,7 +18,8 @@ Design (see also :mod:`sardata.index.build`):
   :meth:`~FaissSimilarityIndex.add_to_index` from ``recall_target``, measured on held-out queries
   (:mod:`sardata.index.tune`); the choice and the measured recall are stored in the run's config (``tuning``).
   They are not re-measured on later adds: rebuild (``sardata index --overwrite``) to re-tune. IVF-PQ + refine keeps
-  its refine store in ``<brain_key>.refine.npz`` beside the ``.faiss`` file.
+  its id map in ``<brain_key>.refine.npz`` and its exact vectors in ``<brain_key>.refine-<token>.npy`` beside the
+  ``.faiss`` file (:mod:`sardata.index.refine`).
 - Sync on add/remove uses FAISS's own ids instead of rebuilding (HNSW excepted: FAISS cannot remove from its graph,
   so a removal rebuilds it, see :func:`sardata.index.build.remove_ids`): each indexed sample gets an int64 id, stored
   ascending and aligned with ``sample_ids``. Flat indexes are wrapped in ``IndexIDMap2``; IVF indexes keep ids
@@ -27,7 +28,7 @@ Design (see also :mod:`sardata.index.build`):
   the collection grows by an order of magnitude, rebuild it (``sardata index --overwrite``) to re-balance them.
 - ``metric="cosine"`` stores L2-normalised vectors in an inner-product index; distances are ``1 - cosine``.
   ``metric="euclidean"`` stores raw vectors in an L2 index; distances are Euclidean (not squared).
-  :meth:`get_embeddings` therefore returns unit vectors for cosine and, for IVF-PQ, PQ-decoded approximations.
+  :meth:`get_embeddings` therefore returns unit vectors for cosine (the stored vectors, IVF-PQ included).
 - Files are written atomically (:mod:`sardata._io`), ids first, index second; a reader that finds the
   two out of step (different counts) raises an error naming both files.
 - ``delete_brain_run`` calls :meth:`FaissSimilarity.cleanup`, which deletes the files.

@@ -1,8 +1,8 @@
 """Scene clustering → ``scene`` labels, tags, a saved view of uncertain samples, a report and a 2-D map.
 
 - :mod:`sardata.scenes.cluster`: k-means (FAISS, all points), BSLM naming, margin confidence, and the feature-space
-  policy (variant — local ``spread``, ``pooled``, the paper's ``flat`` — × normalisation, chosen by bootstrap
-  stability behind a balance guard, never by labels).
+  policy (variant — local ``spread``, ``trimmed`` spread, ``pooled``, the paper's ``flat`` — × normalisation, chosen
+  by bootstrap stability behind a balance guard, never by labels; unstable or unnameable splits are flagged).
 - :mod:`sardata.scenes.runs`: :func:`assign_scenes` (the one entry point of CLI, recipes and demo), scene runs as
   FiftyOne custom runs, the ``scene_uncertain`` saved view.
 - :mod:`sardata.scenes.report`: ``report.json``, review montages (typical beside boundary), scatter PNGs,
@@ -16,6 +16,7 @@ from sardata.scenes.cluster import (
     LAYOUT_VARIANTS,
     NORMALIZATIONS,
     SILHOUETTE_MAX_POINTS,
+    STABLE_MIN,
     VARIANTS,
     SpaceChoice,
     candidate_spaces,
@@ -30,6 +31,7 @@ from sardata.scenes.cluster import (
     silhouette,
     stability,
     to_space,
+    trim_count,
 )
 from sardata.scenes.report import (
     MONTAGE_IMAGES,
@@ -55,10 +57,10 @@ from sardata.scenes.viz import compute_visualization
 
 __all__ = [
     "BALANCE_MAX", "BSLM_NAMES", "LAYOUT_VARIANTS", "MONTAGE_IMAGES", "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD",
-    "SILHOUETTE_MAX_POINTS", "UNCERTAIN", "VARIANTS", "SceneRun", "SpaceChoice", "assign_scenes",
+    "SILHOUETTE_MAX_POINTS", "STABLE_MIN", "UNCERTAIN", "VARIANTS", "SceneRun", "SpaceChoice", "assign_scenes",
     "candidate_spaces", "centroid_distances", "cluster_embeddings", "compute_visualization", "delete_scene_run",
     "feature_variant", "list_scene_runs", "load_embeddings", "load_scene_run", "make_montage",
     "make_review_montage", "margin_confidence", "minority_share", "name_clusters", "normalize_features",
-    "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "stability", "to_space",
+    "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "stability", "to_space", "trim_count",
     "write_report",
 ]

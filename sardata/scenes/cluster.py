@@ -7,19 +7,24 @@ BSLM (seed 000): k-means with k=2 on the DCGAN discriminator features; the small
 spaces: a *variant* of the BSLM ``F`` (channel-major, ``F[c·P + p]`` over ``P`` = 4×4 positions) and a
 *normalisation* (``none``; ``l2``: rows to unit length; ``standardize``: columns to zero mean, unit variance):
 
-- ``spread``: per channel, the standard deviation of ``F`` over its positions (1792-d), i.e. the RMS of ``F`` after
-  subtracting the image's own mean over the positions. A homogeneous image scores 0 whatever its level; a region
-  that answers differently from the rest of the image (a coast, even a sliver at the border) raises it. Local.
+- ``trimmed`` (by name): ``spread`` after dropping, per channel, the most extreme
+  position at each end (:func:`trim_count`: one per 16 positions). A ship fills about one of the 16 cells (at 128–256
+  px a cell is 32–64 px; most SSDD ships are smaller), a coast several: one bright ship no longer reads as land, a
+  coast still does (and so does a sliver covering two cells or more; one covering a single cell does not). Local.
+- ``spread`` (the default when the layout is known): per channel, the standard deviation of ``F`` over its
+  positions (1792-d), i.e. the RMS of ``F`` after subtracting the image's own mean over the positions. A
+  homogeneous image scores 0 whatever its level; a region that answers differently from the rest of the image (a
+  coast, even a sliver at the border) raises it; so does a large bright ship. Local.
 - ``pooled``: the mean over the positions (1792-d). Global.
 - ``flat``: the paper's 28672-d ``F`` as is. Global and local mixed; dominated by where things sit.
 
-``spread`` and ``pooled`` need the layout (``positions > 1``, recorded by the extractor). **The variant is a rule,
-not a score**: ``variant="auto"`` is ``spread`` when the layout is known, else ``flat`` (cc features, PCA-reduced
-features); ``pooled`` and ``flat`` stay available by name. The normalisation is chosen among the candidates: each
-is clustered and scored by its **stability**: the mean adjusted Rand index between the k-means partition of all points
-and the partitions of ``bootstrap`` resamples (each resample clustered afresh, with other seeds, then every point
-assigned to its nearest resample centroid). Ties (within 0.01) go to the higher silhouette, then to the order of
-:data:`NORMALIZATIONS`. The selection reads the features only: no truth field, no label.
+``trimmed``, ``spread`` and ``pooled`` need the layout (``positions > 1``, recorded by the extractor; ``trimmed`` at
+least 4). **The variant is a rule, not a score**: ``variant="auto"`` is ``spread`` when the layout is known, else
+``flat`` (cc features, PCA-reduced features); the others stay available by name. The normalisation is chosen among
+the candidates: each is clustered and scored by its **stability**: the mean adjusted Rand index between the k-means
+partition of all points and the partitions of ``bootstrap`` resamples (each resample clustered afresh, with other
+seeds, then every point assigned to its nearest resample centroid). Ties (within 0.01) go to the higher silhouette,
+then to the order of :data:`NORMALIZATIONS`. The selection reads the features only: no truth field, no label.
 
 **Balance guard** (k = 2). A partition whose smaller cluster holds more than :data:`BALANCE_MAX` of the points is
 ranked after every other candidate: BSLM names the clusters by size, so a near-even split cannot be named by its
@@ -39,6 +44,38 @@ L2 split on ``default`` (0.85, minority 49 %); the guard removes it. Reading of 
 with k-means; the default here is still k-means on that same discriminator feature, only summarised per channel over
 its 4×4 positions. ``variant="flat", normalize="none"`` is the paper's exact space.
 
+**Reliability** (:data:`STABLE_MIN`). k-means always returns k clusters, also where nothing separates. A chosen
+partition whose stability is below 0.75 is stored with ``reliable=False`` and :func:`sardata.scenes.assign_scenes`
+warns: resamples of the same images do not reproduce it. Measured (same runs): 0.85 (``default``) and 0.98 (SL-SSDD
+coastlines), where the tags are 0.885 / 0.965 accurate, against 0.62 on ``coast_hard``, where they are at chance
+(ARI −0.06); the threshold sits between these. It is a warning sign, not a test: on 8 bootstrap resamples of each
+condition's images the chosen stability was 0.60–0.99 (``default``), 0.81–1.00 (SL-SSDD) and 0.46–0.86
+(``coast_hard``), so the flag caught 5 of the 8 chance-level runs and also flagged 2 of the 16 good ones. A run is
+also flagged when, at k = 2, every candidate fails the balance guard (all splits near-even, so the size rule names
+noise): at full size (1160 default images, same 60 GAN steps) every DCGAN space split 39–50 % / 50–61 % on a factor
+that is not the scene (accuracy 0.36–0.71, ARI ≤ 0.16, although a probe with labels is still 0.94). It never changes
+the tags.
+
+Why ``spread`` stays the default and ``trimmed`` is only available by name (same runs, the features of the previous
+rule's measurement; accuracy / ARI, normalisation chosen by the policy): ``spread`` 0.875/0.51 (default), 0.950/0.79
+(SL-SSDD), 0.490/−0.02 (coast_hard); ``trimmed`` 0.885/0.53, 0.965/0.85, 0.545/−0.06: 2 and 3 images of 200 where
+there is a split, chance either way on ``coast_hard``. That gain is within noise: over 10 bootstrap resamples of the
+images (policy rerun on each) the paired accuracy difference is −0.002 ± 0.058, −0.001 ± 0.039 and −0.009 ± 0.098.
+What changes is the kind of error (``default``: offshore images with a big bright ship tagged inshore 10 → 6,
+inshore images missed 15 → 17: coasts in one cell, mostly-land images; SL-SSDD: 3 → 2 and 7 → 5). At full size (1160
+``default`` images) ``trimmed`` is worse (0.475/0.00 against 0.668/0.10; both flagged unreliable): a variant that
+ties on three conditions and loses on the fourth is not a default. Tried on cached C12 (16×16), C13 (8×8) and C14
+maps and not better on every condition (``default`` / SL-SSDD / ``coast_hard`` accuracy with the best of the three
+normalisations, which flatters them): spread at 8×8 0.85/0.955/0.575 and at 16×16 0.825/0.91/0.60; spread
+concatenated with ``pooled`` after per-block standardisation 0.345/0.945/0.58 (the global block brings the sea state
+back); the spreads of C14, C13 and C12 concatenated that way 0.845/0.955/0.59; on ``default`` alone: per-channel
+IQR, 90–10 % range or MAD over the positions 0.63–0.87, the share of positions beyond 2–3 MADs of the data set's
+median or the RMS distance to it 0.36–0.84, quantiles of per-position distances 0.41–0.85, spectral clustering, Ward
+or a GMM on PCA instead of k-means 0.36–0.90 (and unstable across conditions). A 5-fold logistic probe *with labels*
+on these summaries, the diagnostic ceiling, is 0.85–0.95 (``default``), 0.94–0.98 (SL-SSDD) and 0.74–0.86
+(``coast_hard``): at this GAN budget the scene is only weakly in ``F``, on ``coast_hard`` barely (all-offshore
+scores 0.775), so no clustering of it can reach 0.97 there.
+
 Why stability and not silhouette alone: silhouettes of differently normalised spaces are not on one scale, whereas
 the agreement of resampled partitions is a property of the partition, comparable across spaces.
 """
@@ -52,9 +89,9 @@ import numpy as np
 BSLM_NAMES = ("inshore", "offshore")  # smaller cluster first
 SILHOUETTE_MAX_POINTS = 5000
 NORMALIZATIONS = ("l2", "standardize", "none")
-VARIANTS = ("spread", "pooled", "flat")
-#: Variants computed over the spatial positions of ``F`` (they need ``positions > 1``).
-LAYOUT_VARIANTS = ("spread", "pooled")
+VARIANTS = ("trimmed", "spread", "pooled", "flat")
+#: Variants computed over the spatial positions of ``F`` (they need ``positions > 1``; ``trimmed`` at least 4).
+LAYOUT_VARIANTS = ("trimmed", "spread", "pooled")
 #: Bootstrap resamples of the stability score, and the score gap under which two candidates count as tied.
 BOOTSTRAP = 10
 TIE = 0.01
@@ -64,6 +101,8 @@ TIE = 0.01
 TRAIN_MAX_POINTS = 100_000
 #: k = 2: a partition whose smaller cluster holds more than this share is ranked last (see the module docstring).
 BALANCE_MAX = 0.4
+#: A chosen partition less stable than this is flagged ``reliable=False`` (see the module docstring).
+STABLE_MIN = 0.75
 
 
 @dataclass
@@ -78,6 +117,9 @@ class SpaceChoice:
         silhouette: silhouette of the chosen space's partition.
         candidates: ``{"<variant>/<normalize>": {"stability": s, "silhouette": s, "minority": share}}`` for every
             candidate scored (``minority``: share of the smallest cluster).
+        reliable: ``score >= STABLE_MIN`` and (k = 2) some candidate passed the balance guard; None when not
+            scored. False: resamples do not reproduce the split, or every split is near-even and the BSLM size rule
+            cannot name it; the tags are then not to be trusted.
     """
 
     variant: str
@@ -86,6 +128,7 @@ class SpaceChoice:
     score: float | None
     silhouette: float | None
     candidates: dict = field(default_factory=dict)
+    reliable: bool | None = None
 
 
 # --------------------------------------------------------------------------------------------------- k-means
@@ -195,24 +238,37 @@ def normalize_features(x: np.ndarray, how: str | None) -> np.ndarray:
     raise ValueError(f"unknown normalize {how!r}; expected None, 'none', 'l2' or 'standardize'")
 
 
+def trim_count(positions: int) -> int:
+    """Positions dropped at *each* end, per channel, by the ``trimmed`` variant: one per 16 positions (at least 1)."""
+    return max(1, positions // 16)
+
+
 def feature_variant(x: np.ndarray, variant: str, positions: int = 1) -> np.ndarray:
     """A variant of channel-major features (``x[:, c·positions + p]``, as the BSLM ``F``): ``"flat"``: ``x`` as is;
     ``"pooled"``: the mean over the ``positions``; ``"spread"``: the standard deviation over them (the RMS of the
-    per-image-centred feature), both ``n × dim/positions``."""
+    per-image-centred feature); ``"trimmed"``: that standard deviation after dropping, per channel, the
+    :func:`trim_count` highest and lowest positions. All but ``flat`` are ``n × dim/positions``."""
     x = np.asarray(x, dtype=np.float32)
     if variant == "flat":
         return x
     if variant in LAYOUT_VARIANTS:
-        if positions < 2 or x.shape[1] % positions:
+        need = 2 * trim_count(positions) + 2 if variant == "trimmed" else 2
+        if positions < need or x.shape[1] % positions:
             raise ValueError(f"cannot pool {x.shape[1]}-d features over {positions} positions (variant {variant!r})")
         grid = x.reshape(len(x), -1, positions)
-        return grid.mean(axis=2) if variant == "pooled" else grid.std(axis=2)
+        if variant == "pooled":
+            return grid.mean(axis=2)
+        if variant == "trimmed":
+            t = trim_count(positions)
+            grid = np.sort(grid, axis=2)[:, :, t:positions - t]
+        return grid.std(axis=2)
     raise ValueError(f"unknown feature variant {variant!r}; expected one of {VARIANTS}")
 
 
 def candidate_spaces(positions: int = 1, variant: str = "auto", normalize: str | None = "auto") -> list[tuple]:
     """``(variant, normalize)`` pairs to try: variant ``"auto"`` is ``spread`` when ``positions > 1``, else
-    ``flat``; normalize ``"auto"`` expands to every :data:`NORMALIZATIONS`; an explicit value is the only one."""
+    ``flat``; normalize ``"auto"`` expands to every :data:`NORMALIZATIONS`; an explicit value
+    is the only one."""
     if variant == "auto":
         variant = "spread" if positions > 1 else "flat"
     variants = [variant]
@@ -222,8 +278,9 @@ def candidate_spaces(positions: int = 1, variant: str = "auto", normalize: str |
     for v in variants:
         if v not in VARIANTS:
             raise ValueError(f"unknown feature variant {v!r}; expected 'auto' or one of {VARIANTS}")
-        if v in LAYOUT_VARIANTS and positions < 2:
-            raise ValueError(f"variant {v!r} needs features with a known spatial layout (positions > 1)")
+        if v in LAYOUT_VARIANTS and positions < (4 if v == "trimmed" else 2):
+            raise ValueError(f"variant {v!r} needs features with a known spatial layout "
+                             f"(positions {'≥ 4' if v == 'trimmed' else '> 1'}), got positions={positions}")
     for n in norms:
         if n not in NORMALIZATIONS:
             raise ValueError(f"unknown normalize {n!r}; expected 'auto' or one of {NORMALIZATIONS}")
@@ -299,9 +356,12 @@ def select_space(x: np.ndarray, k: int, positions: int = 1, variant: str = "auto
         (v, norm), (stab, sil, z, clustered, _) = next(iter(results.items()))
         return SpaceChoice(v, norm, "fixed", None, sil, candidates), z, clustered
     # the guard: near-even k=2 splits compete only when every candidate is one
-    nameable = [key for key in spaces if k != 2 or results[key][4] <= BALANCE_MAX] or list(spaces)
+    guarded = [key for key in spaces if k != 2 or results[key][4] <= BALANCE_MAX]
+    nameable = guarded or list(spaces)
     best_stab = max(results[key][0] for key in nameable)
     tied = [key for key in nameable if results[key][0] >= best_stab - TIE]
     chosen = max(tied, key=lambda key: (results[key][1] if results[key][1] is not None else -1.0))
     stab, sil, z, clustered, _ = results[chosen]
-    return SpaceChoice(chosen[0], chosen[1], "stability", round(stab, 4), sil, candidates), z, clustered
+    return (SpaceChoice(chosen[0], chosen[1], "stability", round(stab, 4), sil, candidates,
+                        bool(stab >= STABLE_MIN and guarded)),
+            z, clustered)

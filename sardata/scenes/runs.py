@@ -48,10 +48,13 @@ class SceneRun:
         created_at: ISO time of the run.
         n_init, niter: k-means restarts and iterations.
         normalize: the normalisation applied before k-means (``"none"``, ``"l2"``, ``"standardize"``).
-        variant: the feature variant (``"spread"`` or ``"pooled"``: std or mean over the spatial positions;
+        variant: the feature variant (``"trimmed"``, ``"spread"`` or ``"pooled"``: trimmed std, std or mean over the
+            spatial positions;
             ``"flat"``: the paper's ``F``).
         criterion: ``"stability"`` (chosen without labels among candidates) or ``"fixed"`` (asked for).
         score: the chosen space's stability (mean bootstrap ARI); None when fixed.
+        reliable: :attr:`sardata.scenes.cluster.SpaceChoice.reliable` (stable, and nameable at k = 2); False: the
+            tags are not to be trusted (a warning is issued); None when fixed.
         candidates: every candidate space's stability, silhouette and smallest-cluster share.
         positions: spatial positions per channel of the input features (1: no layout known).
         uncertain_view: name of the saved view of the least certain samples.
@@ -79,6 +82,7 @@ class SceneRun:
     criterion: str = "fixed"
     score: float | None = None
     candidates: dict = field(default_factory=dict)
+    reliable: bool | None = None
     positions: int = 1
     uncertain_view: str | None = None
     uncertain_count: int = 0
@@ -125,8 +129,9 @@ def assign_scenes(
         normalize ("auto"): ``"auto"`` (chosen by stability behind the balance guard,
             :func:`sardata.scenes.cluster.select_space`),
             ``"l2"``, ``"standardize"`` or ``"none"``/None.
-        variant ("auto"): ``"auto"``, ``"spread"`` / ``"pooled"`` (std / mean over the spatial positions of the
-            BSLM ``F``; need the layout) or ``"flat"`` (the paper's ``F``; ``variant="flat", normalize="none"`` is
+        variant ("auto"): ``"auto"`` (``spread`` when the layout is known, else ``flat``), ``"trimmed"`` /
+            ``"spread"`` / ``"pooled"`` (trimmed std / std / mean over the spatial positions of the BSLM ``F``; need
+            the layout) or ``"flat"`` (the paper's ``F``; ``variant="flat", normalize="none"`` is
             the paper's exact clustering).
         positions (None): spatial positions per channel of the vectors; None → the embedding field's ``info``
             (written by :func:`sardata.embed.extract.extract_features`: 16 for a DCGAN ``F``), else 1.
@@ -145,6 +150,15 @@ def assign_scenes(
     choice, z, (labels, centroids, distances) = _cluster.select_space(
         x, k, positions=positions, variant=variant, normalize=normalize, seed=seed, n_init=n_init, niter=niter
     )
+    if choice.reliable is False:
+        minority = choice.candidates[f"{choice.variant}/{choice.normalize}"]["minority"]
+        why = (f"stability {choice.score} < {_cluster.STABLE_MIN}: resamples of these images do not reproduce it"
+               if choice.score < _cluster.STABLE_MIN else
+               f"every candidate split is near-even (chosen: smaller cluster {minority:.0%} > "
+               f"{_cluster.BALANCE_MAX:.0%}), which the size rule cannot name")
+        warnings.warn(f"scene run {run_key!r}: the chosen split ({choice.variant}/{choice.normalize}) is unreliable: "
+                      f"{why} (review the uncertain view; more GAN training or other features may help)",
+                      stacklevel=2)
     names = _cluster.name_clusters(labels, k)
     confidence = _cluster.margin_confidence(distances)
     scene_names = [names[c] for c in labels]
@@ -185,6 +199,7 @@ def assign_scenes(
         criterion=choice.criterion,
         score=choice.score,
         candidates=choice.candidates,
+        reliable=choice.reliable,
         positions=int(positions),
         uncertain_view=view_name,
         uncertain_count=view_count,
