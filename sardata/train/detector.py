@@ -123,6 +123,7 @@ class DetectorConfig(TrainConfig):
         train_split ("train"), test_split ("test"): splits; the test split is evaluated if present.
         image_size: resize target (paper) or SSD's reference size (native).
         crop_size: random training crops of this size at native resolution; 0: whole images resized.
+        crop_focus: probability that a training crop is centred on a box (:mod:`sardata.train.coco_data`).
         epochs, iterations: training length; ``iterations`` (when set) is the exact number of optimizer steps.
         batch_size: images per step.
         optimizer: ``sgd`` or ``adamw``.
@@ -134,6 +135,8 @@ class DetectorConfig(TrainConfig):
         lr_steps, lr_gamma: step decay.
         normalization: ``auto``, ``db``, ``data``, ``sar`` or ``imagenet`` (module docstring).
         anchors: ``auto`` (from the training boxes) or ``default`` (COCO's).
+        anchor_octaves (None): anchor sizes per pyramid level with ``anchors="auto"``, spaced by ``2^(1/octaves)``
+            (:func:`sardata.train.anchors.derive_anchors`); None: 3 for RetinaNet (its paper), 1 otherwise.
         grad_clip: gradient-norm clip (None: off).
         backbone_weights (None): ImageNet weights, file or torchvision weights name.
         trainable_layers (3): backbone stages trained when starting from weights.
@@ -161,6 +164,7 @@ class DetectorConfig(TrainConfig):
     test_split: str = "test"
     image_size: int | None = None
     crop_size: int | None = None
+    crop_focus: float | None = None
     epochs: int | None = None
     iterations: int | None = None
     batch_size: int | None = None
@@ -175,6 +179,7 @@ class DetectorConfig(TrainConfig):
     lr_gamma: float | None = None
     normalization: str | None = None
     anchors: str | None = None
+    anchor_octaves: int | None = None
     grad_clip: float | None = None
     backbone_weights: str | None = None
     trainable_layers: int = 3
@@ -221,6 +226,10 @@ class DetectorConfig(TrainConfig):
             raise ValueError("set epochs ≥ 1 or iterations ≥ 1")
         if self.batch_size < 1 or self.image_size < 32 or self.crop_size < 0:
             raise ValueError("batch_size must be ≥ 1, image_size ≥ 32 and crop_size ≥ 0")
+        if self.crop_focus is not None and not 0.0 <= float(self.crop_focus) <= 1.0:
+            raise ValueError(f"crop_focus={self.crop_focus!r}: a probability, between 0 and 1")
+        if self.anchor_octaves is not None and (not isinstance(self.anchor_octaves, int) or self.anchor_octaves < 1):
+            raise ValueError(f"anchor_octaves={self.anchor_octaves!r}: must be an integer ≥ 1")
         if self.eval_every is not None and (not isinstance(self.eval_every, int) or self.eval_every < 1):
             raise ValueError(f"eval_every={self.eval_every!r}: must be an integer ≥ 1")
         if not Path(self.data).is_dir():
@@ -283,7 +292,7 @@ def train(cfg: DetectorConfig) -> dict:
     _check_category_ids(categories, annotations_path(cfg.data, cfg.test_split if cfg.test_only else cfg.train_split))
     if not cfg.test_only:
         train_set = CocoDetection(cfg.data, cfg.train_split, train=True, max_images=cfg.max_images,
-                                  crop_size=cfg.crop_size or None)
+                                  crop_size=cfg.crop_size or None, crop_focus=cfg.crop_focus or 0.0)
         if len(train_set) == 0:
             raise ValueError(f"{cfg.data}: split {cfg.train_split!r} has no readable images")
     test_set = (CocoDetection(cfg.data, cfg.test_split, dedup=True, max_images=cfg.max_images)
@@ -443,7 +452,8 @@ def _model_kwargs(cfg: DetectorConfig, train_set: CocoDetection, categories: lis
             wh = wh * _resize_factor(train_set)
         body = build_backbone(cfg.backbone, cfg.arch, cfg.image_size)
         _, strides = feature_levels(body, probe_size=max(256, cfg.image_size if cfg.arch == "ssd" else 256))
-        plan = derive_anchors(wh, strides, octaves=3 if cfg.arch == "retinanet" else 1)
+        octaves = cfg.anchor_octaves or (3 if cfg.arch == "retinanet" else 1)
+        plan = derive_anchors(wh, strides, octaves=octaves)
         kwargs["anchors"] = {"sizes": plan["sizes"], "aspect_ratios": plan["aspect_ratios"]}
     if cfg.preset == "cpu":
         kwargs.update(CPU_MODEL_OPTIONS.get(cfg.arch, {}))
