@@ -17,7 +17,7 @@ against exact search (``faiss.knn``) for every query. Metric: Euclidean everywhe
    tolerance, faiss always runs every iteration); then one restart of each.
 4. ``--hnsw``: HNSW32 tuned to the target as well (its build takes minutes at 10⁶ on 2 cores).
 
-``python -m benchmarks.index`` prints the 10⁶ × 256 figures (about 10 minutes and < 5 GiB on 2 cores);
+``python -m benchmarks.index`` prints the 10⁶ × 256 figures (about 2.5 minutes and < 5 GiB on a quiet 2-core machine);
 ``--n 100000`` for a quick look.
 """
 
