@@ -46,9 +46,9 @@ Readings of what the paper leaves open (each one a choice made here):
    location, used as a constant weight (no gradient through the mask), unnormalised (``1/N_l`` normalises it).
 6. **Heads.** RetinaNet: the classification logits (A·K channels, Σ_c over all of them). Faster R-CNN: Eq. 13 is a
    dense per-location sum, so it is applied to the RPN objectness (A channels), and M_FRS is the max sigmoid of the
-   teacher's objectness; the ROI classifier is not distilled (as in FRS's two-stage code, ``distill_frs_two.py``). A MobileNetV2 Faster R-CNN student has no stride-4
-   level and so its anchor sizes per level differ from the R50 teacher's; objectness is then compared anchor slot
-   by anchor slot anyway (a known mismatch of this architecture pairing, not of RetinaNet's).
+   teacher's objectness; the ROI classifier is not distilled (as in FRS's two-stage code, ``distill_frs_two.py``).
+   A MobileNetV2 Faster R-CNN student has no stride-4 level and so its anchor sizes per level differ from the R50
+   teacher's; objectness is then compared anchor slot by anchor slot anyway (a known mismatch of this architecture pairing, not of RetinaNet's).
 7. **φ_adapt**: a 3×3 convolution per student level (Du et al.), without activation (FPN features are signed).
 8. **Optimisation** (not in the paper, which fine-tunes ImageNet-initialised students with SGD for 100 epochs):
    students train from scratch here, with AdamW (lr 2e-3, weight decay 0.05), linear warm-up, ×0.1 at 8/12 and
@@ -404,8 +404,8 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
     ``summary.json``.
 
     Returns:
-        dict with ``variant``, ``AP50``, ``mAP``, ``AP50_agnostic`` (on ``eval_split``), ``teacher``, ``steps``, ``final_losses``,
-        ``filter_magnitude``, ``checkpoint``, ``losses_csv``, ``out_dir``.
+        dict with ``variant``, ``AP50``, ``mAP``, ``AP50_agnostic`` (on ``eval_split``), ``teacher``, ``steps``,
+        ``final_losses``, ``filter_magnitude``, ``checkpoint``, ``losses_csv``, ``out_dir``.
     """
     from sardata.runtime import resolve_device, seed_everything
     from sardata.train import common
@@ -460,7 +460,8 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
                "per_class_AP50": {k: v.get("AP50") for k, v in metrics.get("per_class", {}).items()},
                "teacher": {"checkpoint": str(cfg.teacher), "val_AP50": report["AP50"]}, "steps": len(step_rows),
                "final_losses": step_rows[-1] if step_rows else {},
-               "filter_magnitude": history[-1].get("filter_magnitude"), "checkpoint": str(out_dir / checkpoints.CHECKPOINT_NAME),
+               "filter_magnitude": history[-1].get("filter_magnitude"),
+               "checkpoint": str(out_dir / checkpoints.CHECKPOINT_NAME),
                "losses_csv": str(csv_path), "loss_plot": str(plot_path), "out_dir": str(out_dir), "config": args}
     _write_json(out_dir / "summary.json", summary)
     return summary
