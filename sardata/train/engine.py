@@ -21,14 +21,10 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from sardata.metrics import coco_detection_metrics
+from sardata.metrics import SCORE_THRESHOLD, coco_detection_metrics  # the one evaluation threshold
 from sardata.runtime import all_reduce_mean
 from sardata.train import common
 from sardata.train.coco_data import CocoDetection, collate, targets_to
-
-#: Detections scored down to this value count in evaluation (COCO practice; a 0.05 cut lowers AP).
-SCORE_THRESHOLD = 0.001
-
 
 # --------------------------------------------------------------------------------------------- schedules
 
