@@ -119,6 +119,16 @@ def coco_detection_metrics(gt: dict | str | os.PathLike, predictions: Iterable[d
 # --------------------------------------------------------------------------------------------- confusion matrix
 
 
+def class_agnostic_ap50(gt: dict, results: list[dict]) -> float:
+    """AP50 with every ground-truth box and detection relabelled to one class: what is left of AP50 when class
+    confusion costs nothing, so ``AP50_agnostic − AP50`` is the part lost to telling the classes apart (and what
+    remains below 1 is localisation and missed or spurious boxes). Same-box detections of several classes all stay
+    (the class-wise NMS output as it is), so the duplicates count as false positives at their lower scores."""
+    one = [{"id": 1, "name": "object"}]
+    gt = {**gt, "annotations": [{**a, "category_id": 1} for a in gt["annotations"]], "categories": one}
+    return coco_detection_metrics(gt, [{**r, "category_id": 1} for r in results])["AP50"]
+
+
 def normalise_rows(matrix) -> np.ndarray:
     """Each row divided by its sum (a row without samples stays 0)."""
     m = np.asarray(matrix, dtype=np.float64)

@@ -355,26 +355,6 @@ def test_ablation_rows_mean_and_sample_std_over_seeds():
     assert list(VARIANTS) == ["baseline", "frs", "ede", "fdr", "hsm", "ifkd"]
 
 
-def test_class_agnostic_ap50_forgives_only_the_class():
-    from sardata.train.distill_teacher import class_agnostic_ap50
-    from sardata.metrics import coco_detection_metrics
-
-    gt = {"images": [{"id": 1, "width": 100, "height": 100}, {"id": 2, "width": 100, "height": 100}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 30], "area": 900,
-                           "iscrowd": 0},
-                          {"id": 2, "image_id": 2, "category_id": 2, "bbox": [50, 50, 20, 40], "area": 800,
-                           "iscrowd": 0}],
-          "categories": [{"id": 1, "name": "A220"}, {"id": 2, "name": "Boeing737"}]}
-    swapped = [{"image_id": 1, "category_id": 2, "bbox": [10, 10, 30, 30], "score": 0.9},
-               {"image_id": 2, "category_id": 1, "bbox": [50, 50, 20, 40], "score": 0.8}]
-    assert coco_detection_metrics(gt, swapped)["AP50"] == pytest.approx(0.0)  # right boxes, wrong classes
-    assert class_agnostic_ap50(gt, swapped) == pytest.approx(1.0)
-    misplaced = [{"image_id": 1, "category_id": 1, "bbox": [60, 60, 30, 30], "score": 0.9}]  # IoU 0
-    assert class_agnostic_ap50(gt, misplaced) == pytest.approx(0.0)
-    half = [{"image_id": 1, "category_id": 1, "bbox": [10, 10, 30, 30], "score": 0.9}]  # one of two found
-    assert class_agnostic_ap50(gt, half) == pytest.approx(0.5, abs=0.01)
-
-
 def test_run_ablation_reuses_finished_runs_only_when_identical(tmp_path):
     from dataclasses import asdict, replace
 

@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from sardata._io import write_json
 from sardata.metrics import SCORE_THRESHOLD as EVAL_SCORE_THRESHOLD  # the one evaluation threshold
+from sardata.metrics import class_agnostic_ap50  # noqa: F401  (public here too)
 from sardata.train.detection_models import set_score_threshold
 
 log = logging.getLogger(__name__)
@@ -143,19 +144,6 @@ def evaluate_detector(model: nn.Module, data_dir: str | Path, split: str, device
     metrics, results = evaluate(set_score_threshold(model), loader, device, progress,
                                 score_threshold=EVAL_SCORE_THRESHOLD)
     return {**metrics, "AP50_agnostic": class_agnostic_ap50(gt_of(dataset), results)}
-
-
-def class_agnostic_ap50(gt: dict, results: list[dict]) -> float:
-    """AP50 with every ground-truth box and detection relabelled to one class: what is left of AP50 when class
-    confusion costs nothing, so ``AP50_agnostic − AP50`` is the part lost to telling the classes apart (and what
-    remains below 1 is localisation and missed or spurious boxes). Same-box detections of several classes all stay
-    (the class-wise NMS output as it is), so the duplicates count as false positives at their lower scores."""
-    from sardata.metrics import coco_detection_metrics
-
-    one = [{"id": 1, "name": "object"}]
-    gt = {**gt, "annotations": [{**a, "category_id": 1} for a in gt["annotations"]], "categories": one}
-    return coco_detection_metrics(gt, [{**r, "category_id": 1} for r in results],
-                                  score_threshold=EVAL_SCORE_THRESHOLD)["AP50"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
