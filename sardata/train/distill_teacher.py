@@ -28,7 +28,7 @@ import torch.nn as nn
 
 from sardata._io import write_json
 from sardata.metrics import SCORE_THRESHOLD as EVAL_SCORE_THRESHOLD  # the one evaluation threshold
-from sardata.metrics import class_agnostic_ap50  # noqa: F401  (public here too)
+from sardata.metrics import class_agnostic_ap50
 from sardata.train.detection_models import set_score_threshold
 
 log = logging.getLogger(__name__)
