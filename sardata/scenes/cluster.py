@@ -103,6 +103,9 @@ TRAIN_MAX_POINTS = 100_000
 BALANCE_MAX = 0.4
 #: A chosen partition less stable than this is flagged ``reliable=False`` (see the module docstring).
 STABLE_MIN = 0.75
+#: k = 2: how many times a candidate whose split fails the balance guard has that split's direction projected out
+#: and is re-clustered (:func:`deflate`; see the module docstring). 0 turns it off.
+DEFLATE_ROUNDS = 2
 
 
 @dataclass
@@ -117,6 +120,7 @@ class SpaceChoice:
         silhouette: silhouette of the chosen space's partition.
         candidates: ``{"<variant>/<normalize>": {"stability": s, "silhouette": s, "minority": share}}`` for every
             candidate scored (``minority``: share of the smallest cluster).
+        deflated: directions projected out of the chosen space before its split (:func:`deflate`; 0: none).
         reliable: ``score >= STABLE_MIN`` and (k = 2) some candidate passed the balance guard; None when not
             scored. False: resamples do not reproduce the split, or every split is near-even and the BSLM size rule
             cannot name it; the tags are then not to be trusted.
@@ -129,6 +133,7 @@ class SpaceChoice:
     silhouette: float | None
     candidates: dict = field(default_factory=dict)
     reliable: bool | None = None
+    deflated: int = 0
 
 
 # --------------------------------------------------------------------------------------------------- k-means
@@ -332,8 +337,42 @@ def minority_share(labels: np.ndarray, k: int) -> float:
     return float(np.bincount(labels, minlength=k).min() / max(len(labels), 1))
 
 
+def deflate(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """``z`` with the direction between the two ``centroids`` projected out (every row moved onto the hyperplane
+    through the origin orthogonal to ``centroids[1] - centroids[0]``)."""
+    u = np.asarray(centroids[1] - centroids[0], dtype=np.float32)
+    norm = float(np.linalg.norm(u))
+    if norm == 0.0:
+        return z
+    u = u / norm
+    return z - np.outer(z @ u, u).astype(np.float32)
+
+
+def split_space(z: np.ndarray, k: int, seed: int = 0, n_init: int = 5, niter: int = 50,
+                rounds: int = DEFLATE_ROUNDS):
+    """k-means in ``z``; at k = 2, a split that fails the balance guard has its direction projected out
+    (:func:`deflate`) and the rest is re-clustered, up to ``rounds`` times, until a split passes the guard.
+
+    Returns:
+        ``(z, (labels, centroids, distances), deflated)``: the space of the split kept, its k-means result and how
+        many directions were removed. When no round yields a split that passes the guard, the first split is kept
+        (``deflated`` 0): deflation only ever replaces an unnameable split by a nameable one.
+    """
+    first = clustered = cluster_embeddings(z, k, seed=seed, n_init=n_init, niter=niter)
+    space = z
+    for done in range(1, rounds + 1 if k == 2 else 1):
+        if minority_share(clustered[0], k) <= BALANCE_MAX:
+            break
+        space = deflate(space, clustered[1])
+        clustered = cluster_embeddings(space, k, seed=seed, n_init=n_init, niter=niter)
+        if minority_share(clustered[0], k) <= BALANCE_MAX:
+            return space, clustered, done
+    return z, first, 0
+
+
 def select_space(x: np.ndarray, k: int, positions: int = 1, variant: str = "auto", normalize: str | None = "auto",
-                 seed: int = 0, n_init: int = 5, niter: int = 50, bootstrap: int = BOOTSTRAP):
+                 seed: int = 0, n_init: int = 5, niter: int = 50, bootstrap: int = BOOTSTRAP,
+                 rounds: int = DEFLATE_ROUNDS):
     """Chooses the feature space by stability behind the balance guard (see the module docstring); reads nothing
     but ``x``.
 
@@ -344,24 +383,24 @@ def select_space(x: np.ndarray, k: int, positions: int = 1, variant: str = "auto
     spaces = candidate_spaces(positions, variant, normalize)
     results = {}
     for v, norm in spaces:
-        z = to_space(x, v, norm, positions)
-        clustered = cluster_embeddings(z, k, seed=seed, n_init=n_init, niter=niter)
+        z, clustered, done = split_space(to_space(x, v, norm, positions), k, seed, n_init, niter, rounds)
         sil = silhouette(z, clustered[0], seed=seed)
         stab = stability(z, clustered[0], k, seed=seed, bootstrap=bootstrap) if len(spaces) > 1 else None
-        results[(v, norm)] = (stab, sil, z, clustered, minority_share(clustered[0], k))
+        results[(v, norm)] = (stab, sil, z, clustered, minority_share(clustered[0], k), done)
     candidates = {f"{v}/{norm}": {"stability": None if r[0] is None else round(r[0], 4),
-                                  "silhouette": None if r[1] is None else round(r[1], 4), "minority": round(r[4], 4)}
+                                  "silhouette": None if r[1] is None else round(r[1], 4), "minority": round(r[4], 4),
+                                  "deflated": r[5]}
                   for (v, norm), r in results.items()}
     if len(spaces) == 1:
-        (v, norm), (stab, sil, z, clustered, _) = next(iter(results.items()))
-        return SpaceChoice(v, norm, "fixed", None, sil, candidates), z, clustered
+        (v, norm), (stab, sil, z, clustered, _, done) = next(iter(results.items()))
+        return SpaceChoice(v, norm, "fixed", None, sil, candidates, deflated=done), z, clustered
     # the guard: near-even k=2 splits compete only when every candidate is one
     guarded = [key for key in spaces if k != 2 or results[key][4] <= BALANCE_MAX]
     nameable = guarded or list(spaces)
     best_stab = max(results[key][0] for key in nameable)
     tied = [key for key in nameable if results[key][0] >= best_stab - TIE]
     chosen = max(tied, key=lambda key: (results[key][1] if results[key][1] is not None else -1.0))
-    stab, sil, z, clustered, _ = results[chosen]
+    stab, sil, z, clustered, _, done = results[chosen]
     return (SpaceChoice(chosen[0], chosen[1], "stability", round(stab, 4), sil, candidates,
-                        bool(stab >= STABLE_MIN and guarded)),
+                        bool(stab >= STABLE_MIN and guarded), done),
             z, clustered)
