@@ -86,8 +86,8 @@ CONDITIONS = {
     "sl_ssdd": {"preset": "default", "land_masks": None},
 }
 REFERENCES = ("stats", "pixels")
-#: Rows that re-cluster another model's features with a fixed, older rule (not verdicts of their own).
-PREVIOUS = ("dcgan_trimmed",)
+#: Rows that re-cluster the DCGAN features with another rule (not verdicts of their own): row → assign_scenes options.
+PREVIOUS = {"dcgan_nodeflate": {"deflate": 0}, "dcgan_trimmed": {"variant": "trimmed"}}
 #: CC input side at the CPU budgets (its library default, 224, is ~12x slower per step on a CPU).
 CC_IMAGE_SIZE = 64
 
@@ -128,7 +128,7 @@ def score(dataset, run_key: str, field: str) -> dict:
     run = load_scene_run(dataset, run_key)
     return {"accuracy": round(acc["accuracy"], 4), "ari": round(acc["ari"], 4),
             "predicted_inshore": run.sizes.get("inshore", 0), "space": f"{run.variant}/{run.normalize}",
-            "stability": run.score, "reliable": run.reliable,
+            "stability": run.score, "reliable": run.reliable, "deflated": run.deflated,
             "silhouette": None if run.silhouette is None else round(run.silhouette, 4), "candidates": run.candidates}
 
 
@@ -208,12 +208,13 @@ def run_condition(condition: str, budget: str = "demo", models=("dcgan", "cc"), 
                 row["errors_png"] = str(png) if png else None
             rows.append(row)
             print(json.dumps(rows[-1]), flush=True)
-            if model == "dcgan":  # the other local variant on the same features
-                assign_scenes(dataset, embedding_field=field, k=2, seed=seed, run_key="scenes_dcgan_trimmed",
-                              field="scene_dcgan_trimmed", tag=False, report=False, variant="trimmed")
-                rows.append({**base, "model": "dcgan_trimmed", "train_seconds": 0.0,
-                             **score(dataset, "scenes_dcgan_trimmed", "scene_dcgan_trimmed")})
-                print(json.dumps(rows[-1]), flush=True)
+            if model == "dcgan":  # other rules on the same features
+                for name, options in PREVIOUS.items():
+                    assign_scenes(dataset, embedding_field=field, k=2, seed=seed, run_key=f"scenes_{name}",
+                                  field=f"scene_{name}", tag=False, report=False, **options)
+                    rows.append({**base, "model": name, "train_seconds": 0.0,
+                                 **score(dataset, f"scenes_{name}", f"scene_{name}")})
+                    print(json.dumps(rows[-1]), flush=True)
     finally:
         dataset.delete()
     return rows
@@ -263,6 +264,7 @@ def format_table(result: dict) -> str:
         lines.append(line)
     flag = {False: ", UNRELIABLE"}
     lines.append("chosen spaces: " + "; ".join(f"{r['condition']}/{r['model']} {r['space']}"
+                                                f"{' deflated ' + str(r['deflated']) if r.get('deflated') else ''}"
                                                 f" (stab {r['stability']}{flag.get(r.get('reliable'), '')})"
                                                 for r in rows if r["model"] not in REFERENCES))
     return "\n".join(lines)

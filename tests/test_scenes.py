@@ -309,9 +309,11 @@ def test_balance_guard_ranks_an_even_split_last():
     assert c["flat/l2"]["silhouette"] > c["flat/standardize"]["silhouette"]
     assert choice.normalize == "standardize" and scenes.minority_share(labels, 2) == 0.25
     np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
-    # with deflation the even candidates lose their even direction and find the minority too
+    # with deflation the even candidates lose their even direction and find the minority too, but a split found
+    # that way competes only when no candidate passes the guard without it: the choice is unchanged
     choice, _, (labels, _, _) = scenes.select_space(x, 2)
     assert choice.candidates["flat/l2"]["deflated"] == 1 and choice.candidates["flat/l2"]["minority"] < 0.3
+    assert choice.normalize == "standardize" and choice.deflated == 0
     np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
 
 

@@ -394,9 +394,10 @@ def select_space(x: np.ndarray, k: int, positions: int = 1, variant: str = "auto
     if len(spaces) == 1:
         (v, norm), (stab, sil, z, clustered, _, done) = next(iter(results.items()))
         return SpaceChoice(v, norm, "fixed", None, sil, candidates, deflated=done), z, clustered
-    # the guard: near-even k=2 splits compete only when every candidate is one
+    # the guard: near-even k=2 splits compete only when every candidate is one; a split found after deflation
+    # competes only when no candidate passes the guard without it
     guarded = [key for key in spaces if k != 2 or results[key][4] <= BALANCE_MAX]
-    nameable = guarded or list(spaces)
+    nameable = [key for key in guarded if results[key][5] == 0] or guarded or list(spaces)
     best_stab = max(results[key][0] for key in nameable)
     tied = [key for key in nameable if results[key][0] >= best_stab - TIE]
     chosen = max(tied, key=lambda key: (results[key][1] if results[key][1] is not None else -1.0))
