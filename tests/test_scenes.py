@@ -319,8 +319,8 @@ def test_balance_guard_ranks_an_even_split_last():
 
 def test_an_even_nuisance_split_is_projected_out_and_the_minority_found():
     """A strong even factor (two equal halves, eight columns 16 apart) over a weaker 20 % minority (four columns, 5
-    apart): every space splits evenly first, which the balance guard cannot name. Deflation removes that split's direction and
-    re-clusters: the minority is found, the run is reliable, and without deflation it is not."""
+    apart): every space splits evenly first, which the balance guard cannot name. Deflation removes that split's
+    direction and re-clusters: the minority is found, the run is reliable, and without deflation it is not."""
     rng = np.random.default_rng(0)
     n = 250
     half = np.arange(n) % 2 == 0
