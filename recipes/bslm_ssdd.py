@@ -102,8 +102,6 @@ ARMS = {"baseline": None, "bslm": "scene", "oracle": "scene_truth"}
 PUBLISHED_ARM = {"baseline": "baseline", "bslm": "replication"}
 #: The synthetic generator's truth (per image: inshore/offshore, ...) and the sample field it is copied to.
 TRUTH_FILE, TRUTH_FIELD = "synth_truth.json", "scene_truth"
-#: File in each detector run directory naming what the run depends on (``--reuse``).
-STAMP = "recipe_run.json"
 #: px around a missed ship that make it "near land" in the error table.
 NEAR_LAND = 10
 ERROR_COLUMNS = tuple(f"{w} {s}" for s in SCENES for w in ("ships", "TP", "FN", "FP")) + (
@@ -376,51 +374,29 @@ def check_same_test_split(reference: Path, others: list[Path]) -> None:
 
 
 def train_or_reuse(configs: list, reuse: bool, at_once: int = 2, train: bool = True) -> list[Path | None]:
-    """Trains the configs ``at_once`` at a time (each finished group is stamped, so an interrupted run loses at most
-    one group); with ``reuse``, a run whose stamp matches its config and data is kept. Returns each config's
-    predictions file (``train=False``: None for each run not finished before)."""
-    from sardata._io import write_json
+    """Trains the configs ``at_once`` at a time (each finished run is recorded with
+    :func:`sardata.checkpoints.mark_finished`, so an interrupted run loses at most one group); with ``reuse``, a run
+    that finished with the same options on the same data (:func:`sardata.checkpoints.run_fingerprint`) is kept.
+    Returns each config's predictions file (``train=False``: None for each run not finished before)."""
+    from sardata.checkpoints import finished_run, mark_finished, run_fingerprint
     from sardata.train.detector import train_concurrently
 
-    stamps = [run_stamp(c) for c in configs]
-    todo = [i for i, (c, stamp) in enumerate(zip(configs, stamps))
-            if not (reuse and _stamp_matches(Path(c.out_dir) / STAMP, stamp))]
+    fingerprints = [run_fingerprint(c) for c in configs]
+    records = [finished_run(c.out_dir, fp) if reuse else None for c, fp in zip(configs, fingerprints)]
+    records = [r if r and Path(r.get("predictions", "")).is_file() else None for r in records]
+    todo = [i for i, record in enumerate(records) if record is None]
     if reuse and len(todo) < len(configs):
         console.print(f"reusing {len(configs) - len(todo)} finished run(s) of identical config and data")
     if not train:
         console.print(f"report only: {len(configs) - len(todo)} of {len(configs)} detector runs finished")
-        return [None if i in todo else _stamped_predictions(c) for i, c in enumerate(configs)]
+        return [None if record is None else Path(record["predictions"]) for record in records]
     for start in range(0, len(todo), at_once):
         group = todo[start:start + at_once]
         for i, result in zip(group, train_concurrently([configs[i] for i in group])):
-            write_json(Path(configs[i].out_dir) / STAMP, {**stamps[i], "predictions": str(result["predictions"])})
+            records[i] = {"predictions": str(result["predictions"])}
+            mark_finished(configs[i].out_dir, fingerprints[i], **records[i])
         console.print(f"trained {min(start + at_once, len(todo))}/{len(todo)} detector runs")
-    return [_stamped_predictions(c) for c in configs]
-
-
-def _stamped_predictions(cfg) -> Path:
-    return Path(json.loads((Path(cfg.out_dir) / STAMP).read_text())["predictions"])
-
-
-def run_stamp(cfg) -> dict:
-    """What a detector run depends on: its config and the checksums of its annotation files."""
-    import dataclasses
-
-    def digest(path: Path) -> str:  # FiftyOne sample ids change with every ingest: not part of the data
-        coco = json.loads(path.read_text())
-        coco["images"] = [{k: v for k, v in im.items() if k != "sample_id"} for im in coco.get("images", [])]
-        return hashlib.sha256(json.dumps(coco, sort_keys=True).encode()).hexdigest()
-
-    digests = {p.name: digest(p) for p in sorted((Path(cfg.data) / "annotations").glob("*.json"))}
-    return {"config": json.loads(json.dumps(dataclasses.asdict(cfg), default=str)), "annotations": digests}
-
-
-def _stamp_matches(path: Path, stamp: dict) -> bool:
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return False
-    return ({k: saved.get(k) for k in stamp} == stamp and Path(saved.get("predictions", "")).is_file())
+    return [Path(record["predictions"]) for record in records]
 
 
 def table_rows(per_run: dict, models, arms, seeds, groups) -> tuple[list[dict], list[dict]]:

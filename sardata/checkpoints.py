@@ -11,10 +11,18 @@ A run directory holds ``checkpoint.pth`` (the latest state, what a resume reads)
 Before this layout the embedders wrote ``checkpoint.pt``. Such a file is still read: passed by path it loads like
 any other, and a run directory holding only ``checkpoint.pt`` resolves to it (with a warning); the next save writes
 ``checkpoint.pth`` beside it, which wins from then on.
+
+Finished runs: :func:`run_fingerprint` keys a run by its options (without those that cannot change its result:
+device, progress bars, workers, output directory, resume) and the *content* of its training data
+(:func:`data_fingerprint`); :func:`mark_finished` writes it into the run directory (``run.json``) with what the run
+produced, and :func:`finished_run` returns that record when an identical run already finished there. A teacher
+cache, a recipe's ``--reuse`` and an interrupted grid all ask this one question the same way.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import warnings
@@ -26,6 +34,10 @@ from sardata import _io
 CHECKPOINT_NAME = "checkpoint.pth"
 LEGACY_NAME = "checkpoint.pt"  # the embedders' name before this layout
 _EPOCH_FILE = re.compile(r"^model_(\d+)\.pth$")
+#: The record :func:`mark_finished` writes into a finished run directory.
+RUN_RECORD = "run.json"
+#: Config fields that do not change what a run produces (left out of :func:`run_fingerprint`).
+VOLATILE_OPTIONS = ("device", "progress", "workers", "out_dir", "resume")
 
 
 class CheckpointNotFoundError(FileNotFoundError):
@@ -98,6 +110,59 @@ def load_checkpoint(path_or_dir: str | os.PathLike, map_location: Any = "cpu", m
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as e:  # pickle, zip and unsupported-global errors all mean "not a checkpoint we can read"
         raise ValueError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from e
+
+
+# --------------------------------------------------------------------------------------------- finished runs
+
+
+def data_fingerprint(data_dir: str | os.PathLike) -> str:
+    """SHA-256 of a COCO export's content: per split, the images (id, file name, size, replica), boxes and
+    categories, and the image files' byte sizes. Volatile keys (FiftyOne ``sample_id``, ``info``, dates) are left
+    out, so re-ingesting and re-exporting the same data gives the same fingerprint."""
+    root = Path(data_dir)
+    digest = hashlib.sha256()
+    for path in sorted((root / "annotations").glob("*.json")):
+        coco = json.loads(path.read_text())
+        canonical = {
+            "images": [[im.get("id"), im.get("file_name"), im.get("width"), im.get("height"), im.get("replica", 0)]
+                       for im in coco.get("images", [])],
+            "annotations": [[a.get("image_id"), a.get("category_id"), a.get("bbox"), a.get("iscrowd", 0)]
+                            for a in coco.get("annotations", [])],
+            "categories": [[c.get("id"), c.get("name")] for c in coco.get("categories", [])],
+        }
+        digest.update(path.name.encode())
+        digest.update(json.dumps(canonical, sort_keys=True).encode())
+    for path in sorted((root / "images").rglob("*")):
+        if path.is_file():
+            digest.update(f"{path.relative_to(root)}:{path.stat().st_size}".encode())
+    return digest.hexdigest()
+
+
+def run_fingerprint(config: Any, ignore: tuple[str, ...] = VOLATILE_OPTIONS) -> str:
+    """SHA-256 (hex) of a run's config (a dataclass) without the ``ignore`` fields, its ``data`` directory (if it
+    has one) replaced by :func:`data_fingerprint` of its content: the same options on the same data give the same
+    fingerprint wherever the data lives."""
+    from dataclasses import asdict
+
+    options = {k: v for k, v in asdict(config).items() if k not in ignore and k != "data"}
+    if getattr(config, "data", None) is not None:
+        options["data"] = data_fingerprint(config.data)
+    return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def mark_finished(run_dir: str | os.PathLike, fingerprint: str, **result: Any) -> Path:
+    """Records a finished run in ``run_dir/run.json``: its fingerprint and ``result`` (JSON-serialisable, e.g. the
+    path of its predictions). Written last and atomically, so an interrupted run is never taken as finished."""
+    return _io.write_json(Path(run_dir) / RUN_RECORD, {"fingerprint": fingerprint, **result})
+
+
+def finished_run(run_dir: str | os.PathLike, fingerprint: str) -> dict | None:
+    """The record of ``run_dir`` (:func:`mark_finished`) if a run of this fingerprint finished there, else None."""
+    try:
+        record = json.loads((Path(run_dir) / RUN_RECORD).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) and record.get("fingerprint") == fingerprint else None
 
 
 # --------------------------------------------------------------------------------------------- helpers

@@ -1,7 +1,9 @@
 """One checkpoint layout and one base config for every trainer: naming, resume="latest", the missing-checkpoint error,
-validate() naming the bad field."""
+validate() naming the bad field; one way to find a finished run."""
 
+import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,50 @@ def test_resume_latest_needs_an_out_dir():
         TrainConfig(resume=LATEST).validate()
     assert TrainConfig(resume="runs/newest").resume == Path("runs/newest")  # any other string is a path
     assert checkpoints.CHECKPOINT_NAME == "checkpoint.pth" and checkpoints.epoch_checkpoint_name(4) == "model_4.pth"
+
+
+# --------------------------------------------------------------------------------------------- finished runs
+
+
+def _coco_export(root: Path, boxes: list) -> Path:
+    """A one-image COCO export (``annotations/train.json`` + ``images/a.png``) with ``boxes``."""
+    (root / "annotations").mkdir(parents=True)
+    (root / "images").mkdir()
+    (root / "images" / "a.png").write_bytes(b"\x89PNG fake pixels")
+    coco = {"images": [{"id": 1, "file_name": "a.png", "width": 64, "height": 48, "sample_id": str(root)}],
+            "annotations": [{"id": i, "image_id": 1, "category_id": 1, "bbox": b} for i, b in enumerate(boxes)],
+            "categories": [{"id": 1, "name": "ship"}]}
+    (root / "annotations" / "train.json").write_text(json.dumps(coco))
+    return root
+
+
+@dataclass
+class _RunOptions:
+    data: Path
+    lr: float = 0.01
+    out_dir: Path | None = None
+    device: str | None = None
+    progress: bool = True
+
+
+def test_run_fingerprint_is_the_data_content_and_the_options_that_change_a_run(tmp_path):
+    here = _coco_export(tmp_path / "here", [[1, 2, 3, 4]])
+    moved = _coco_export(tmp_path / "moved", [[1, 2, 3, 4]])  # same content elsewhere (and another sample_id)
+    other_box = _coco_export(tmp_path / "other", [[1, 2, 3, 5]])
+    base = checkpoints.run_fingerprint(_RunOptions(here))
+    # where the data lives, where the run writes, the device and progress bars do not change the result
+    assert checkpoints.run_fingerprint(_RunOptions(moved, out_dir=tmp_path / "x", device="cuda", progress=False)) == base
+    assert checkpoints.run_fingerprint(_RunOptions(here, lr=0.02)) != base
+    assert checkpoints.run_fingerprint(_RunOptions(other_box)) != base
+    (here / "images" / "a.png").write_bytes(b"other pixels, other size")
+    assert checkpoints.run_fingerprint(_RunOptions(here)) != base
+
+
+def test_finished_run_only_for_the_same_fingerprint(tmp_path):
+    run = tmp_path / "run"
+    assert checkpoints.finished_run(run, "abc") is None  # nothing there yet
+    checkpoints.mark_finished(run, "abc", predictions="p.json")
+    assert checkpoints.finished_run(run, "abc") == {"fingerprint": "abc", "predictions": "p.json"}
+    assert checkpoints.finished_run(run, "abd") is None
+    (run / checkpoints.RUN_RECORD).write_text('{"fingerprint": "abc", ')  # a torn record is not a finished run
+    assert checkpoints.finished_run(run, "abc") is None

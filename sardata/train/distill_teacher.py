@@ -7,7 +7,7 @@ output threshold is lowered to it as well, or a 0.05 cut inside torchvision woul
 is still near its 0.01 prior).
 
 Cache: :func:`ensure_teacher` keys a teacher by the SHA-256 of its :class:`TeacherConfig` (without output, device
-and progress options) and of :func:`data_fingerprint` (annotation files, image names and sizes); a second call with
+and progress options) and of its data's content (:func:`sardata.checkpoints.run_fingerprint`); a second call with
 the same config and data loads the cached checkpoint and scores. :func:`check_teacher` refuses a teacher whose
 validation AP50 is below a threshold (or, asked to, warns loudly).
 """
@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from sardata._io import write_json
+from sardata.checkpoints import data_fingerprint, run_fingerprint
 from sardata.metrics import SCORE_THRESHOLD as EVAL_SCORE_THRESHOLD  # the one evaluation threshold
 from sardata.metrics import class_agnostic_ap50
 from sardata.train.detection_models import set_score_threshold
@@ -151,34 +152,9 @@ def evaluate_detector(model: nn.Module, data_dir: str | Path, split: str, device
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def data_fingerprint(data_dir: str | Path) -> str:
-    """SHA-256 of a COCO export's content: per split, the images (file name, size), boxes and categories, and the
-    image files' byte sizes. Volatile keys (FiftyOne ``sample_id``, ``info``, dates) are left out, so re-ingesting
-    and re-exporting the same data gives the same fingerprint."""
-    root = Path(data_dir)
-    digest = hashlib.sha256()
-    for path in sorted((root / "annotations").glob("*.json")):
-        coco = json.loads(path.read_text())
-        canonical = {
-            "images": [[im.get("id"), im.get("file_name"), im.get("width"), im.get("height"), im.get("replica", 0)]
-                       for im in coco.get("images", [])],
-            "annotations": [[a.get("image_id"), a.get("category_id"), a.get("bbox"), a.get("iscrowd", 0)]
-                            for a in coco.get("annotations", [])],
-            "categories": [[c.get("id"), c.get("name")] for c in coco.get("categories", [])],
-        }
-        digest.update(path.name.encode())
-        digest.update(json.dumps(canonical, sort_keys=True).encode())
-    for path in sorted((root / "images").rglob("*")):
-        if path.is_file():
-            digest.update(f"{path.relative_to(root)}:{path.stat().st_size}".encode())
-    return digest.hexdigest()
-
-
 def teacher_hash(cfg: TeacherConfig) -> str:
     """The cache key of a teacher: its training options and its data."""
-    options = {k: v for k, v in asdict(cfg).items() if k not in ("device", "progress", "workers", "data")}
-    options["data"] = data_fingerprint(cfg.data)  # the content, not the path
-    return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return run_fingerprint(cfg)[:16]  # the data's content, not its path
 
 
 def ensure_teacher(cfg: TeacherConfig, cache_dir: str | Path) -> dict:
