@@ -159,7 +159,7 @@ def test_normalize_removes_a_brightness_scale_that_raw_kmeans_splits_on(image_da
     direction = {"inshore": np.r_[1.0, 0.6, 0.0], "offshore": np.r_[0.6, 1.0, 0.0]}
     x = np.stack([direction[t] * rng.uniform(1, 20) + rng.normal(0, 0.01, 3) for t in truth]).astype(np.float32)
     raw = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="raw", field="scene_raw", tag=False,
-                               report=False, normalize=None)
+                               report=False, normalize=None, deflate=0)  # plain k-means
     assert scenes.scene_accuracy(ds, pred_field="scene_raw", true_field="scene_truth")["matched_accuracy"] < 0.9
     run = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="l2", field="scene_l2", tag=False,
                                report=False, normalize="l2")
