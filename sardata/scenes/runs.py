@@ -161,8 +161,8 @@ def assign_scenes(
         minority = choice.candidates[f"{choice.variant}/{choice.normalize}"]["minority"]
         why = (f"stability {choice.score} < {_cluster.STABLE_MIN}: resamples of these images do not reproduce it"
                if choice.score < _cluster.STABLE_MIN else
-               f"every candidate split is near-even (chosen: smaller cluster {minority:.0%} > "
-               f"{_cluster.BALANCE_MAX:.0%}), which the size rule cannot name")
+               f"every candidate split is near-even{' even after deflation' if deflate else ''} (chosen: smaller "
+               f"cluster {minority:.0%} > {_cluster.BALANCE_MAX:.0%}), which the size rule cannot name")
         warnings.warn(f"scene run {run_key!r}: the chosen split ({choice.variant}/{choice.normalize}) is unreliable: "
                       f"{why} (review the uncertain view; more GAN training or other features may help)",
                       stacklevel=2)
