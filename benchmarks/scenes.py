@@ -58,7 +58,11 @@ corner cell). On SL-SSDD coastlines at 1160 the first split already passes the g
 (``docs/scenes_errors_sl_ssdd_full.png``: the false inshore images are textured offshore sea, the missed ones
 mostly land). On ``coast_hard`` the calm images form the smaller cluster (the spread follows the wind-roughened
 patches present in 80 % of its images; ``docs/scenes_errors_coast_hard.png``). At 200 images deflation never acts
-(some candidate already passes the guard), so those rows and the demo's tags are the previous policy's.
+(some candidate already passes the guard), so those rows and the demo's tags are the previous policy's. More GAN
+steps alone do not help: the 60-step budget is 0.83 epochs at 1160 images (BSLM's preset: ~900 steps); resumed to
+180 steps (same seed, 14 min under load) the 1160 ``default`` features give 0.533/−0.018 with the default policy (a
+38 % / 62 % calm/textured split slips under the 40 % guard, so deflation does not act), although the deflated
+``spread/standardize`` candidate would be 0.915/0.632.
 """
 
 from __future__ import annotations
