@@ -159,7 +159,7 @@ def test_normalize_removes_a_brightness_scale_that_raw_kmeans_splits_on(image_da
     direction = {"inshore": np.r_[1.0, 0.6, 0.0], "offshore": np.r_[0.6, 1.0, 0.0]}
     x = np.stack([direction[t] * rng.uniform(1, 20) + rng.normal(0, 0.01, 3) for t in truth]).astype(np.float32)
     raw = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="raw", field="scene_raw", tag=False,
-                               report=False, normalize=None)
+                               report=False, normalize=None, deflate=0)  # plain k-means
     assert scenes.scene_accuracy(ds, pred_field="scene_raw", true_field="scene_truth")["matched_accuracy"] < 0.9
     run = scenes.assign_scenes(ds, embeddings=x, k=2, seed=0, run_key="l2", field="scene_l2", tag=False,
                                report=False, normalize="l2")
@@ -277,11 +277,16 @@ def test_default_policy_finds_a_local_coast_not_the_global_sea_state(image_datas
     truth = ds.values("scene_truth")
     x = _coast_features(truth, np.random.default_rng(4))
     common = dict(embeddings=x, positions=16, k=2, seed=0, tag=False, report=False)
-    paper = scenes.assign_scenes(ds, run_key="paper", field="scene_paper", variant="flat", normalize="none", **common)
+    paper = scenes.assign_scenes(ds, run_key="paper", field="scene_paper", variant="flat", normalize="none", deflate=0,
+                                 **common)
     assert paper.criterion == "fixed" and paper.candidates["flat/none"]["minority"] > scenes.BALANCE_MAX
     assert scenes.scene_accuracy(ds, pred_field="scene_paper", true_field="scene_truth")["ari"] < 0.2
-    pooled = scenes.assign_scenes(ds, run_key="pooled", field="scene_pooled", variant="pooled", **common)
+    pooled = scenes.assign_scenes(ds, run_key="pooled", field="scene_pooled", variant="pooled", deflate=0, **common)
     assert scenes.scene_accuracy(ds, pred_field="scene_pooled", true_field="scene_truth")["ari"] < 0.2
+    # deflation projects the even sea-state split out of the global space, and the coast is what is left
+    pooled = scenes.assign_scenes(ds, run_key="pooled", field="scene_pooled", variant="pooled", **common)
+    assert pooled.deflated == 1 and pooled.reliable
+    assert scenes.scene_accuracy(ds, pred_field="scene_pooled", true_field="scene_truth")["ari"] >= 0.8
     run = scenes.assign_scenes(ds, run_key="auto", field="scene_auto", **common)
     assert run.variant == "spread" and run.criterion == "stability" and run.reliable
     assert run.candidates[f"spread/{run.normalize}"]["minority"] <= scenes.BALANCE_MAX
@@ -298,12 +303,43 @@ def test_balance_guard_ranks_an_even_split_last():
     even = np.where(np.arange(n) % 2 == 0, 8.0, -8.0)[:, None]
     minority = np.where(np.arange(n) % 4 == 0, 6.0, 0.0)[:, None]
     x = (np.concatenate([even, np.repeat(minority, 5, axis=1)], 1) + rng.normal(0, 0.5, (n, 6))).astype(np.float32)
-    choice, _, (labels, _, _) = scenes.select_space(x, 2)
+    choice, _, (labels, _, _) = scenes.select_space(x, 2, rounds=0)  # the guard alone, no deflation
     c = choice.candidates
     assert c["flat/l2"]["minority"] == 0.5 and c["flat/l2"]["stability"] >= choice.score
     assert c["flat/l2"]["silhouette"] > c["flat/standardize"]["silhouette"]
     assert choice.normalize == "standardize" and scenes.minority_share(labels, 2) == 0.25
     np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
+    # with deflation the even candidates lose their even direction and find the minority too, but a split found
+    # that way competes only when no candidate passes the guard without it: the choice is unchanged
+    choice, _, (labels, _, _) = scenes.select_space(x, 2)
+    assert choice.candidates["flat/l2"]["deflated"] == 1 and choice.candidates["flat/l2"]["minority"] < 0.3
+    assert choice.normalize == "standardize" and choice.deflated == 0
+    np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
+
+
+def test_an_even_nuisance_split_is_projected_out_and_the_minority_found():
+    """A strong even factor (two equal halves, eight columns 16 apart) over a weaker 20 % minority (four columns, 5
+    apart): every space splits evenly first, which the balance guard cannot name. Deflation removes that split's
+    direction and re-clusters: the minority is found, the run is reliable, and without deflation it is not."""
+    rng = np.random.default_rng(0)
+    n = 250
+    half = np.arange(n) % 2 == 0
+    minority = rng.permutation(np.arange(n) < n // 5)
+    x = np.concatenate([np.repeat(np.where(half, 8.0, -8.0)[:, None], 8, 1),
+                        np.repeat(np.where(minority, 5.0, 0.0)[:, None], 4, 1)], 1)
+    x = (x + rng.normal(0, 0.5, x.shape)).astype(np.float32)
+    before, _, (labels0, _, _) = scenes.select_space(x, 2, rounds=0)
+    assert before.reliable is False and all(c["minority"] > scenes.BALANCE_MAX for c in before.candidates.values())
+    np.testing.assert_array_equal(labels0 == labels0[0], half == half[0])
+    choice, z, (labels, _, _) = scenes.select_space(x, 2)
+    assert choice.deflated == 1 and choice.reliable is True
+    np.testing.assert_array_equal(labels == labels[np.argmax(minority)], minority)
+    # deflation leaves every row orthogonal to the direction between the two centroids, and the rest as it was
+    centroids = np.stack([x[half].mean(0), x[~half].mean(0)])
+    d = (centroids[1] - centroids[0]) / np.linalg.norm(centroids[1] - centroids[0])
+    flat = scenes.deflate(x, centroids)
+    assert np.abs(flat @ d).max() < 1e-3
+    np.testing.assert_allclose(flat - x, -np.outer(x @ d, d), atol=1e-4)
 
 
 def test_a_split_no_resample_reproduces_is_flagged_unreliable(image_dataset):

@@ -13,6 +13,7 @@
 from sardata.scenes.cluster import (
     BALANCE_MAX,
     BSLM_NAMES,
+    DEFLATE_ROUNDS,
     LAYOUT_VARIANTS,
     NORMALIZATIONS,
     SILHOUETTE_MAX_POINTS,
@@ -22,6 +23,7 @@ from sardata.scenes.cluster import (
     candidate_spaces,
     centroid_distances,
     cluster_embeddings,
+    deflate,
     feature_variant,
     margin_confidence,
     minority_share,
@@ -29,6 +31,7 @@ from sardata.scenes.cluster import (
     normalize_features,
     select_space,
     silhouette,
+    split_space,
     stability,
     to_space,
     trim_count,
@@ -56,11 +59,11 @@ from sardata.scenes.runs import (
 from sardata.scenes.viz import compute_visualization
 
 __all__ = [
-    "BALANCE_MAX", "BSLM_NAMES", "LAYOUT_VARIANTS", "MONTAGE_IMAGES", "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD",
-    "SILHOUETTE_MAX_POINTS", "STABLE_MIN", "UNCERTAIN", "VARIANTS", "SceneRun", "SpaceChoice", "assign_scenes",
-    "candidate_spaces", "centroid_distances", "cluster_embeddings", "compute_visualization", "delete_scene_run",
-    "feature_variant", "list_scene_runs", "load_embeddings", "load_scene_run", "make_montage",
-    "make_review_montage", "margin_confidence", "minority_share", "name_clusters", "normalize_features",
-    "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "stability", "to_space", "trim_count",
-    "write_report",
+    "BALANCE_MAX", "BSLM_NAMES", "DEFLATE_ROUNDS", "LAYOUT_VARIANTS", "MONTAGE_IMAGES", "MONTAGE_TILE",
+    "NORMALIZATIONS", "RUN_METHOD", "SILHOUETTE_MAX_POINTS", "STABLE_MIN", "UNCERTAIN", "VARIANTS", "SceneRun",
+    "SpaceChoice", "assign_scenes", "candidate_spaces", "centroid_distances", "cluster_embeddings",
+    "compute_visualization", "deflate", "delete_scene_run", "feature_variant", "list_scene_runs", "load_embeddings",
+    "load_scene_run", "make_montage", "make_review_montage", "margin_confidence", "minority_share", "name_clusters",
+    "normalize_features", "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "split_space",
+    "stability", "to_space", "trim_count", "write_report",
 ]

@@ -55,7 +55,9 @@ class SceneRun:
         score: the chosen space's stability (mean bootstrap ARI); None when fixed.
         reliable: :attr:`sardata.scenes.cluster.SpaceChoice.reliable` (stable, and nameable at k = 2); False: the
             tags are not to be trusted (a warning is issued); None when fixed.
-        candidates: every candidate space's stability, silhouette and smallest-cluster share.
+        candidates: every candidate space's stability, silhouette, smallest-cluster share and directions deflated.
+        deflated: directions projected out of the chosen space before its split (0: none; see
+            :func:`sardata.scenes.cluster.split_space`).
         positions: spatial positions per channel of the input features (1: no layout known).
         uncertain_view: name of the saved view of the least certain samples.
         uncertain_count: samples in that view.
@@ -83,6 +85,7 @@ class SceneRun:
     score: float | None = None
     candidates: dict = field(default_factory=dict)
     reliable: bool | None = None
+    deflated: int = 0
     positions: int = 1
     uncertain_view: str | None = None
     uncertain_count: int = 0
@@ -110,6 +113,7 @@ def assign_scenes(
     variant: str = "auto",
     positions: int | None = None,
     uncertain: float = UNCERTAIN,
+    deflate: int = _cluster.DEFLATE_ROUNDS,
 ) -> SceneRun:
     """Clusters the samples' embeddings and writes scene labels, tags, the uncertain-samples view and a report.
 
@@ -132,11 +136,13 @@ def assign_scenes(
         variant ("auto"): ``"auto"`` (``spread`` when the layout is known, else ``flat``), ``"trimmed"`` /
             ``"spread"`` / ``"pooled"`` (trimmed std / std / mean over the spatial positions of the BSLM ``F``; need
             the layout) or ``"flat"`` (the paper's ``F``; ``variant="flat", normalize="none"`` is
-            the paper's exact clustering).
+            the paper's exact clustering, with ``deflate=0``).
         positions (None): spatial positions per channel of the vectors; None → the embedding field's ``info``
             (written by :func:`sardata.embed.extract.extract_features`: 16 for a DCGAN ``F``), else 1.
         uncertain (0.1): share (or count, when ≥ 1) of least-confident samples in the saved view
             ``<field>_uncertain``; 0 → no view.
+        deflate (2): k = 2: times a split that fails the balance guard may have its direction projected out before
+            re-clustering (:func:`sardata.scenes.cluster.split_space`); 0 → plain k-means in the chosen space.
 
     Returns:
         the :class:`SceneRun` (also stored on the dataset).
@@ -148,14 +154,15 @@ def assign_scenes(
     if positions is None:
         positions = _field_positions(dataset, embedding_field) if embeddings is None else 1
     choice, z, (labels, centroids, distances) = _cluster.select_space(
-        x, k, positions=positions, variant=variant, normalize=normalize, seed=seed, n_init=n_init, niter=niter
+        x, k, positions=positions, variant=variant, normalize=normalize, seed=seed, n_init=n_init, niter=niter,
+        rounds=deflate,
     )
     if choice.reliable is False:
         minority = choice.candidates[f"{choice.variant}/{choice.normalize}"]["minority"]
         why = (f"stability {choice.score} < {_cluster.STABLE_MIN}: resamples of these images do not reproduce it"
                if choice.score < _cluster.STABLE_MIN else
-               f"every candidate split is near-even (chosen: smaller cluster {minority:.0%} > "
-               f"{_cluster.BALANCE_MAX:.0%}), which the size rule cannot name")
+               f"every candidate split is near-even{' even after deflation' if deflate else ''} (chosen: smaller "
+               f"cluster {minority:.0%} > {_cluster.BALANCE_MAX:.0%}), which the size rule cannot name")
         warnings.warn(f"scene run {run_key!r}: the chosen split ({choice.variant}/{choice.normalize}) is unreliable: "
                       f"{why} (review the uncertain view; more GAN training or other features may help)",
                       stacklevel=2)
@@ -200,6 +207,7 @@ def assign_scenes(
         score=choice.score,
         candidates=choice.candidates,
         reliable=choice.reliable,
+        deflated=choice.deflated,
         positions=int(positions),
         uncertain_view=view_name,
         uncertain_count=view_count,
