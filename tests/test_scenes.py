@@ -150,6 +150,21 @@ def test_scenes_cli(image_dataset):
     assert "scenes_viz" in ds.list_brain_runs()
 
 
+def test_scenes_cli_leaves_deflation_to_the_library_unless_asked(image_dataset, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sardata.cli import app
+
+    ds, _ = image_dataset
+    seen = []
+    real = scenes.assign_scenes
+    monkeypatch.setattr(scenes, "assign_scenes", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
+    for extra in ([], ["--deflate", "0"]):
+        result = CliRunner().invoke(app, ["scenes", ds.name, "--n-init", "1", "--viz", "none", *extra])
+        assert result.exit_code == 0, result.output
+    assert "deflate" not in seen[0] and seen[1]["deflate"] == 0
+
+
 def test_normalize_removes_a_brightness_scale_that_raw_kmeans_splits_on(image_dataset):
     ds, _ = image_dataset
     rng = np.random.default_rng(3)

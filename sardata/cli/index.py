@@ -92,6 +92,10 @@ def scenes(
                                 help="auto (= spread when the layout is known) | spread (std of F over its 4x4 grid) | "
                                      "trimmed (std without each channel's extreme cells) | pooled (mean) | flat "
                                      "(paper's F)"),
+    deflate: Optional[int] = typer.Option(None, "--deflate",
+                                          help="k=2: at most this many near-even split directions projected out "
+                                               "before re-clustering (default: the library's; 0 = plain k-means, "
+                                               "with --variant flat --normalize none the paper's)"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc
@@ -99,7 +103,8 @@ def scenes(
     ds = _load(dataset)
     field = field or f"{model}_embedding"
     run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init,
-                           normalize=normalize, variant=variant)
+                           normalize=normalize, variant=variant,
+                           **({} if deflate is None else {"deflate": deflate}))
     table = Table(title=f"{dataset}: scene run {run_key!r} (k={k}, {field})")
     table.add_column("scene")
     table.add_column("samples", justify="right")
@@ -109,7 +114,9 @@ def scenes(
     console.print(table)
     silhouette = "n/a" if run.silhouette is None else f"{run.silhouette:.3f}"
     score = "" if run.score is None else f", stability {run.score:.3f}"
-    console.print(f"feature space {run.variant}/{run.normalize} ({run.criterion}{score}); silhouette {silhouette}; "
+    deflated = f", {run.deflated} near-even split direction(s) removed" if run.deflated else ""
+    console.print(f"feature space {run.variant}/{run.normalize} ({run.criterion}{score}{deflated}); "
+                  f"silhouette {silhouette}; "
                   f"report {os.path.join(run.report_dir, 'report.json')}")
     cells = [f"{key} {c.get('stability')} / {c.get('silhouette')} / {c.get('minority')}"
              for key, c in run.candidates.items()]
