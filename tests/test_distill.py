@@ -348,7 +348,7 @@ def test_ablation_rows_mean_and_sample_std_over_seeds():
     rows = ablation_rows(runs)
     assert [r["variant"] for r in rows] == ["baseline", "ifkd"]
     assert rows[0]["ap50_mean"] == pytest.approx(0.6) and rows[0]["ap50_std"] == pytest.approx(math.sqrt(0.02))
-    assert rows[1]["ap50_std"] == pytest.approx(0.0) and rows[1]["seeds"] == [0, 1] and rows[1]["teacher_ap50"] == 0.8
+    assert rows[1]["ap50_std"] == pytest.approx(0.0) and rows[1]["seeds"] == [0, 1] and rows[1]["teacher_val_ap50"] == 0.8
     assert rows[1]["ede"] and not rows[0]["frs"]
     table = ablation_markdown(rows)
     assert "| baseline |  |  |  |  | 60.00 ± 14.14 | [0, 1] |" in table
