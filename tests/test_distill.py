@@ -161,7 +161,7 @@ def test_poincare_distance_from_the_origin():
 
 
 def test_hsm_mask_is_zero_where_teacher_equals_student():
-    teacher = torch.randn(2, 16, 4, 4)
+    teacher = torch.randn(2, 16, 4, 4, generator=torch.Generator().manual_seed(0))
     student = teacher.clone()
     student[:, :, 0, 0] += 3.0
     student[1, :, 2, 3] -= 1.0
@@ -174,7 +174,8 @@ def test_hsm_mask_is_zero_where_teacher_equals_student():
     # the distance between the ball points of the two vectors at one location, by the formula
     t, s = dl.to_ball(teacher)[:, :, 0, 0], dl.to_ball(student)[:, :, 0, 0]
     norm = dl.mobius_add(-t, s).norm(dim=-1)
-    assert torch.allclose(mask[:, 0, 0, 0], 2 * torch.atanh(norm), atol=1e-4)
+    # near the ball's boundary artanh amplifies float32 rounding (d artanh/dx = 1/(1 − x²)): a relative tolerance
+    assert torch.allclose(mask[:, 0, 0, 0], 2 * torch.atanh(norm), rtol=1e-3, atol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------ the distiller
@@ -348,7 +349,7 @@ def test_ablation_rows_mean_and_sample_std_over_seeds():
     rows = ablation_rows(runs)
     assert [r["variant"] for r in rows] == ["baseline", "ifkd"]
     assert rows[0]["ap50_mean"] == pytest.approx(0.6) and rows[0]["ap50_std"] == pytest.approx(math.sqrt(0.02))
-    assert rows[1]["ap50_std"] == pytest.approx(0.0) and rows[1]["seeds"] == [0, 1] and rows[1]["teacher_ap50"] == 0.8
+    assert rows[1]["ap50_std"] == pytest.approx(0.0) and rows[1]["seeds"] == [0, 1] and rows[1]["teacher_val_ap50"] == 0.8
     assert rows[1]["ede"] and not rows[0]["frs"]
     table = ablation_markdown(rows)
     assert "| baseline |  |  |  |  | 60.00 ± 14.14 | [0, 1] |" in table

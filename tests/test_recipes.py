@@ -230,6 +230,14 @@ def test_aircraft_distillation_smoke(tmp_path):
     _artifacts_exist(payload, "loss terms", "teacher curves")
 
 
+def test_aircraft_distillation_quick_runs_every_table4_row():
+    from recipes import aircraft_distillation as recipe
+
+    quick = recipe.Sizes.of("quick")
+    assert quick.variants == ("baseline", "frs", "ede", "fdr", "hsm", "ifkd") and quick.seeds == (0, 1, 2)
+    assert quick.archs == ("faster_rcnn",) and quick.students == ("mobilenet_v2",)
+
+
 def test_ship_classification_never_mixes_real_and_synthetic(tmp_path):
     from recipes import ship_classification
 

@@ -139,7 +139,9 @@ class DistillConfig(TrainConfig):
         epochs (12), batch_size (4): schedule.
         optimizer ("adamw"): ``adamw`` or ``sgd`` (reading 8 of the module docstring).
         lr (None): default 2e-3 for AdamW, 0.02 × batch/16 for SGD.
-        warmup_iters (100): linear warm-up iterations (capped at one epoch).
+        warmup_iters (100): linear warm-up iterations (capped at the run's length, not at one epoch: a 120-step
+            ``--quick`` student is still warming up when the first ×0.1 decay comes at step 80, so its lr peaks
+            at 0.8 × lr).
         grad_clip (10.0): gradient-norm clip of every step (None: off), for from-scratch students.
         train_split ("train"), eval_split ("test"), val_split ("val"): training, reported and teacher-check splits.
         max_images (None): read at most N images per split (smoke runs).
@@ -480,7 +482,8 @@ def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: l
 
     Returns:
         ``{"rows": [...], "runs": [summary, ...], "json": path, "markdown": path}``; one row per variant with
-        ``ap50_mean``, ``ap50_std`` (sample std over seeds), ``seeds``, ``ap50_per_seed``, ``teacher_ap50``.
+        ``ap50_mean``, ``ap50_std`` (sample std over seeds), ``seeds``, ``ap50_per_seed``,
+        ``teacher_val_ap50`` (the teacher's AP50 on the validation split).
     """
     variants = variants or list(VARIANTS)
     unknown = [v for v in variants if v not in VARIANTS]
@@ -528,7 +531,7 @@ def ablation_rows(runs: list[dict]) -> list[dict]:
         rows.append({"variant": name, "frs": switches["kd"], "ede": switches["ede"], "fdr": switches["fdr"],
                      "hsm": switches["hsm"], "ap50_mean": mean, "ap50_std": std, "seeds": [r["seed"] for r in mine],
                      "ap50_per_seed": values, "ap50_agnostic_mean": agnostic_mean,
-                     "teacher_ap50": mine[0]["teacher"]["val_AP50"]})
+                     "teacher_val_ap50": mine[0]["teacher"]["val_AP50"]})
     return rows
 
 
