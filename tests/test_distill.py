@@ -357,16 +357,20 @@ def test_ablation_rows_mean_and_sample_std_over_seeds():
 
 
 def test_run_ablation_reuses_finished_runs_only_when_identical(tmp_path):
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
-    from sardata.train.common import plain
+    from sardata import checkpoints
     from sardata.train.distill import run_ablation
 
     cfg = DistillConfig(data=str(tmp_path), teacher=str(tmp_path / "missing.pth"), out_dir=str(tmp_path / "out"))
     run_cfg = replace(cfg, out_dir=str(tmp_path / "out" / "seed0"), seed=0, **VARIANTS["baseline"])
-    (tmp_path / "out" / "seed0" / "baseline").mkdir(parents=True)
-    (tmp_path / "out" / "seed0" / "baseline" / "summary.json").write_text(json.dumps(
-        {"variant": "baseline", "AP50": 0.4, "teacher": {"val_AP50": 0.7}, "config": plain(asdict(run_cfg))}))
+    run_dir = tmp_path / "out" / "seed0" / "baseline"
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps({"variant": "baseline", "AP50": 0.4,
+                                                      "teacher": {"val_AP50": 0.7}}))
+    with pytest.raises(FileNotFoundError, match="teacher checkpoint"):  # a summary alone is not a finished run
+        run_ablation(cfg, ["baseline"], [0])
+    checkpoints.mark_finished(run_dir, checkpoints.run_fingerprint(run_cfg))
     result = run_ablation(cfg, ["baseline"], [0])
     assert result["rows"][0]["ap50_mean"] == 0.4 and (tmp_path / "out" / "ablation.md").is_file()
     with pytest.raises(FileNotFoundError, match="teacher checkpoint"):  # other options: trained again

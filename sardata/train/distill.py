@@ -477,8 +477,9 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
 def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: list[int] | None = None) -> dict:
     """Trains every variant (default all :data:`VARIANTS`) for every seed; writes ``ablation.{json,md}``.
 
-    A run whose ``summary.json`` already exists with the same options (``<out_dir>/seed<k>/<variant>/``) is reused,
-    not retrained: an interrupted grid resumes, and a table over fewer seeds is rebuilt from the finished runs.
+    A run that finished with the same options on the same data (``<out_dir>/seed<k>/<variant>/``,
+    :func:`sardata.checkpoints.finished_run`) is reused, not retrained: an interrupted grid resumes, and a table
+    over fewer seeds is rebuilt from the finished runs.
 
     Returns:
         ``{"rows": [...], "runs": [summary, ...], "json": path, "markdown": path}``; one row per variant with
@@ -495,7 +496,10 @@ def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: l
     for seed in seeds:
         for name in variants:
             run_cfg = replace(cfg, out_dir=str(out_dir / f"seed{seed}"), seed=seed, **VARIANTS[name])
-            summary = _finished_run(run_cfg, name) or distill(run_cfg, variant=name)
+            summary = _finished_run(run_cfg, name)
+            if summary is None:
+                summary = distill(run_cfg, variant=name)
+                checkpoints.mark_finished(Path(run_cfg.out_dir) / name, checkpoints.run_fingerprint(run_cfg))
             runs.append({**summary, "seed": seed})
     rows = ablation_rows(runs)
     json_path = _write_json(out_dir / "ablation.json", rows)
@@ -504,17 +508,12 @@ def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: l
 
 
 def _finished_run(cfg: DistillConfig, variant: str) -> dict | None:
-    """The summary of an identical finished run, or None."""
-    from sardata.train.common import plain
-
-    path = Path(cfg.out_dir) / variant / "summary.json"
-    if not path.is_file():
+    """The summary of a run of the same options on the same data that finished (:mod:`sardata.checkpoints`'s
+    record), or None."""
+    run_dir = Path(cfg.out_dir) / variant
+    if checkpoints.finished_run(run_dir, checkpoints.run_fingerprint(cfg)) is None:
         return None
-    summary = json.loads(path.read_text())
-    ignored = ("variant", "model_kwargs", "progress")  # progress bars do not change a run
-    saved = {k: v for k, v in summary.get("config", {}).items() if k not in ignored}
-    wanted = {k: v for k, v in json.loads(json.dumps(plain(asdict(cfg)))).items() if k not in ignored}
-    return summary if saved == wanted else None
+    return json.loads((run_dir / "summary.json").read_text())
 
 
 def ablation_rows(runs: list[dict]) -> list[dict]:
