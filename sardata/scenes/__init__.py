@@ -14,10 +14,13 @@ from sardata.scenes.cluster import (
     BALANCE_MAX,
     BSLM_NAMES,
     DEFLATE_ROUNDS,
+    GUARD,
+    GUARDS,
     LAYOUT_VARIANTS,
     NORMALIZATIONS,
     SILHOUETTE_MAX_POINTS,
     STABLE_MIN,
+    TAIL_MIN,
     VARIANTS,
     SpaceChoice,
     candidate_spaces,
@@ -29,10 +32,12 @@ from sardata.scenes.cluster import (
     minority_share,
     name_clusters,
     normalize_features,
+    passes_guard,
     select_space,
     silhouette,
     split_space,
     stability,
+    tail_skew,
     to_space,
     trim_count,
 )
@@ -59,11 +64,11 @@ from sardata.scenes.runs import (
 from sardata.scenes.viz import compute_visualization
 
 __all__ = [
-    "BALANCE_MAX", "BSLM_NAMES", "DEFLATE_ROUNDS", "LAYOUT_VARIANTS", "MONTAGE_IMAGES", "MONTAGE_TILE",
-    "NORMALIZATIONS", "RUN_METHOD", "SILHOUETTE_MAX_POINTS", "STABLE_MIN", "UNCERTAIN", "VARIANTS", "SceneRun",
-    "SpaceChoice", "assign_scenes", "candidate_spaces", "centroid_distances", "cluster_embeddings",
+    "BALANCE_MAX", "BSLM_NAMES", "DEFLATE_ROUNDS", "GUARD", "GUARDS", "LAYOUT_VARIANTS", "MONTAGE_IMAGES",
+    "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD", "SILHOUETTE_MAX_POINTS", "STABLE_MIN", "TAIL_MIN", "UNCERTAIN",
+    "VARIANTS", "assign_scenes", "candidate_spaces", "centroid_distances", "cluster_embeddings",
     "compute_visualization", "deflate", "delete_scene_run", "feature_variant", "list_scene_runs", "load_embeddings",
     "load_scene_run", "make_montage", "make_review_montage", "margin_confidence", "minority_share", "name_clusters",
-    "normalize_features", "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "split_space",
-    "stability", "to_space", "trim_count", "write_report",
+    "normalize_features", "passes_guard", "scatter_png", "scene_accuracy", "SceneRun", "scenes_dir", "select_space",
+    "silhouette", "SpaceChoice", "split_space", "stability", "tail_skew", "to_space", "trim_count", "write_report",
 ]

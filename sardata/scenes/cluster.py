@@ -133,6 +133,15 @@ STABLE_MIN = 0.75
 #: k = 2: how many times a candidate whose split fails the balance guard has that split's direction projected out
 #: and is re-clustered (:func:`deflate`; see the module docstring). 0 turns it off.
 DEFLATE_ROUNDS = 2
+#: k = 2, guard ``"tail"``: a split passes only if the points' projection onto the direction from the larger
+#: cluster's centroid to the smaller one's is skewed towards the smaller one by at least this much (sample skewness,
+#: :func:`tail_skew`; 1 is the textbook "highly skewed"): the smaller cluster is the distribution's long tail, not one
+#: side of a cut through its bulk (see the module docstring).
+TAIL_MIN = 1.0
+#: The guards a k = 2 split must pass to be named by size: ``"tail"`` (the balance guard and the tail test) or
+#: ``"size"`` (the balance guard alone: the rule before the tail test).
+GUARDS = ("tail", "size")
+GUARD = "tail"
 
 
 @dataclass
@@ -145,12 +154,14 @@ class SpaceChoice:
         criterion: ``"stability"`` (chosen among candidates) or ``"fixed"`` (one candidate was asked).
         score: stability of the chosen space (mean bootstrap ARI; None when fixed and not scored).
         silhouette: silhouette of the chosen space's partition.
-        candidates: ``{"<variant>/<normalize>": {"stability": s, "silhouette": s, "minority": share}}`` for every
-            candidate scored (``minority``: share of the smallest cluster).
+        candidates: ``{"<variant>/<normalize>": {"stability": s, "silhouette": s, "minority": share, "tail": t,
+            "deflated": d}}`` for every candidate scored (``minority``: share of the smallest cluster; ``tail``: its
+            :func:`tail_skew`, k = 2; ``deflated``: directions removed before its split).
         deflated: directions projected out of the chosen space before its split (:func:`deflate`; 0: none).
-        reliable: ``score >= STABLE_MIN`` and (k = 2) some candidate passed the balance guard (after deflation, if
-            needed); None when not scored. False: resamples do not reproduce the split, or every split is near-even
-            and the BSLM size rule cannot name it; the tags are then not to be trusted.
+        reliable: ``score >= STABLE_MIN`` and (k = 2) some candidate passed the guard (after deflation, if
+            needed); None when not scored. False: resamples do not reproduce the split, or no split is one the BSLM
+            size rule can name (near-even, or a cut through the bulk); the tags are then not to be trusted.
+        guard: the k = 2 guard applied (:data:`GUARDS`).
     """
 
     variant: str
@@ -161,6 +172,7 @@ class SpaceChoice:
     candidates: dict = field(default_factory=dict)
     reliable: bool | None = None
     deflated: int = 0
+    guard: str = GUARD
 
 
 # --------------------------------------------------------------------------------------------------- k-means
@@ -364,6 +376,34 @@ def minority_share(labels: np.ndarray, k: int) -> float:
     return float(np.bincount(labels, minlength=k).min() / max(len(labels), 1))
 
 
+def tail_skew(z: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> float:
+    """k = 2: sample skewness of the rows of ``z`` projected onto the direction from the larger cluster's centroid to
+    the smaller one's (> 0: the smaller cluster lies in the long tail; about 0 for a cut through a symmetric bulk;
+    0.0 when the centroids coincide or the projection is constant)."""
+    small = int(np.argmin(np.bincount(labels, minlength=2)))
+    u = np.asarray(centroids[small], dtype=np.float64) - np.asarray(centroids[1 - small], dtype=np.float64)
+    if not np.linalg.norm(u) > 0:
+        return 0.0
+    p = np.asarray(z, dtype=np.float64) @ u
+    p -= p.mean()
+    sd = float(np.sqrt((p * p).mean()))
+    if not sd > 1e-12 * max(1.0, float(np.abs(p).max())):
+        return 0.0
+    return float((p ** 3).mean() / sd ** 3)
+
+
+def passes_guard(z: np.ndarray, labels: np.ndarray, centroids: np.ndarray, k: int, guard: str = GUARD) -> bool:
+    """Whether a k-means split can be named by the BSLM size rule: always for k ≠ 2; at k = 2 its smaller cluster
+    holds at most :data:`BALANCE_MAX` of the points and, for guard ``"tail"``, :func:`tail_skew` ≥ :data:`TAIL_MIN`."""
+    if guard not in GUARDS:
+        raise ValueError(f"unknown guard {guard!r}; expected one of {GUARDS}")
+    if k != 2:
+        return True
+    if minority_share(labels, k) > BALANCE_MAX:
+        return False
+    return guard == "size" or tail_skew(z, labels, centroids) >= TAIL_MIN
+
+
 def deflate(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """``z`` with the direction between the two ``centroids`` projected out (every row moved onto the hyperplane
     through the origin orthogonal to ``centroids[1] - centroids[0]``)."""
@@ -376,9 +416,9 @@ def deflate(z: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 
 
 def split_space(z: np.ndarray, k: int, seed: int = 0, n_init: int = 5, niter: int = 50,
-                rounds: int = DEFLATE_ROUNDS):
-    """k-means in ``z``; at k = 2, a split that fails the balance guard has its direction projected out
-    (:func:`deflate`) and the rest is re-clustered, up to ``rounds`` times, until a split passes the guard.
+                rounds: int = DEFLATE_ROUNDS, guard: str = GUARD):
+    """k-means in ``z``; at k = 2, a split that fails the guard (:func:`passes_guard`) has its direction projected
+    out (:func:`deflate`) and the rest is re-clustered, up to ``rounds`` times, until a split passes the guard.
 
     Returns:
         ``(z, (labels, centroids, distances), deflated)``: the space of the split kept, its k-means result and how
@@ -388,20 +428,20 @@ def split_space(z: np.ndarray, k: int, seed: int = 0, n_init: int = 5, niter: in
     first = clustered = cluster_embeddings(z, k, seed=seed, n_init=n_init, niter=niter)
     space = z
     for done in range(1, rounds + 1 if k == 2 else 1):
-        if minority_share(clustered[0], k) <= BALANCE_MAX:
+        if passes_guard(space, clustered[0], clustered[1], k, guard):
             break
         space = deflate(space, clustered[1])
         clustered = cluster_embeddings(space, k, seed=seed, n_init=n_init, niter=niter)
-        if minority_share(clustered[0], k) <= BALANCE_MAX:
+        if passes_guard(space, clustered[0], clustered[1], k, guard):
             return space, clustered, done
     return z, first, 0
 
 
 def select_space(x: np.ndarray, k: int, positions: int = 1, variant: str = "auto", normalize: str | None = "auto",
                  seed: int = 0, n_init: int = 5, niter: int = 50, bootstrap: int = BOOTSTRAP,
-                 rounds: int = DEFLATE_ROUNDS):
-    """Chooses the feature space by stability behind the balance guard, each candidate split by :func:`split_space`
-    (``rounds`` deflations at most; see the module docstring); reads nothing but ``x``.
+                 rounds: int = DEFLATE_ROUNDS, guard: str = GUARD):
+    """Chooses the feature space by stability behind the guard (:func:`passes_guard`), each candidate split by
+    :func:`split_space` (``rounds`` deflations at most; see the module docstring); reads nothing but ``x``.
 
     Returns:
         ``(choice, z, (labels, centroids, distances))``: the :class:`SpaceChoice`, the features in that space and
@@ -410,25 +450,27 @@ def select_space(x: np.ndarray, k: int, positions: int = 1, variant: str = "auto
     spaces = candidate_spaces(positions, variant, normalize)
     results = {}
     for v, norm in spaces:
-        z, clustered, done = split_space(to_space(x, v, norm, positions), k, seed, n_init, niter, rounds)
+        z, clustered, done = split_space(to_space(x, v, norm, positions), k, seed, n_init, niter, rounds, guard)
         sil = silhouette(z, clustered[0], seed=seed)
         stab = stability(z, clustered[0], k, seed=seed, bootstrap=bootstrap) if len(spaces) > 1 else None
-        results[(v, norm)] = (stab, sil, z, clustered, minority_share(clustered[0], k), done)
+        tail = tail_skew(z, clustered[0], clustered[1]) if k == 2 else None
+        results[(v, norm)] = (stab, sil, z, clustered, passes_guard(z, clustered[0], clustered[1], k, guard), done,
+                              minority_share(clustered[0], k), tail)
     candidates = {f"{v}/{norm}": {"stability": None if r[0] is None else round(r[0], 4),
-                                  "silhouette": None if r[1] is None else round(r[1], 4), "minority": round(r[4], 4),
-                                  "deflated": r[5]}
+                                  "silhouette": None if r[1] is None else round(r[1], 4), "minority": round(r[6], 4),
+                                  "tail": None if r[7] is None else round(r[7], 4), "deflated": r[5]}
                   for (v, norm), r in results.items()}
     if len(spaces) == 1:
-        (v, norm), (stab, sil, z, clustered, _, done) = next(iter(results.items()))
-        return SpaceChoice(v, norm, "fixed", None, sil, candidates, deflated=done), z, clustered
-    # the guard: near-even k=2 splits compete only when every candidate is one; a split found after deflation
+        (v, norm), (stab, sil, z, clustered, _, done, _, _) = next(iter(results.items()))
+        return SpaceChoice(v, norm, "fixed", None, sil, candidates, deflated=done, guard=guard), z, clustered
+    # the guard: k=2 splits that fail it compete only when every candidate does; a split found after deflation
     # competes only when no candidate passes the guard without it
-    guarded = [key for key in spaces if k != 2 or results[key][4] <= BALANCE_MAX]
+    guarded = [key for key in spaces if results[key][4]]
     nameable = [key for key in guarded if results[key][5] == 0] or guarded or list(spaces)
     best_stab = max(results[key][0] for key in nameable)
     tied = [key for key in nameable if results[key][0] >= best_stab - TIE]
     chosen = max(tied, key=lambda key: (results[key][1] if results[key][1] is not None else -1.0))
-    stab, sil, z, clustered, _, done = results[chosen]
+    stab, sil, z, clustered, _, done, _, _ = results[chosen]
     return (SpaceChoice(chosen[0], chosen[1], "stability", round(stab, 4), sil, candidates,
-                        bool(stab >= STABLE_MIN and guarded), done),
+                        bool(stab >= STABLE_MIN and guarded), done, guard),
             z, clustered)
