@@ -22,9 +22,9 @@ step budget, 64 px), ``full`` = 1160 images with the same settings (budgets are 
     .venv/bin/python benchmarks/scenes.py [--budget demo|full] [--conditions default,coast_hard,sl_ssdd]
         [--models dcgan,cc] [--seed 0] [--out DIR] [--json out.json]
 
-Also, on the same DCGAN features (they train nothing and have no verdict): ``dcgan_nodeflate``, the policy without
-deflation (``deflate=0``: the previous default), and ``dcgan_trimmed``, the ``trimmed`` variant (each channel's
-extreme positions dropped).
+Also, on the same DCGAN features (they train nothing and have no verdict): ``dcgan_sizeguard``, the policy with the
+balance guard alone (``guard="size"``: the previous default, without the tail test), and ``dcgan_trimmed``, the
+``trimmed`` variant (each channel's extreme positions dropped).
 
 Measured 2026-12-01 18:55–19:02 with this script, ``--budget demo`` (200 images, 45 inshore, seed 0: the demo's own
 images on ``default``) and ``--budget full --conditions default,sl_ssdd`` (1160 images, 232 inshore); DCGAN 60 steps
@@ -92,7 +92,7 @@ CONDITIONS = {
 }
 REFERENCES = ("stats", "pixels")
 #: Rows that re-cluster the DCGAN features with another rule (not verdicts of their own): row → assign_scenes options.
-PREVIOUS = {"dcgan_nodeflate": {"deflate": 0}, "dcgan_trimmed": {"variant": "trimmed"}}
+PREVIOUS = {"dcgan_sizeguard": {"guard": "size"}, "dcgan_trimmed": {"variant": "trimmed"}}
 #: CC input side at the CPU budgets (its library default, 224, is ~12x slower per step on a CPU).
 CC_IMAGE_SIZE = 64
 
@@ -133,7 +133,7 @@ def score(dataset, run_key: str, field: str) -> dict:
     run = load_scene_run(dataset, run_key)
     return {"accuracy": round(acc["accuracy"], 4), "ari": round(acc["ari"], 4),
             "predicted_inshore": run.sizes.get("inshore", 0), "space": f"{run.variant}/{run.normalize}",
-            "stability": run.score, "reliable": run.reliable, "deflated": run.deflated,
+            "stability": run.score, "reliable": run.reliable, "deflated": run.deflated, "guard": run.guard,
             "silhouette": None if run.silhouette is None else round(run.silhouette, 4), "candidates": run.candidates}
 
 

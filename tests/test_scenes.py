@@ -329,11 +329,18 @@ def test_balance_guard_ranks_an_even_split_last():
     assert c["flat/l2"]["silhouette"] > c["flat/standardize"]["silhouette"]
     assert choice.normalize == "standardize" and scenes.minority_share(labels, 2) == 0.25
     np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
-    # with deflation the even candidates lose their even direction and find the minority too, but a split found
-    # that way competes only when no candidate passes the guard without it: the choice is unchanged
-    choice, _, (labels, _, _) = scenes.select_space(x, 2)
+    # with deflation under the size guard alone, the even l2 candidate loses its even direction and splits 25 / 75
+    # again, but a split found that way competes only when no candidate passes the guard without it: the choice is
+    # unchanged. Under the tail test that deflated split is no tail (a cut through what is left), so the l2
+    # candidate keeps its first split, failed; the choice is the same
+    choice, _, (labels, _, _) = scenes.select_space(x, 2, guard="size")
     assert choice.candidates["flat/l2"]["deflated"] == 1 and choice.candidates["flat/l2"]["minority"] < 0.3
     assert choice.normalize == "standardize" and choice.deflated == 0
+    np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
+    choice, _, (labels, _, _) = scenes.select_space(x, 2)
+    assert choice.candidates["flat/l2"]["deflated"] == 0 and choice.candidates["flat/l2"]["minority"] == 0.5
+    assert choice.candidates["flat/standardize"]["tail"] >= scenes.TAIL_MIN
+    assert choice.normalize == "standardize" and choice.deflated == 0 and choice.reliable
     np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
 
 
