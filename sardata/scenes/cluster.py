@@ -437,40 +437,91 @@ def split_space(z: np.ndarray, k: int, seed: int = 0, n_init: int = 5, niter: in
     return z, first, 0
 
 
+def deflation_splits(z: np.ndarray, k: int, seed: int = 0, n_init: int = 5, niter: int = 50,
+                     rounds: int = DEFLATE_ROUNDS) -> list[tuple]:
+    """k-means in ``z`` and, at k = 2, again after each split's direction is projected out (:func:`deflate`),
+    ``rounds`` times whatever the splits: ``[(space, (labels, centroids, distances), deflated), …]`` for ``deflated``
+    = 0 … ``rounds`` (only 0 for k ≠ 2)."""
+    out = [(z, cluster_embeddings(z, k, seed=seed, n_init=n_init, niter=niter), 0)]
+    for done in range(1, rounds + 1 if k == 2 else 1):
+        space = deflate(out[-1][0], out[-1][1][1])
+        out.append((space, cluster_embeddings(space, k, seed=seed, n_init=n_init, niter=niter), done))
+    return out
+
+
+def _split_record(z, clustered, deflated: int, k: int, guard: str, seed: int) -> dict:
+    labels, centroids, _ = clustered
+    return {"z": z, "clustered": clustered, "deflated": deflated, "stability": None,
+            "passes": passes_guard(z, labels, centroids, k, guard), "minority": minority_share(labels, k),
+            "tail": tail_skew(z, labels, centroids) if k == 2 else None, "silhouette": silhouette(z, labels, seed=seed)}
+
+
+def _most_stable(records: list[dict]) -> dict:
+    """The most stable record; within :data:`TIE` of it, the highest silhouette; then the first."""
+    best = max(r["stability"] for r in records)
+    tied = [r for r in records if r["stability"] >= best - TIE]
+    return max(tied, key=lambda r: r["silhouette"] if r["silhouette"] is not None else -1.0)
+
+
+def _rounded(value):
+    return None if value is None else round(value, 4)
+
+
 def select_space(x: np.ndarray, k: int, positions: int = 1, variant: str = "auto", normalize: str | None = "auto",
                  seed: int = 0, n_init: int = 5, niter: int = 50, bootstrap: int = BOOTSTRAP,
                  rounds: int = DEFLATE_ROUNDS, guard: str = GUARD):
-    """Chooses the feature space by stability behind the guard (:func:`passes_guard`), each candidate split by
-    :func:`split_space` (``rounds`` deflations at most; see the module docstring); reads nothing but ``x``.
+    """Chooses the feature space and split by stability behind the guard (:func:`passes_guard`); reads nothing but
+    ``x`` (see the module docstring).
+
+    Guard ``"tail"``, several candidates: every candidate space is split at every deflation depth 0 … ``rounds``
+    (:func:`deflation_splits`) and the most stable split that passes the guard is chosen, whatever its depth.
+    Guard ``"size"`` (the rule before the tail test), or one candidate: each candidate is split by
+    :func:`split_space` (deflated only while its split fails the guard) and, with several, a deflated split competes
+    only when no candidate passes the guard without deflation. When no split passes, the most stable undeflated
+    split is kept and the choice is flagged ``reliable=False``.
 
     Returns:
         ``(choice, z, (labels, centroids, distances))``: the :class:`SpaceChoice`, the features in that space and
         the k-means result there.
     """
+    if guard not in GUARDS:
+        raise ValueError(f"unknown guard {guard!r}; expected one of {GUARDS}")
     spaces = candidate_spaces(positions, variant, normalize)
-    results = {}
+    scored = len(spaces) > 1
+    every_depth = scored and guard == "tail" and k == 2
+    kept = {}
     for v, norm in spaces:
-        z, clustered, done = split_space(to_space(x, v, norm, positions), k, seed, n_init, niter, rounds, guard)
-        sil = silhouette(z, clustered[0], seed=seed)
-        stab = stability(z, clustered[0], k, seed=seed, bootstrap=bootstrap) if len(spaces) > 1 else None
-        tail = tail_skew(z, clustered[0], clustered[1]) if k == 2 else None
-        results[(v, norm)] = (stab, sil, z, clustered, passes_guard(z, clustered[0], clustered[1], k, guard), done,
-                              minority_share(clustered[0], k), tail)
-    candidates = {f"{v}/{norm}": {"stability": None if r[0] is None else round(r[0], 4),
-                                  "silhouette": None if r[1] is None else round(r[1], 4), "minority": round(r[6], 4),
-                                  "tail": None if r[7] is None else round(r[7], 4), "deflated": r[5]}
-                  for (v, norm), r in results.items()}
-    if len(spaces) == 1:
-        (v, norm), (stab, sil, z, clustered, _, done, _, _) = next(iter(results.items()))
-        return SpaceChoice(v, norm, "fixed", None, sil, candidates, deflated=done, guard=guard), z, clustered
-    # the guard: k=2 splits that fail it compete only when every candidate does; a split found after deflation
-    # competes only when no candidate passes the guard without it
-    guarded = [key for key in spaces if results[key][4]]
-    nameable = [key for key in guarded if results[key][5] == 0] or guarded or list(spaces)
-    best_stab = max(results[key][0] for key in nameable)
-    tied = [key for key in nameable if results[key][0] >= best_stab - TIE]
-    chosen = max(tied, key=lambda key: (results[key][1] if results[key][1] is not None else -1.0))
-    stab, sil, z, clustered, _, done, _, _ = results[chosen]
-    return (SpaceChoice(chosen[0], chosen[1], "stability", round(stab, 4), sil, candidates,
-                        bool(stab >= STABLE_MIN and guarded), done, guard),
-            z, clustered)
+        z = to_space(x, v, norm, positions)
+        splits = (deflation_splits(z, k, seed, n_init, niter, rounds) if every_depth
+                  else [split_space(z, k, seed, n_init, niter, rounds, guard)])
+        chain = [_split_record(*split, k, guard, seed) for split in splits]
+        for rec in chain:
+            if scored and (rec["passes"] or rec["deflated"] == 0):
+                rec["stability"] = stability(rec["z"], rec["clustered"][0], k, seed=seed, bootstrap=bootstrap)
+        passing = [rec for rec in chain if rec["passes"]]
+        kept[(v, norm)] = _most_stable(passing) if every_depth and passing else chain[0]
+        if every_depth:
+            kept[(v, norm)]["splits"] = [{key: _rounded(rec[key]) if key != "deflated" else rec[key]
+                                          for key in ("deflated", "minority", "tail", "stability")} for rec in chain]
+    candidates = {f"{v}/{norm}": {"stability": _rounded(rec["stability"]), "silhouette": _rounded(rec["silhouette"]),
+                                  "minority": round(rec["minority"], 4), "tail": _rounded(rec["tail"]),
+                                  "deflated": rec["deflated"], **({"splits": rec["splits"]} if "splits" in rec else {})}
+                  for (v, norm), rec in kept.items()}
+    if not scored:
+        (v, norm), rec = next(iter(kept.items()))
+        return (SpaceChoice(v, norm, "fixed", None, rec["silhouette"], candidates, deflated=rec["deflated"],
+                            guard=guard),
+                rec["z"], rec["clustered"])
+    # splits that fail the guard compete only when every candidate's does; under the size guard, a split found
+    # after deflation competes only when no candidate passes the guard without it
+    guarded = [key for key in spaces if kept[key]["passes"]]
+    if guard == "size":
+        guarded_first = [key for key in guarded if kept[key]["deflated"] == 0]
+        pool = guarded_first or guarded or list(spaces)
+    else:
+        pool = guarded or list(spaces)
+    rec = _most_stable([kept[key] for key in pool])
+    chosen = next(key for key in pool if kept[key] is rec)
+    return (SpaceChoice(chosen[0], chosen[1], "stability", round(rec["stability"], 4), rec["silhouette"], candidates,
+                        bool(rec["stability"] >= STABLE_MIN and guarded), rec["deflated"], guard),
+            rec["z"], rec["clustered"])

@@ -166,12 +166,15 @@ def assign_scenes(
     )
     if choice.reliable is False:
         cell = choice.candidates[f"{choice.variant}/{choice.normalize}"]
-        tail = "" if guard == "size" else f", or not the long tail (chosen: skewness {cell['tail']:.2f})"
+        tail = guard != "size" and cell.get("tail") is not None
+        shape, rule = "", f"at most {_cluster.BALANCE_MAX:.0%}"
+        if tail:
+            shape, rule = f", tail skewness {cell['tail']:.2f}", f"{rule}, skewness ≥ {_cluster.TAIL_MIN}"
         why = (f"stability {choice.score} < {_cluster.STABLE_MIN}: resamples of these images do not reproduce it"
                if choice.score < _cluster.STABLE_MIN else
-               f"every candidate split is near-even{tail}{' even after deflation' if deflate else ''} (chosen: "
-               f"smaller cluster {cell['minority']:.0%}, at most {_cluster.BALANCE_MAX:.0%} nameable), which the "
-               f"size rule cannot name")
+               f"every candidate split is near-even{' or not a long tail' if tail else ''}"
+               f"{' even after deflation' if deflate else ''} (chosen: smaller cluster {cell['minority']:.0%}{shape}; "
+               f"nameable: {rule}), which the size rule cannot name")
         warnings.warn(f"scene run {run_key!r}: the chosen split ({choice.variant}/{choice.normalize}) is unreliable: "
                       f"{why} (review the uncertain view; more GAN training or other features may help)",
                       stacklevel=2)
