@@ -63,6 +63,18 @@ steps alone do not help: the 60-step budget is 0.83 epochs at 1160 images (BSLM'
 180 steps (same seed, 14 min under load) the 1160 ``default`` features give 0.533/−0.018 with the default policy (a
 38 % / 62 % calm/textured split slips under the 40 % guard, so deflation does not act), although the deflated
 ``spread/standardize`` candidate would be 0.915/0.632.
+
+The table above is the rule before the tail test (``guard="size"``, now the ``dcgan_sizeguard`` row). The tail test
+(2026-12-01, the default since; ``sardata.scenes.cluster`` docstring): a k = 2 split is named by size only if its
+smaller cluster is at most 40 % *and* the long tail (skewness ≥ 1) of the projection onto the centroid direction,
+and every deflation depth competes on stability. Measured 20:40–22:10 (load 5–8 on 2 cores) on features cached once
+with this script's functions (same budgets, seed 0; these GAN runs are not bit-identical to the ones above), the
+library's ``select_space`` on the arrays; accuracy / ARI, size guard → tail test: ``default`` 0.870/0.475 → same
+tags; ``coast_hard`` 0.495/−0.018 → 0.850/0.370 (both flagged, stability 0.46 after the change: not to be trusted);
+SL-SSDD 0.950/0.789 → same tags; ``default`` 1160 0.689/0.105 → 0.878/0.430 (a 33 % ``spread/l2`` cut passed the
+size guard in this run); ``default`` 1160 at 180 GAN steps 0.669/0.080 → 0.856/0.469. ``stats`` (same policy):
+0.840, 0.630 → 0.495, 0.855 → 0.880, 0.838, 0.838. SL-SSDD at 1160 not measured with the tail test, and this script
+itself was not rerun after the change (its rows would come from the same checkpoints). Targets still missed.
 """
 
 from __future__ import annotations

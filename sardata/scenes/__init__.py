@@ -2,7 +2,8 @@
 
 - :mod:`sardata.scenes.cluster`: k-means (FAISS, all points), BSLM naming, margin confidence, and the feature-space
   policy (variant — local ``spread``, ``trimmed`` spread, ``pooled``, the paper's ``flat`` — × normalisation, chosen
-  by bootstrap stability behind a balance guard, never by labels; unstable or unnameable splits are flagged).
+  by bootstrap stability behind a balance guard and a tail test, never by labels; unstable or unnameable splits are
+  flagged).
 - :mod:`sardata.scenes.runs`: :func:`assign_scenes` (the one entry point of CLI, recipes and demo), scene runs as
   FiftyOne custom runs, the ``scene_uncertain`` saved view.
 - :mod:`sardata.scenes.report`: ``report.json``, review montages (typical beside boundary), scatter PNGs,
