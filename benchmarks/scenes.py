@@ -73,8 +73,11 @@ library's ``select_space`` on the arrays; accuracy / ARI, size guard → tail te
 tags; ``coast_hard`` 0.495/−0.018 → 0.850/0.370 (both flagged, stability 0.46 after the change: not to be trusted);
 SL-SSDD 0.950/0.789 → same tags; ``default`` 1160 0.689/0.105 → 0.878/0.430 (a 33 % ``spread/l2`` cut passed the
 size guard in this run); ``default`` 1160 at 180 GAN steps 0.669/0.080 → 0.856/0.469. ``stats`` (same policy):
-0.840, 0.630 → 0.495, 0.855 → 0.880, 0.838, 0.838. SL-SSDD at 1160 not measured with the tail test, and this script
-itself was not rerun after the change (its rows would come from the same checkpoints). Targets still missed.
+0.840, 0.630 → 0.495, 0.855 → 0.880, 0.838, 0.838. SL-SSDD at 1160 not measured with the tail test. This script after
+the change, ``--budget demo --conditions default --models dcgan`` (22:15, 199 s, resuming the cached checkpoint):
+dcgan 0.870/0.475 (33 of 200 tagged inshore), ``dcgan_sizeguard`` the same, ``dcgan_trimmed`` 0.885/0.521, stats
+0.840/0.364, pixels 0.735/0.165: the library path gives the cached numbers. Other conditions not rerun (time).
+Targets still missed.
 """
 
 from __future__ import annotations
