@@ -28,13 +28,13 @@ def test_tiny_run_one_row_per_condition(tmp_path, monkeypatch):
     monkeypatch.setattr(dcgan, "train_gan", lambda *a, **k: real(*a, **{**k, "base_channels": 64}))
     result = bench.run(conditions=("default",), budget="demo", models=("dcgan", "cc"), out=tmp_path)
     rows = result["rows"]
-    assert [r["model"] for r in rows] == ["stats", "pixels", "dcgan", "dcgan_nodeflate", "dcgan_trimmed", "cc"]
+    assert [r["model"] for r in rows] == ["stats", "pixels", "dcgan", "dcgan_sizeguard", "dcgan_trimmed", "cc"]
     for row in rows:
         assert row["condition"] == "default" and row["images"] == 10
         assert row["accuracy"] <= 1.0 and -1.0 <= row["ari"] <= 1.0
         assert row["space"].split("/")[0] in ("flat", "trimmed", "spread")
     assert rows[4]["space"].startswith("trimmed") and isinstance(rows[2]["reliable"], bool)
-    assert rows[3]["space"].startswith("spread") and rows[3]["deflated"] == 0  # the rule without deflation
+    assert rows[3]["space"].startswith("spread")  # the rule with the balance guard alone
     assert rows[2]["space"].startswith("spread") and rows[2]["train_seconds"] > 0  # the DCGAN F has a layout
     assert set(result["verdict"]) == {"dcgan", "cc"}
     assert (tmp_path / "scenes-demo.json").is_file()

@@ -159,10 +159,15 @@ def test_scenes_cli_leaves_deflation_to_the_library_unless_asked(image_dataset, 
     seen = []
     real = scenes.assign_scenes
     monkeypatch.setattr(scenes, "assign_scenes", lambda *a, **kw: seen.append(kw) or real(*a, **kw))
-    for extra in ([], ["--deflate", "0"]):
+    outputs = []
+    for extra in ([], ["--deflate", "0"], ["--guard", "size"]):
         result = CliRunner().invoke(app, ["scenes", ds.name, "--n-init", "1", "--viz", "none", *extra])
         assert result.exit_code == 0, result.output
+        outputs.append(" ".join(result.output.split()))
     assert "deflate" not in seen[0] and seen[1]["deflate"] == 0
+    assert "guard" not in seen[0] and seen[2]["guard"] == "size"
+    assert "tail skewness; guard tail" in outputs[0] and "guard size" in outputs[2]
+    assert scenes.load_scene_run(ds, "scenes").guard == "size"
 
 
 def test_normalize_removes_a_brightness_scale_that_raw_kmeans_splits_on(image_dataset):
@@ -324,11 +329,18 @@ def test_balance_guard_ranks_an_even_split_last():
     assert c["flat/l2"]["silhouette"] > c["flat/standardize"]["silhouette"]
     assert choice.normalize == "standardize" and scenes.minority_share(labels, 2) == 0.25
     np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
-    # with deflation the even candidates lose their even direction and find the minority too, but a split found
-    # that way competes only when no candidate passes the guard without it: the choice is unchanged
-    choice, _, (labels, _, _) = scenes.select_space(x, 2)
+    # with deflation under the size guard alone, the even l2 candidate loses its even direction and splits 25 / 75
+    # again, but a split found that way competes only when no candidate passes the guard without it: the choice is
+    # unchanged. Under the tail test that deflated split is no tail (a cut through what is left), so the l2
+    # candidate keeps its first split, failed; the choice is the same
+    choice, _, (labels, _, _) = scenes.select_space(x, 2, guard="size")
     assert choice.candidates["flat/l2"]["deflated"] == 1 and choice.candidates["flat/l2"]["minority"] < 0.3
     assert choice.normalize == "standardize" and choice.deflated == 0
+    np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
+    choice, _, (labels, _, _) = scenes.select_space(x, 2)
+    assert choice.candidates["flat/l2"]["deflated"] == 0 and choice.candidates["flat/l2"]["minority"] == 0.5
+    assert choice.candidates["flat/standardize"]["tail"] >= scenes.TAIL_MIN
+    assert choice.normalize == "standardize" and choice.deflated == 0 and choice.reliable
     np.testing.assert_array_equal(labels == labels[0], np.arange(n) % 4 == 0)
 
 
@@ -411,3 +423,60 @@ def test_dcgan_tags_recover_land_on_small_sar_like_images(fo_dataset_name, tmp_p
     scenes.assign_scenes(ds, k=2, seed=0, tag=False, report=False, variant="flat", normalize="none",
                          run_key="paper", field="scene_paper")
     assert scenes.scene_accuracy(ds, pred_field="scene_paper", true_field="scene_truth")["ari"] < 0.3
+
+
+def test_tail_skew_two_blobs_pass_a_cut_through_one_gaussian_fails():
+    """The tail test on hand-made splits: a 15 % blob beside an 85 % one is the long tail of the projection (and its
+    skewness is the two-point value (1 − 2π)/√(π(1 − π)) as the blobs shrink); one elongated Gaussian cut 35 / 65 is
+    symmetric along the cut (skewness ≈ 0): the balance guard alone passes that cut, the tail test does not."""
+    rng = np.random.default_rng(0)
+    n, dim = 400, 8
+    small = np.arange(n) < 60
+    x = rng.normal(0, 0.3, (n, dim)) + np.where(small, 6.0, 0.0)[:, None] * np.eye(dim)[0]
+    labels = small.astype(np.int64)
+    centroids = np.stack([x[~small].mean(0), x[small].mean(0)])
+    pi = small.mean()
+    assert scenes.tail_skew(x, labels, centroids) == pytest.approx((1 - 2 * pi) / np.sqrt(pi * (1 - pi)), rel=0.05)
+    assert scenes.tail_skew(x, labels, centroids) >= scenes.TAIL_MIN
+    assert scenes.passes_guard(x, labels, centroids, 2)
+    # the labels' numbering does not matter: the smaller cluster is found by size
+    assert scenes.tail_skew(x, 1 - labels, centroids[::-1]) == pytest.approx(scenes.tail_skew(x, labels, centroids))
+
+    g = rng.normal(0, 1, (n, dim)) * np.r_[5.0, np.ones(dim - 1)]
+    cut = g[:, 0] > np.quantile(g[:, 0], 0.65)  # 35 % / 65 %: inside the balance guard
+    labels = cut.astype(np.int64)
+    centroids = np.stack([g[~cut].mean(0), g[cut].mean(0)])
+    assert scenes.minority_share(labels, 2) <= scenes.BALANCE_MAX
+    assert abs(scenes.tail_skew(g, labels, centroids)) < 0.3
+    assert scenes.passes_guard(g, labels, centroids, 2, guard="size")
+    assert not scenes.passes_guard(g, labels, centroids, 2, guard="tail")
+    # k ≠ 2 is never guarded; a constant projection has no tail
+    assert scenes.passes_guard(g, labels, centroids, 3)
+    assert scenes.tail_skew(np.ones((10, 3)), np.r_[np.zeros(3), np.ones(7)].astype(int), np.eye(3)[:2]) == 0.0
+    with pytest.raises(ValueError, match="guard"):
+        scenes.passes_guard(g, labels, centroids, 2, guard="bimodal")
+
+
+def test_a_continuum_cut_inside_the_balance_guard_is_deflated_and_the_minority_found():
+    """The fragile case in miniature: a strong continuum (six columns, density rising linearly: k-means cuts it about
+    30 / 70, inside the 40 % balance guard) over a weaker 15 % minority (four columns, 5 apart). The size guard names
+    the continuum's cut (accuracy 0.67); the tail test rejects it (skewness 0.76 < 1), deflation removes its
+    direction and the minority is found."""
+    rng = np.random.default_rng(0)
+    n = 300
+    t = np.sqrt(rng.uniform(size=n))
+    minority = rng.permutation(np.arange(n) < int(0.15 * n))
+    x = np.concatenate([np.repeat(12.0 * t[:, None], 6, 1), np.repeat(np.where(minority, 5.0, 0.0)[:, None], 4, 1)], 1)
+    x = (x + rng.normal(0, 0.5, x.shape)).astype(np.float32)
+
+    def accuracy(labels):
+        return float(((labels == np.argmin(np.bincount(labels))) == minority).mean())
+
+    size, _, (labels, _, _) = scenes.select_space(x, 2, normalize="none", guard="size")
+    cell = size.candidates["flat/none"]
+    assert size.deflated == 0 and cell["minority"] <= scenes.BALANCE_MAX and cell["tail"] < scenes.TAIL_MIN
+    assert accuracy(labels) < 0.75
+    tail, _, (labels, _, _) = scenes.select_space(x, 2, normalize="none")
+    assert tail.guard == "tail" and tail.deflated == 1
+    assert tail.candidates["flat/none"]["tail"] >= scenes.TAIL_MIN
+    assert accuracy(labels) == 1.0

@@ -96,6 +96,10 @@ def scenes(
                                           help="k=2: at most this many near-even split directions projected out "
                                                "before re-clustering (default: the library's; 0 = plain k-means, "
                                                "with --variant flat --normalize none the paper's)"),
+    guard: Optional[str] = typer.Option(None, "--guard",
+                                        help="k=2: what a split must pass to be named by size: tail (smaller cluster "
+                                             "<= 40 % and the long tail along the centroid direction) | size (the "
+                                             "40 % alone); default: the library's"),
 ) -> None:
     """Cluster scene embeddings into scene labels and tags; print the report; compute the 2-D map."""
     from sardata import scenes as sc
@@ -104,7 +108,8 @@ def scenes(
     field = field or f"{model}_embedding"
     run = sc.assign_scenes(ds, embedding_field=field, k=k, seed=seed, run_key=run_key, n_init=n_init,
                            normalize=normalize, variant=variant,
-                           **({} if deflate is None else {"deflate": deflate}))
+                           **({} if deflate is None else {"deflate": deflate}),
+                           **({} if guard is None else {"guard": guard}))
     table = Table(title=f"{dataset}: scene run {run_key!r} (k={k}, {field})")
     table.add_column("scene")
     table.add_column("samples", justify="right")
@@ -118,9 +123,10 @@ def scenes(
     console.print(f"feature space {run.variant}/{run.normalize} ({run.criterion}{score}{deflated}); "
                   f"silhouette {silhouette}; "
                   f"report {os.path.join(run.report_dir, 'report.json')}")
-    cells = [f"{key} {c.get('stability')} / {c.get('silhouette')} / {c.get('minority')}"
+    cells = [f"{key} {c.get('stability')} / {c.get('silhouette')} / {c.get('minority')} / {c.get('tail')}"
              for key, c in run.candidates.items()]
-    console.print("candidates (stability / silhouette / smaller-cluster share): " + "; ".join(cells))
+    console.print(f"candidates (stability / silhouette / smaller-cluster share / tail skewness; guard {run.guard}): "
+                  + "; ".join(cells))
     if run.uncertain_view:
         console.print(f"least certain: saved view [bold]{run.uncertain_view}[/bold] ({run.uncertain_count} samples; "
                       f"App: view bar, or `ds.load_saved_view({run.uncertain_view!r})`)")

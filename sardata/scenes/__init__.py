@@ -2,7 +2,8 @@
 
 - :mod:`sardata.scenes.cluster`: k-means (FAISS, all points), BSLM naming, margin confidence, and the feature-space
   policy (variant — local ``spread``, ``trimmed`` spread, ``pooled``, the paper's ``flat`` — × normalisation, chosen
-  by bootstrap stability behind a balance guard, never by labels; unstable or unnameable splits are flagged).
+  by bootstrap stability behind a balance guard and a tail test, never by labels; unstable or unnameable splits are
+  flagged).
 - :mod:`sardata.scenes.runs`: :func:`assign_scenes` (the one entry point of CLI, recipes and demo), scene runs as
   FiftyOne custom runs, the ``scene_uncertain`` saved view.
 - :mod:`sardata.scenes.report`: ``report.json``, review montages (typical beside boundary), scatter PNGs,
@@ -14,25 +15,31 @@ from sardata.scenes.cluster import (
     BALANCE_MAX,
     BSLM_NAMES,
     DEFLATE_ROUNDS,
+    GUARD,
+    GUARDS,
     LAYOUT_VARIANTS,
     NORMALIZATIONS,
     SILHOUETTE_MAX_POINTS,
     STABLE_MIN,
+    TAIL_MIN,
     VARIANTS,
     SpaceChoice,
     candidate_spaces,
     centroid_distances,
     cluster_embeddings,
     deflate,
+    deflation_splits,
     feature_variant,
     margin_confidence,
     minority_share,
     name_clusters,
     normalize_features,
+    passes_guard,
     select_space,
     silhouette,
     split_space,
     stability,
+    tail_skew,
     to_space,
     trim_count,
 )
@@ -59,11 +66,12 @@ from sardata.scenes.runs import (
 from sardata.scenes.viz import compute_visualization
 
 __all__ = [
-    "BALANCE_MAX", "BSLM_NAMES", "DEFLATE_ROUNDS", "LAYOUT_VARIANTS", "MONTAGE_IMAGES", "MONTAGE_TILE",
-    "NORMALIZATIONS", "RUN_METHOD", "SILHOUETTE_MAX_POINTS", "STABLE_MIN", "UNCERTAIN", "VARIANTS", "SceneRun",
-    "SpaceChoice", "assign_scenes", "candidate_spaces", "centroid_distances", "cluster_embeddings",
-    "compute_visualization", "deflate", "delete_scene_run", "feature_variant", "list_scene_runs", "load_embeddings",
-    "load_scene_run", "make_montage", "make_review_montage", "margin_confidence", "minority_share", "name_clusters",
-    "normalize_features", "scatter_png", "scene_accuracy", "scenes_dir", "select_space", "silhouette", "split_space",
-    "stability", "to_space", "trim_count", "write_report",
+    "BALANCE_MAX", "BSLM_NAMES", "DEFLATE_ROUNDS", "GUARD", "GUARDS", "LAYOUT_VARIANTS", "MONTAGE_IMAGES",
+    "MONTAGE_TILE", "NORMALIZATIONS", "RUN_METHOD", "SILHOUETTE_MAX_POINTS", "STABLE_MIN", "TAIL_MIN", "UNCERTAIN",
+    "VARIANTS", "assign_scenes", "candidate_spaces", "centroid_distances", "cluster_embeddings",
+    "compute_visualization", "deflate", "deflation_splits", "delete_scene_run", "feature_variant", "list_scene_runs",
+    "load_embeddings", "load_scene_run", "make_montage", "make_review_montage", "margin_confidence", "minority_share",
+    "name_clusters", "normalize_features", "passes_guard", "scatter_png", "scene_accuracy", "SceneRun", "scenes_dir",
+    "select_space", "silhouette", "SpaceChoice", "split_space", "stability", "tail_skew", "to_space", "trim_count",
+    "write_report",
 ]

@@ -55,9 +55,11 @@ class SceneRun:
         score: the chosen space's stability (mean bootstrap ARI); None when fixed.
         reliable: :attr:`sardata.scenes.cluster.SpaceChoice.reliable` (stable, and nameable at k = 2); False: the
             tags are not to be trusted (a warning is issued); None when fixed.
-        candidates: every candidate space's stability, silhouette, smallest-cluster share and directions deflated.
+        candidates: every candidate space's stability, silhouette, smallest-cluster share, tail skewness (k = 2,
+            :func:`sardata.scenes.cluster.tail_skew`) and directions deflated.
         deflated: directions projected out of the chosen space before its split (0: none; see
             :func:`sardata.scenes.cluster.split_space`).
+        guard: the k = 2 guard applied (``"tail"`` or ``"size"``; None: a run stored before guards were named).
         positions: spatial positions per channel of the input features (1: no layout known).
         uncertain_view: name of the saved view of the least certain samples.
         uncertain_count: samples in that view.
@@ -86,6 +88,7 @@ class SceneRun:
     candidates: dict = field(default_factory=dict)
     reliable: bool | None = None
     deflated: int = 0
+    guard: str | None = None
     positions: int = 1
     uncertain_view: str | None = None
     uncertain_count: int = 0
@@ -114,6 +117,7 @@ def assign_scenes(
     positions: int | None = None,
     uncertain: float = UNCERTAIN,
     deflate: int = _cluster.DEFLATE_ROUNDS,
+    guard: str = _cluster.GUARD,
 ) -> SceneRun:
     """Clusters the samples' embeddings and writes scene labels, tags, the uncertain-samples view and a report.
 
@@ -143,6 +147,9 @@ def assign_scenes(
             ``<field>_uncertain``; 0 → no view.
         deflate (2): k = 2: times a split that fails the balance guard may have its direction projected out before
             re-clustering (:func:`sardata.scenes.cluster.split_space`); 0 → plain k-means in the chosen space.
+        guard ("tail"): k = 2: what a split must pass to be named by size
+            (:func:`sardata.scenes.cluster.passes_guard`): ``"tail"`` (smaller cluster at most 40 % *and* the long
+            tail of the projection onto the centroid direction) or ``"size"`` (the 40 % alone: the rule before).
 
     Returns:
         the :class:`SceneRun` (also stored on the dataset).
@@ -155,14 +162,19 @@ def assign_scenes(
         positions = _field_positions(dataset, embedding_field) if embeddings is None else 1
     choice, z, (labels, centroids, distances) = _cluster.select_space(
         x, k, positions=positions, variant=variant, normalize=normalize, seed=seed, n_init=n_init, niter=niter,
-        rounds=deflate,
+        rounds=deflate, guard=guard,
     )
     if choice.reliable is False:
-        minority = choice.candidates[f"{choice.variant}/{choice.normalize}"]["minority"]
+        cell = choice.candidates[f"{choice.variant}/{choice.normalize}"]
+        tail = guard != "size" and cell.get("tail") is not None
+        shape, rule = "", f"at most {_cluster.BALANCE_MAX:.0%}"
+        if tail:
+            shape, rule = f", tail skewness {cell['tail']:.2f}", f"{rule}, skewness ≥ {_cluster.TAIL_MIN}"
         why = (f"stability {choice.score} < {_cluster.STABLE_MIN}: resamples of these images do not reproduce it"
                if choice.score < _cluster.STABLE_MIN else
-               f"every candidate split is near-even{' even after deflation' if deflate else ''} (chosen: smaller "
-               f"cluster {minority:.0%} > {_cluster.BALANCE_MAX:.0%}), which the size rule cannot name")
+               f"every candidate split is near-even{' or not a long tail' if tail else ''}"
+               f"{' even after deflation' if deflate else ''} (chosen: smaller cluster {cell['minority']:.0%}{shape}; "
+               f"nameable: {rule}), which the size rule cannot name")
         warnings.warn(f"scene run {run_key!r}: the chosen split ({choice.variant}/{choice.normalize}) is unreliable: "
                       f"{why} (review the uncertain view; more GAN training or other features may help)",
                       stacklevel=2)
@@ -208,6 +220,7 @@ def assign_scenes(
         candidates=choice.candidates,
         reliable=choice.reliable,
         deflated=choice.deflated,
+        guard=choice.guard,
         positions=int(positions),
         uncertain_view=view_name,
         uncertain_count=view_count,
