@@ -137,6 +137,8 @@ class DetectorConfig(TrainConfig):
         anchors: ``auto`` (from the training boxes) or ``default`` (COCO's).
         anchor_octaves (None): anchor sizes per pyramid level with ``anchors="auto"``, spaced by ``2^(1/octaves)``
             (:func:`sardata.train.anchors.derive_anchors`); None: 3 for RetinaNet (its paper), 1 otherwise.
+        anchor_min_strides (None): floor of the finest anchor in finest-level strides with ``anchors="auto"``
+            (None: :data:`sardata.train.anchors.MIN_STRIDES`, 2).
         grad_clip: gradient-norm clip (None: off).
         backbone_weights (None): ImageNet weights, file or torchvision weights name.
         trainable_layers (3): backbone stages trained when starting from weights.
@@ -180,6 +182,7 @@ class DetectorConfig(TrainConfig):
     normalization: str | None = None
     anchors: str | None = None
     anchor_octaves: int | None = None
+    anchor_min_strides: float | None = None
     grad_clip: float | None = None
     backbone_weights: str | None = None
     trainable_layers: int = 3
@@ -230,6 +233,8 @@ class DetectorConfig(TrainConfig):
             raise ValueError(f"crop_focus={self.crop_focus!r}: a probability, between 0 and 1")
         if self.anchor_octaves is not None and (not isinstance(self.anchor_octaves, int) or self.anchor_octaves < 1):
             raise ValueError(f"anchor_octaves={self.anchor_octaves!r}: must be an integer ≥ 1")
+        if self.anchor_min_strides is not None and not float(self.anchor_min_strides) > 0:
+            raise ValueError(f"anchor_min_strides={self.anchor_min_strides!r}: must be > 0")
         if self.eval_every is not None and (not isinstance(self.eval_every, int) or self.eval_every < 1):
             raise ValueError(f"eval_every={self.eval_every!r}: must be an integer ≥ 1")
         if not Path(self.data).is_dir():
@@ -443,7 +448,7 @@ def _model_kwargs(cfg: DetectorConfig, train_set: CocoDetection, categories: lis
         kwargs["representation_size"] = TINY_REPRESENTATION
     plan = None
     if cfg.anchors == "auto" and cfg.arch != "fcos":
-        from sardata.train.anchors import box_wh, derive_anchors
+        from sardata.train.anchors import MIN_STRIDES, box_wh, derive_anchors
 
         coco = train_set.coco
         ids = {im["id"] for im in unique_per_sample(train_set.images)}  # replicas would weight their boxes
@@ -453,7 +458,8 @@ def _model_kwargs(cfg: DetectorConfig, train_set: CocoDetection, categories: lis
         body = build_backbone(cfg.backbone, cfg.arch, cfg.image_size)
         _, strides = feature_levels(body, probe_size=max(256, cfg.image_size if cfg.arch == "ssd" else 256))
         octaves = cfg.anchor_octaves or (3 if cfg.arch == "retinanet" else 1)
-        plan = derive_anchors(wh, strides, octaves=octaves)
+        min_strides = MIN_STRIDES if cfg.anchor_min_strides is None else float(cfg.anchor_min_strides)
+        plan = derive_anchors(wh, strides, octaves=octaves, min_strides=min_strides)
         kwargs["anchors"] = {"sizes": plan["sizes"], "aspect_ratios": plan["aspect_ratios"]}
     if cfg.preset == "cpu":
         kwargs.update(CPU_MODEL_OPTIONS.get(cfg.arch, {}))
