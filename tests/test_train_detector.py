@@ -476,6 +476,15 @@ def test_config_rejects_a_non_positive_anchor_floor(coco_dir):
         DetectorConfig(data=coco_dir, preset="cpu", anchor_min_strides=0).validate()
 
 
+def test_cpu_preset_lr_is_per_arch_and_an_explicit_lr_wins(coco_dir):
+    from sardata.train.detector import CPU_LR_DEFAULT
+
+    assert DetectorConfig(data=coco_dir, preset="cpu", arch="faster_rcnn").validate().lr == 1e-3  # measured
+    assert DetectorConfig(data=coco_dir, preset="cpu", arch="retinanet").validate().lr == CPU_LR_DEFAULT == 2e-3
+    assert DetectorConfig(data=coco_dir, preset="cpu", arch="faster_rcnn", lr=3e-3).validate().lr == 3e-3
+    assert DetectorConfig(data=coco_dir, preset="paper", arch="faster_rcnn").validate().lr is None  # scaled rule
+
+
 def test_db_standardisation_is_the_models_and_the_same_in_training_and_eval():
     from sardata.train.sar_input import db_standardize
 
