@@ -454,6 +454,37 @@ def test_anchors_follow_the_box_sizes():
     assert coco_default < 0.3 < plan["fit"]  # the COCO defaults leave most ships without an anchor
 
 
+def test_anchor_floor_in_strides_lets_the_finest_anchor_follow_small_ships():
+    from sardata.train.anchors import anchor_fit, derive_anchors
+
+    rng = np.random.default_rng(1)
+    scale = np.exp(rng.normal(np.log(8), 0.4, 400))  # mostly ships under 10 px
+    ratio = np.exp(rng.choice([-0.9, 0.0, 0.9], 400) + rng.normal(0, 0.1, 400))
+    wh = np.stack([scale / np.sqrt(ratio), scale * np.sqrt(ratio)], axis=1)
+    floored = derive_anchors(wh, [4, 8, 16, 32, 64])
+    assert floored["base"] == 8.0  # the default floor: 2 strides of the stride-4 level
+    free = derive_anchors(wh, [4, 8, 16, 32, 64], octaves=2, min_strides=1.0)
+    assert 4.0 <= free["base"] < 8.0  # the k-means centre of the smallest boxes, above 1 stride
+    assert len(free["sizes"][0]) == 2 and free["sizes"][0][1] == pytest.approx(free["base"] * 2**0.5, abs=0.1)
+    small = np.sqrt(wh.prod(axis=1)) < 8
+    assert anchor_fit(wh[small], free["sizes"], free["aspect_ratios"][0]) > anchor_fit(
+        wh[small], floored["sizes"], floored["aspect_ratios"][0]) + 0.1
+
+
+def test_config_rejects_a_non_positive_anchor_floor(coco_dir):
+    with pytest.raises(ValueError, match="anchor_min_strides"):
+        DetectorConfig(data=coco_dir, preset="cpu", anchor_min_strides=0).validate()
+
+
+def test_cpu_preset_lr_is_per_arch_and_an_explicit_lr_wins(coco_dir):
+    from sardata.train.detector import CPU_LR_DEFAULT
+
+    assert DetectorConfig(data=coco_dir, preset="cpu", arch="faster_rcnn").validate().lr == 1e-3  # measured
+    assert DetectorConfig(data=coco_dir, preset="cpu", arch="retinanet").validate().lr == CPU_LR_DEFAULT == 2e-3
+    assert DetectorConfig(data=coco_dir, preset="cpu", arch="faster_rcnn", lr=3e-3).validate().lr == 3e-3
+    assert DetectorConfig(data=coco_dir, preset="paper", arch="faster_rcnn").validate().lr is None  # scaled rule
+
+
 def test_db_standardisation_is_the_models_and_the_same_in_training_and_eval():
     from sardata.train.sar_input import db_standardize
 

@@ -22,6 +22,8 @@ import math
 import numpy as np
 
 MAX_BASE = 64.0
+#: Default floor of the finest anchor, in strides of the finest level (:func:`derive_anchors`).
+MIN_STRIDES = 2.0
 
 
 def box_wh(coco: dict) -> np.ndarray:
@@ -47,8 +49,11 @@ def kmeans_1d(values: np.ndarray, k: int, iters: int = 100) -> np.ndarray:
     return np.sort(centres)
 
 
-def derive_anchors(wh: np.ndarray, strides: list[int], n_ratios: int = 3, octaves: int = 1) -> dict:
+def derive_anchors(wh: np.ndarray, strides: list[int], n_ratios: int = 3, octaves: int = 1,
+                   min_strides: float = MIN_STRIDES) -> dict:
     """Anchor plan for a pyramid with ``strides`` (finest first) from training boxes ``wh``.
+
+    ``min_strides``: the finest anchor is never smaller than this many finest-level strides (default 2).
 
     Returns:
         ``{"sizes": ((a0, ...), (2·a0, ...), ...), "aspect_ratios": ((r1, r2, r3),) * L, "base": a0,
@@ -59,7 +64,7 @@ def derive_anchors(wh: np.ndarray, strides: list[int], n_ratios: int = 3, octave
         raise ValueError("cannot derive anchors: the training split has no boxes")
     scales = np.log(np.sqrt(wh[:, 0] * wh[:, 1]))
     smallest = float(np.exp(kmeans_1d(scales, len(strides))[0]))
-    base = float(min(max(smallest, 2 * strides[0]), MAX_BASE))
+    base = float(min(max(smallest, float(min_strides) * strides[0]), MAX_BASE))
     base = round(base, 1)
     ratios = tuple(round(float(r), 2) for r in np.exp(kmeans_1d(np.log(wh[:, 1] / wh[:, 0]), n_ratios)))
     steps = [2 ** (i / octaves) for i in range(octaves)]
