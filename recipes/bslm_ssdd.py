@@ -33,8 +33,9 @@ std over seeds. ``--reuse`` keeps a finished detector run whose config and annot
 
 Measured 2026-12-01 (``--quick --arms baseline,bslm``: the four detectors, synthetic SSDD default preset, 200
 images, seed-0 data, cpu preset, 300 iterations, training seeds 0/1/2; scene tags by the ``spread`` policy, 81 %
-right; one run, 18:00–20:02, load 4–6, which changes the time, not the AP). AP50 %, mean ± std over seeds, per seed
-in brackets:
+right; one run, 18:00–20:02, load 4–6, which changes the time, not the AP; every detector at the cpu preset's
+AdamW lr 2e-3, before Faster R-CNN's default became 1e-3: its rows are not re-measured). AP50 %, mean ± std over
+seeds, per seed in brackets:
 
 | model | arm | all | inshore | offshore | Δ inshore vs baseline (paired) | published all / in / off |
 |---|---|---:|---:|---:|---:|---|
