@@ -22,26 +22,34 @@ aircraft and confuses the narrow-body classes (A320/321 0.37, Boeing737 0.36 AP5
 falling; 30 epochs give 0.634 (class-agnostic 0.887), validation 0.682. The anchors are not the limit: the default
 32–512 px ladder covers 95 % of the boxes at IoU 0.5 (a k-means plan 99.7 %).
 
-Measured 2026-12-01, one run of the six-row ``--quick`` (18:01–19:32), one thread, UNDER LOAD (1-min load average
-4–7 of other jobs on the 2 cores; not timed on a quiet machine): teacher 39.3 min (test AP50 63.37, class-agnostic
-88.74, validation 68.20: the run reproduces the previous session's teacher to the digit), an undistilled student
-2.0–2.2 min, a distilled one 2.3–3.4 min, the whole run 1 h 31 min. The 20-minute target is missed (about
-4.5× over under this load). AP50 % on test, mean ± sample std over seeds 0, 1, 2 (per seed in brackets):
+Measured 2026-12-01 (20:56–22:32), after the warm-up fix (``sardata.train.engine.warmup_length``: a student's
+100-step warm-up is now capped at 30 of its 120 steps, full lr for steps 30–79, then ×0.1 / ×0.01). One run of the
+six-row ``--quick``, one thread (OMP_NUM_THREADS=1), UNDER LOAD (1-min load average 2–9, mostly 5–9, of other jobs on the 2
+cores; not timed on a quiet machine). Teacher 37.3 min (test AP50 63.37, class-agnostic 88.74, validation 68.20:
+the same teacher to the digit, same cache hash: the rule leaves its 1200-step schedule unchanged); an undistilled
+student 2.8–3.1 min, a distilled one 2.1–4.8 min (the shorter ones when the load fell). The whole run 1 h 35 min
+37 s (20:56–22:32, peak RSS 2.4 GiB). The 20-minute target is missed (about 4.8× over under this load; the teacher
+alone is 37 min). AP50 % on test, mean ± sample std over seeds 0, 1, 2 (per seed in brackets):
 
-    no distillation    18.60 ± 1.77   (17.47 / 20.64 / 17.68)   class-agnostic 65.81
-    FRS                16.10 ± 2.91   (12.79 / 17.28 / 18.25)   class-agnostic 69.18
-    FRS + EDE          15.55 ± 1.55   (14.11 / 17.19 / 15.34)   class-agnostic 73.25
-    FRS + FDR          17.62 ± 1.00   (18.73 / 16.77 / 17.37)   class-agnostic 66.77
-    FRS + HSM          18.38 ± 1.21   (19.61 / 17.20 / 18.33)   class-agnostic 71.13
-    IFKD               28.23 ± 7.04   (30.24 / 20.40 / 34.05)   class-agnostic 75.26
+    no distillation    15.97 ± 3.83   (11.89 / 16.54 / 19.49)   seeds 0/1/2, class-agnostic 62.29   [before: 18.60 ± 1.77]
+    FRS                16.40 ± 3.40   (12.99 / 16.43 / 19.78)   seeds 0/1/2, class-agnostic 66.33   [before: 16.10 ± 2.91]
+    FRS + EDE          17.04 ± 3.37   (14.11 / 20.73 / 16.28)   seeds 0/1/2, class-agnostic 67.19   [before: 15.55 ± 1.55]
+    FRS + FDR          16.24 ± 3.05   (13.46 / 15.77 / 19.51)   seeds 0/1/2, class-agnostic 62.80   [before: 17.62 ± 1.00]
+    FRS + HSM          19.56 ± 3.58   (15.74 / 22.84 / 20.09)   seeds 0/1/2, class-agnostic 69.46   [before: 18.38 ± 1.21]
+    IFKD               29.33 ± 0.07   (29.40 / 29.33 / 29.27)   seeds 0/1/2, class-agnostic 78.27   [before: 28.23 ± 7.04]
+
+"before" = the previous table (18:01–19:32, seeds 0/1/2), made with the warm-up defect (students peaked at 0.8 × lr
+and spent most of the run at ≤ 0.1 × lr); the teacher row is the same.
 
 Published (the paper, real SAR-AIRcraft-1.0, ImageNet-initialised students, 100 epochs; not comparable): Faster R-CNN
 MobileNetV2 no distillation 80.0, IFKD 81.4.
 
-IFKD beats the undistilled student on the mean (+9.6 points) but not on every seed (seed 1: 20.40 vs 20.64). FRS
-alone is below the undistilled student; FRS + FDR and FRS + HSM are above FRS on the mean (+1.5, +2.3) only
-through FRS's weak seed 0 (seeds 1–2: within 1 point of FRS), FRS + EDE is not, and no single module reaches the
-undistilled student's mean: only the combination does. See the README's IFKD section for the per-term loss curves.
+IFKD beats the undistilled student on every seed (29.40 / 29.33 / 29.27 vs 11.89 / 16.54 / 19.49: +13.4 points
+on the mean) with a much smaller spread than before (± 0.07). The fix did not lift every row: the undistilled
+student is lower than before on the mean (15.97 vs 18.60: −5.6 / −4.1 / +1.8 by seed), FRS + FDR too (16.24 vs
+17.62); IFKD +1.1, FRS + EDE +1.5, FRS + HSM +1.2, FRS +0.3. The single-module rows are within one std of each
+other and of FRS; only FRS + HSM is above the undistilled mean, by less than one std, so no single module is shown
+to help. Nothing was tuned.
 """
 
 from __future__ import annotations

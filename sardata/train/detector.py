@@ -169,7 +169,8 @@ class DetectorConfig(TrainConfig):
             mmdetection's SSD512 config (VGG16 without batch norm diverges at 0.02).
         momentum, weight_decay: optimizer settings.
         schedule: ``step`` (warm-up, ×``lr_gamma`` at ``lr_steps`` epochs) or ``cosine`` (warm-up, cosine decay).
-        warmup_iters, warmup_factor: linear warm-up from ``warmup_factor`` × lr (capped at one epoch for ``step``).
+        warmup_iters, warmup_factor: linear warm-up from ``warmup_factor`` × lr, capped at ¼ of the run and ended
+            before the first lr step (:func:`sardata.train.engine.warmup_length`, not torchvision's one epoch).
         lr_steps, lr_gamma: step decay.
         normalization: ``auto``, ``db``, ``data``, ``sar`` or ``imagenet`` (module docstring).
         anchors: ``auto`` (from the training boxes) or ``default`` (COCO's).
@@ -388,10 +389,13 @@ def train(cfg: DetectorConfig) -> dict:
     optimizer = engine.build_optimizer(model, cfg.optimizer, _lr(cfg, dist_info["world_size"]), cfg.momentum,
                                        cfg.weight_decay)
     if cfg.schedule == "cosine":
-        factor = engine.warmup_cosine_lambda(total_iters, cfg.warmup_iters, cfg.warmup_factor)
+        factor = engine.warmup_cosine_lambda(total_iters, engine.warmup_length(cfg.warmup_iters, total_iters),
+                                             cfg.warmup_factor)
     else:
-        factor = warmup_step_lambda(iters_per_epoch, min(cfg.warmup_iters, iters_per_epoch), cfg.warmup_factor,
-                                    cfg.lr_steps, cfg.lr_gamma)
+        first_step = min((int(s) * iters_per_epoch for s in cfg.lr_steps), default=None)
+        factor = warmup_step_lambda(iters_per_epoch,
+                                    engine.warmup_length(cfg.warmup_iters, total_iters, first_step),
+                                    cfg.warmup_factor, cfg.lr_steps, cfg.lr_gamma)
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     scaler = common.grad_scaler(device, amp)
 

@@ -139,9 +139,11 @@ class DistillConfig(TrainConfig):
         epochs (12), batch_size (4): schedule.
         optimizer ("adamw"): ``adamw`` or ``sgd`` (reading 8 of the module docstring).
         lr (None): default 2e-3 for AdamW, 0.02 × batch/16 for SGD.
-        warmup_iters (100): linear warm-up iterations (capped at the run's length, not at one epoch: a 120-step
-            ``--quick`` student is still warming up when the first ×0.1 decay comes at step 80, so its lr peaks
-            at 0.8 × lr).
+        warmup_iters (100): linear warm-up iterations, capped at ¼ of the run and ended before the first ×0.1 step
+            (:func:`sardata.train.engine.warmup_length`): a 120-step ``--quick`` student warms up over 30 steps,
+            is at full lr for steps 30–79, ×0.1 at 80 and ×0.01 at 110. (Before the cap it warmed up over 100
+            steps, still warming when the decay came at step 80, peaking at 0.8 × lr.) The teacher's 1200-step
+            run keeps its 100.
         grad_clip (10.0): gradient-norm clip of every step (None: off), for from-scratch students.
         train_split ("train"), eval_split ("test"), val_split ("val"): training, reported and teacher-check splits.
         max_images (None): read at most N images per split (smoke runs).

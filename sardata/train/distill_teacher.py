@@ -117,8 +117,9 @@ def fit(model: nn.Module, train_set, schedule: Schedule, device, out_dir: Path, 
                                          num_workers=schedule.workers,
                                          generator=torch.Generator().manual_seed(schedule.seed))
     total = schedule.epochs * len(loader)
+    steps = (int(total * 8 / 12), int(total * 11 / 12))  # the 1x schedule's epochs 8 and 11 of 12, in iterations
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, engine.warmup_step_lambda(
-        1, min(schedule.warmup_iters, total), 0.001, (int(total * 8 / 12), int(total * 11 / 12)), 0.1))
+        1, engine.warmup_length(schedule.warmup_iters, total, steps[0]), 0.001, steps, 0.1))
     history: list[dict] = []
     for epoch in range(schedule.epochs):
         record = {"epoch": epoch, **engine.train_one_epoch(model, optimizer, loader, device, epoch, scheduler,

@@ -29,8 +29,30 @@ from sardata.train.coco_data import CocoDetection, collate, targets_to
 # --------------------------------------------------------------------------------------------- schedules
 
 
+#: The longest warm-up as a fraction of the run (:func:`warmup_length`).
+WARMUP_MAX_FRACTION = 0.25
+
+
+def warmup_length(warmup_iters: int, total_iters: int, first_step: int | None = None) -> int:
+    """The warm-up a run actually gets: ``warmup_iters``, capped at ¼ of the run's ``total_iters`` and ended at the
+    first lr step ``first_step`` (an iteration), whichever comes first. The one rule of every trainer's warm-up.
+
+    torchvision's detection references cap the warm-up at one epoch (``min(1000, len(data_loader) - 1)``), which
+    never bounds it relative to the run: a short run (the distillation ``--quick`` students: 120 steps, warm-up 100,
+    ×0.1 at steps 80 and 110) is then still warming up when the first decay comes, peaks at 0.8 × lr and spends
+    most of its steps at a tiny lr. Capping at ¼ of the run means any run spends ≥ ¾ of its steps at full or
+    decaying lr; ending before the first step means the full lr is reached before it is decayed. A long run is
+    unchanged (the ``--quick`` teacher: 1200 steps, warm-up 100 ≤ 300 and < the first step 800).
+    """
+    n = min(int(warmup_iters), int(WARMUP_MAX_FRACTION * max(0, int(total_iters))))
+    if first_step is not None:
+        n = min(n, int(first_step))
+    return max(0, n)
+
+
 def warmup_step_lambda(iters_per_epoch: int, warmup_iters: int, warmup_factor: float, lr_steps, gamma: float):
-    """LR factor per iteration: linear warm-up, then ×``gamma`` at each epoch in ``lr_steps`` (mmdetection 1x)."""
+    """LR factor per iteration: linear warm-up over ``warmup_iters`` (as given: trainers pass
+    :func:`warmup_length`), then ×``gamma`` at each epoch in ``lr_steps`` (mmdetection 1x)."""
     milestones = [int(s) * iters_per_epoch for s in lr_steps]
 
     def factor(iteration: int) -> float:
@@ -46,7 +68,8 @@ def warmup_step_lambda(iters_per_epoch: int, warmup_iters: int, warmup_factor: f
 def warmup_cosine_lambda(total_iters: int, warmup_iters: int, warmup_factor: float = 0.001,
                          final_factor: float = 0.01):
     """LR factor per iteration: linear warm-up from ``warmup_factor`` over ``warmup_iters``, then cosine decay to
-    ``final_factor`` at ``total_iters``."""
+    ``final_factor`` at ``total_iters`` (``warmup_iters`` as given, at most ``total_iters`` − 1: trainers pass
+    :func:`warmup_length`)."""
     total_iters = max(1, int(total_iters))
     warmup_iters = min(int(warmup_iters), total_iters - 1)
 
