@@ -97,7 +97,7 @@ DCGAN 60 steps at 128 px, and 180 steps resumed from that checkpoint), then :fun
     sl_ssdd 200             0.950/0.789           0.950/0.789 (same tags)      0.855/0.492 / 0.880/0.523
     default 1160            0.689/0.105           0.878/0.430 defl 1           0.838/0.356 / 0.838/0.356
     default 1160, 180 steps 0.669/0.080           0.856/0.469 defl 1           0.838/0.356 / 0.838/0.356
-
+    sl_ssdd 1160            0.852/0.465           0.852/0.465 (!) (same tags)  0.866/0.467 / 0.866/0.467
 (!) flagged ``reliable: false``. At 1160 (60 steps) a 33 % ``spread/l2`` split (skewness 0.70, stability 0.97)
 passed the size guard in this GAN run: the fragile case at 60 steps too. With the tail test it fails; the chosen
 split is ``spread/standardize`` after one deflation (8.6 % minority, skewness 2.20, stability 0.87). At 180 steps a
@@ -108,8 +108,10 @@ also wrong (0.689, 0.732: a heavy-tailed nuisance); their deflated splits are mo
 gives 0.689 there. On ``coast_hard`` the gain (0.495 → 0.850) rests on an unstable split (stability 0.46, flagged):
 read it as chance until it holds on resamples. On bootstrap resamples of the images (policy rerun on each): SL-SSDD
 200, 3 resamples, identical tags under both guards (0.955, 0.94, 0.96); 1160 ``default`` at 180 steps, 2 resamples,
-size guard 0.675 / 0.682, tail test 0.884 / 0.682 (one fixed, one not: the fix is not guaranteed). SL-SSDD coastlines at 1160 images were **not** cached in this
-session (time): the rule is unvalidated there (the size guard's split there had a 30 % minority). The ``stats``
+size guard 0.675 / 0.682, tail test 0.884 / 0.682 (one fixed, one not: the fix is not guaranteed). SL-SSDD coastlines at 1160 images (cached 22:35, same
+pipeline): the same tags under both guards, 0.852/0.465 (``spread/standardize``, 30 % minority, stability 0.99), but
+no split passes the tail test (skewness 0.90 < 1), so the tail guard flags it ``reliable: false`` (352 tagged for
+232 inshore: land or wind-roughened sea); stats 0.866/0.467 under both. The ``stats``
 baseline goes through the same policy: the tail test moves it on ``coast_hard`` (0.630 → 0.495) and SL-SSDD
 (0.855 → 0.880). Targets (0.97 / 0.85) still missed everywhere.
 
