@@ -98,6 +98,7 @@ DCGAN 60 steps at 128 px, and 180 steps resumed from that checkpoint), then :fun
     default 1160            0.689/0.105           0.878/0.430 defl 1           0.838/0.356 / 0.838/0.356
     default 1160, 180 steps 0.669/0.080           0.856/0.469 defl 1           0.838/0.356 / 0.838/0.356
     sl_ssdd 1160            0.852/0.465           0.852/0.465 (!) (same tags)  0.866/0.467 / 0.866/0.467
+
 (!) flagged ``reliable: false``. At 1160 (60 steps) a 33 % ``spread/l2`` split (skewness 0.70, stability 0.97)
 passed the size guard in this GAN run: the fragile case at 60 steps too. With the tail test it fails; the chosen
 split is ``spread/standardize`` after one deflation (8.6 % minority, skewness 2.20, stability 0.87). At 180 steps a
