@@ -14,7 +14,8 @@ any other, and a run directory holding only ``checkpoint.pt`` resolves to it (wi
 
 Finished runs: :func:`run_fingerprint` keys a run by its options (without those that cannot change its result:
 device, progress bars, workers, output directory, resume) and the *content* of its training data
-(:func:`data_fingerprint`); :func:`mark_finished` writes it into the run directory (``run.json``) with what the run
+(:func:`data_fingerprint`) and the ``REVISION`` its config class declares (bumped when a code change alters what the
+same options produce, so a finished run of older code is not reused); :func:`mark_finished` writes it into the run directory (``run.json``) with what the run
 produced, and :func:`finished_run` returns that record when an identical run already finished there. A teacher
 cache, a recipe's ``--reuse`` and an interrupted grid all ask this one question the same way.
 """
@@ -141,12 +142,18 @@ def data_fingerprint(data_dir: str | os.PathLike) -> str:
 def run_fingerprint(config: Any, ignore: tuple[str, ...] = VOLATILE_OPTIONS) -> str:
     """SHA-256 (hex) of a run's config (a dataclass) without the ``ignore`` fields, its ``data`` directory (if it
     has one) replaced by :func:`data_fingerprint` of its content: the same options on the same data give the same
-    fingerprint wherever the data lives."""
+    fingerprint wherever the data lives.
+
+    The config class's ``REVISION`` (a ``ClassVar``, default 0) enters the hash when it is not 0: a trainer bumps
+    it when its code changes what the same options produce. Revision 0 is left out, so fingerprints recorded before
+    a trainer declared one stay valid."""
     from dataclasses import asdict
 
     options = {k: v for k, v in asdict(config).items() if k not in ignore and k != "data"}
     if getattr(config, "data", None) is not None:
         options["data"] = data_fingerprint(config.data)
+    if revision := getattr(type(config), "REVISION", 0):
+        options["_revision"] = revision
     return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -200,6 +200,25 @@ def test_run_fingerprint_is_the_data_content_and_the_options_that_change_a_run(t
     assert checkpoints.run_fingerprint(_RunOptions(here)) != base
 
 
+def test_run_fingerprint_changes_with_the_code_revision_and_keeps_revision_zero(tmp_path):
+    import hashlib
+    from dataclasses import asdict
+    from typing import ClassVar
+
+    here = _coco_export(tmp_path / "here", [[1, 2, 3, 4]])
+
+    @dataclass
+    class _Revised(_RunOptions):
+        REVISION: ClassVar[int] = 1
+
+    base = checkpoints.run_fingerprint(_RunOptions(here))
+    assert checkpoints.run_fingerprint(_Revised(here)) != base  # a finished run of older code is not reused
+    # revision 0 leaves the hash as it was before revisions existed: the options + the data's content, nothing else
+    options = {k: v for k, v in asdict(_RunOptions(here)).items() if k not in checkpoints.VOLATILE_OPTIONS}
+    options["data"] = checkpoints.data_fingerprint(here)
+    assert base == hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def test_finished_run_only_for_the_same_fingerprint(tmp_path):
     run = tmp_path / "run"
     assert checkpoints.finished_run(run, "abc") is None  # nothing there yet

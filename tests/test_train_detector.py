@@ -596,3 +596,5 @@ def test_cpu_preset_detector_learns_easy_data(tmp_path):
     history = result["history"]
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
     assert sum(r["iters"] for r in history) == 200
+    # an iteration budget's epochs are resume points: checkpoint.pth and the final model_<last>.pth only
+    assert sorted(p.name for p in (tmp_path / "run").glob("*.pth")) == ["checkpoint.pth", f"model_{len(history) - 1}.pth"]

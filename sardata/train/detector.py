@@ -71,7 +71,8 @@ follow the one-process trajectory step for step.
 ``arch="cfar"`` trains nothing: the CA-CFAR detector (:mod:`sardata.detect.cfar`) is evaluated like a model.
 
 Checkpoints (``model_{epoch}.pth`` + ``checkpoint.pth``) hold model/optimizer/lr_scheduler/args/epoch/history;
-``resume`` continues at the next epoch and ``test_only`` only evaluates. The COCO categories are stored with the
+with an ``iterations`` budget only the last ``model_{epoch}.pth`` is kept (its epochs are resume points of
+``len(loader)`` steps, not the schedule's unit). ``resume`` continues at the next epoch and ``test_only`` only evaluates. The COCO categories are stored with the
 model: data whose categories differ from the model's is an error naming both.
 """
 
@@ -83,6 +84,7 @@ import random
 import time
 import warnings
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -196,6 +198,9 @@ class DetectorConfig(TrainConfig):
     """
 
     PATH_FIELDS = ("out_dir", "data")
+    #: Code revision (:func:`sardata.checkpoints.run_fingerprint`). 1: warm-up capped by
+    #: :func:`sardata.train.engine.warmup_length` (session 6), which changed runs shorter than 4 × ``warmup_iters``.
+    REVISION: ClassVar[int] = 1
 
     data: Path
     arch: str = "faster_rcnn"
@@ -422,7 +427,10 @@ def train(cfg: DetectorConfig) -> dict:
             metrics, results = evaluate(common.unwrap(model), test_loader, device, cfg.progress, tile_size)
             record.update({k: metrics[k] for k in ("mAP", "AP50", "AP75") if k in metrics})
         history.append(record)
-        engine.save(out_dir, epoch, model, optimizer, lr_scheduler, args, scaler, history)
+        # An iteration budget's "epochs" are resume points, not the schedule's unit: keep checkpoint.pth and the
+        # final model only (the demo's 20 × 32 MB per run otherwise).
+        engine.save(out_dir, epoch, model, optimizer, lr_scheduler, args, scaler, history,
+                    keep_every_epoch=cfg.iterations is None or last)
         common.barrier()
 
     if test_loader is not None and common.is_main_process() and not results:

@@ -76,6 +76,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -154,6 +155,10 @@ class DistillConfig(TrainConfig):
         workers (0): data-loader workers.
         progress (True): progress bars.
     """
+
+    #: Code revision (:func:`sardata.checkpoints.run_fingerprint`). 1: warm-up capped by
+    #: :func:`sardata.train.engine.warmup_length` (session 6): a 120-step student had warmed up over 100 steps.
+    REVISION: ClassVar[int] = 1
 
     data: str
     teacher: Path | None = None
