@@ -125,7 +125,13 @@ def test_interrupted_training_resumes_at_next_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(dcgan, "_gan_epoch", interrupt_at_2)
     with pytest.raises(KeyboardInterrupt):
         dcgan.train_gan(paths, tmp_path / "run", epochs=3, batch_size=4, **SMALL)
-    assert torch.load(tmp_path / "run" / "checkpoint.pth", weights_only=True)["epoch"] == 1
+    cut = torch.load(tmp_path / "run" / "checkpoint.pth", weights_only=True)
+    assert cut["epoch"] == 1 and cut["bn_real"] is False
+    # features of an unfinished run would be normalised with training statistics: refused, naming the file
+    from sardata.embed.extract import load_embedder
+
+    with pytest.raises(ValueError, match=r"run/checkpoint\.pth: DCGAN checkpoint of an unfinished run.*train-gan"):
+        load_embedder("dcgan", checkpoint=tmp_path / "run" / "checkpoint.pth")
 
     def counting(*args, **kwargs):
         ran.append(args[6])
@@ -136,6 +142,7 @@ def test_interrupted_training_resumes_at_next_epoch(tmp_path, monkeypatch):
     assert ran == [1, 2, 3]  # epoch 1 was not trained again
     resumed = torch.load(ckpt, weights_only=True)
     assert resumed["epoch"] == 3 and [row["epoch"] for row in resumed["history"]] == [1, 2, 3]
+    assert resumed["bn_real"] is True
 
     # Each epoch is seeded from (seed, epoch): the resumed run equals an uninterrupted one.
     monkeypatch.setattr(dcgan, "_gan_epoch", real_epoch)

@@ -193,6 +193,11 @@ def discriminator_from_checkpoint(checkpoint: dict) -> Discriminator:
     """Rebuilds the trained discriminator from a :func:`train_gan` checkpoint dict."""
     if checkpoint.get("kind") != "dcgan":
         raise ValueError(f"not a DCGAN checkpoint (kind={checkpoint.get('kind')!r})")
+    if checkpoint.get("bn_real") is False:  # older checkpoints, re-estimated after every epoch, have no flag
+        raise ValueError(
+            f"DCGAN checkpoint of an unfinished run (epoch {checkpoint.get('epoch')}, step {checkpoint.get('step')}): "
+            "its batch-norm statistics are not yet re-estimated on real images, so its features would be "
+            "normalised with training statistics; finish the run first (`sardata embed train-gan` resumes it)")
     cfg = checkpoint["config"]
     with torch.device("meta"):  # no initialisation work: every tensor comes from the checkpoint
         model = Discriminator(cfg["image_size"], cfg["base_channels"])
@@ -277,9 +282,9 @@ def train_gan(
         progress (True): show a progress bar.
 
     A step budget runs ``ceil(steps / steps_per_epoch)`` epochs, the last one cut at the budget (a run resumed with
-    a larger budget continues with the next epoch). After every epoch
-    the discriminator's batch-norm statistics are re-estimated on real images (:func:`recalibrate_batchnorm`), then
-    ``checkpoint.pth`` (G, D, optimizers, epoch, step, config, history, RNG state; see :mod:`sardata.checkpoints`) is
+    a larger budget continues with the next epoch). After the last epoch the discriminator's batch-norm statistics are
+    re-estimated on real images (:func:`recalibrate_batchnorm`; ``bn_real`` in the checkpoint, and features are only
+    extracted from such a checkpoint). After every epoch ``checkpoint.pth`` (G, D, optimizers, epoch, step, config, history, RNG state; see :mod:`sardata.checkpoints`) is
     written atomically, with
     ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
     """
@@ -357,8 +362,10 @@ def train_gan(
         max_steps = None if total_steps is None else total_steps - step
         stats = _gan_epoch(gen, disc, opt_g, opt_d, loader, device, epoch, epochs, progress, input_norm, max_steps)
         step += int(stats.pop("steps"))
-        recalibrate_batchnorm(disc, edata.make_loader(dataset, batch_size, False, num_workers, device), device,
-                              input_norm)
+        final = epoch == epochs or (total_steps is not None and step >= total_steps)
+        if final:  # a forward pass over every image: only the features of the finished run need it
+            recalibrate_batchnorm(disc, edata.make_loader(dataset, batch_size, False, num_workers, device), device,
+                                  input_norm)
         history.append({"epoch": epoch, "step": step, **stats, "seconds": round(time.perf_counter() - started, 3)})
         # Sampled with batch statistics, as during training: early running statistics are far off.
         with torch.no_grad():
@@ -379,6 +386,7 @@ def train_gan(
                 "opt_d": opt_d.state_dict(),
                 "history": history,
                 "rng": edata.rng_state(),
+                "bn_real": final,  # batch-norm statistics re-estimated on real images (extraction refuses otherwise)
             },
             epoch,
             keep_every_epoch=False,

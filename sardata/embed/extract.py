@@ -169,7 +169,11 @@ def load_embedder(
             f"{checkpoint} was trained with input_norm={trained_norm!r}; extracting with input_norm={input_norm!r} "
             "would mix features of differently fed models. Retrain with that input_norm or leave it unset"
         )
-    net = dcgan.discriminator_from_checkpoint(state) if model == "dcgan" else contrastive.model_from_checkpoint(state)
+    try:
+        net = (dcgan.discriminator_from_checkpoint(state) if model == "dcgan"
+               else contrastive.model_from_checkpoint(state))
+    except ValueError as error:
+        raise ValueError(f"{checkpoint}: {error}") from None
     return Embedder(net, model, trained_norm).eval(), int(state["config"]["image_size"]), file_hash(checkpoint)
 
 
