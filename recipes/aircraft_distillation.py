@@ -54,7 +54,7 @@ student is lower than before on the mean (15.97 vs 18.60: −5.6 / −4.1 / +1.8
 other and of FRS; only FRS + HSM is above the undistilled mean, by less than one std, so no single module is shown
 to help. Nothing was tuned.
 
-ResNet-18 students, measured 2026-12-02 (23:50–00:59) with ``--quick --students mobilenet_v2,resnet18``, same teacher
+ResNet-18 students, measured 2026-12-01 23:50 – 12-02 00:59 with ``--quick --students mobilenet_v2,resnet18``, same teacher
 (cache hash 9b49baecd94a54ff, test AP50 63.37) and same data (same content fingerprint); the 18 MobileNetV2 runs were
 reused by fingerprint, not retrained (the table above is theirs, unchanged). Same sizes as the MobileNetV2 students
 (3 epochs = 120 steps from scratch, AdamW, the warm-up fix), one thread, UNDER LOAD (1-min load average 2.4–5.6,
