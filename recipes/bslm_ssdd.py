@@ -31,7 +31,7 @@ generator's seed, checked against the truth's ships).
 iterations, every arm with the same seed and budget, two runs side by side, over 3 seeds; every cell is the mean ±
 std over seeds. ``--reuse`` keeps a finished detector run whose config and annotation files are unchanged.
 
-Faster R-CNN at the demo's budget, measured 2026-12-02 (``--quick --models faster_rcnn --iterations 800 --arms
+Faster R-CNN at the demo's budget, measured 2026-12-01 23:50 – 12-02 00:55 (``--quick --models faster_rcnn --iterations 800 --arms
 baseline,bslm,oracle``: synthetic SSDD default preset, 200 images, seed-0 data, i.e. the demo's images and split; cpu
 preset at Faster R-CNN's lr 1e-3 (:data:`sardata.train.detector.CPU_LR`), warm-up 100 steps (the cap of
 :func:`sardata.train.engine.warmup_length`, a quarter of the run, does not bind at 800), batch 4, 256² crops, training

@@ -46,7 +46,7 @@ learn the clutter from). Both stay options, off. More detections at test time (3
 changed nothing (0.454). Each candidate is one training run: the seed-to-seed spread of one config was not measured
 here. On the demo's own data (seed 0, its 40 test images; old default 0.474 / 0.101 / 0.641 in ``sardata demo``): lr 1e-3 0.562 / 0.211 / 0.704, recall any 0.29 / 0.77 / 0.97
 (one run of the baseline arm alone, not the whole demo; still far below the 0.85 aim). Its training-seed spread,
-measured 2026-12-02 (``recipes/bslm_ssdd.py --quick --models faster_rcnn --iterations 800``, baseline arm, seeds
+measured 2026-12-01/02 (``recipes/bslm_ssdd.py --quick --models faster_rcnn --iterations 800``, baseline arm, seeds
 0/1/2, seed 0 reproducing the run above): 0.549 ± 0.016 / 0.202 ± 0.047 / 0.694 ± 0.009, so ±0.02 on all test
 images and ±0.05 on the 8 inshore ones; in the same run BSLM's replication moves inshore AP50 by +0.022 ± 0.079
 (paired by seed), replication by the true scenes by −0.001 ± 0.130 (the recipe's docstring has the table).
@@ -76,8 +76,9 @@ follow the one-process trajectory step for step.
 
 Checkpoints (``model_{epoch}.pth`` + ``checkpoint.pth``) hold model/optimizer/lr_scheduler/args/epoch/history;
 with an ``iterations`` budget only the last ``model_{epoch}.pth`` is kept (its epochs are resume points of
-``len(loader)`` steps, not the schedule's unit). ``resume`` continues at the next epoch and ``test_only`` only evaluates. The COCO categories are stored with the
-model: data whose categories differ from the model's is an error naming both.
+``len(loader)`` steps, not the schedule's unit). ``resume`` continues at the next epoch and ``test_only`` only
+evaluates. The COCO categories are stored with the model: data whose categories differ from the model's is an
+error naming both.
 """
 
 from __future__ import annotations
