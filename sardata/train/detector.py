@@ -44,8 +44,9 @@ of the training boxes 0.88 → 0.99, and every ship under 10 px gets an anchor o
 recall where it was (0.51) and lost precision; box-centred crops lost precision too (fewer background-only crops to
 learn the clutter from). Both stay options, off. More detections at test time (300 per image, 1000 RPN proposals)
 changed nothing (0.454). Each candidate is one training run: the seed-to-seed spread of one config was not measured
-here. On the demo's own data (seed 0, its 40 test images; old default 0.474 / 0.101 / 0.641 in ``sardata demo``): lr 1e-3 0.562 / 0.211 / 0.704, recall any 0.29 / 0.77 / 0.97
-(one run of the baseline arm alone, not the whole demo; still far below the 0.85 aim). Its training-seed spread,
+here. On the demo's own data (seed 0, its 40 test images; old default 0.474 / 0.101 / 0.641 in ``sardata demo``):
+lr 1e-3 0.562 / 0.211 / 0.704, recall any 0.29 / 0.77 / 0.97 (the same in the whole demo, re-run 2026-12-02; still
+far below the 0.85 aim). Its training-seed spread,
 measured 2026-12-01/02 (``recipes/bslm_ssdd.py --quick --models faster_rcnn --iterations 800``, baseline arm, seeds
 0/1/2, seed 0 reproducing the run above): 0.549 ± 0.016 / 0.202 ± 0.047 / 0.694 ± 0.009, so ±0.02 on all test
 images and ±0.05 on the 8 inshore ones; in the same run BSLM's replication moves inshore AP50 by +0.022 ± 0.079
