@@ -15,9 +15,10 @@ any other, and a run directory holding only ``checkpoint.pt`` resolves to it (wi
 Finished runs: :func:`run_fingerprint` keys a run by its options (without those that cannot change its result:
 device, progress bars, workers, output directory, resume) and the *content* of its training data
 (:func:`data_fingerprint`) and the ``REVISION`` its config class declares (bumped when a code change alters what the
-same options produce, so a finished run of older code is not reused); :func:`mark_finished` writes it into the run directory (``run.json``) with what the run
-produced, and :func:`finished_run` returns that record when an identical run already finished there. A teacher
-cache, a recipe's ``--reuse`` and an interrupted grid all ask this one question the same way.
+same options produce, so a finished run of older code is not reused); :func:`mark_finished` writes it into the run
+directory (``run.json``) with what the run produced, and :func:`finished_run` returns that record when an identical
+run already finished there. A teacher cache, a recipe's ``--reuse`` and an interrupted grid all ask this one question
+the same way.
 """
 
 from __future__ import annotations

@@ -284,9 +284,9 @@ def train_gan(
     A step budget runs ``ceil(steps / steps_per_epoch)`` epochs, the last one cut at the budget (a run resumed with
     a larger budget continues with the next epoch). After the last epoch the discriminator's batch-norm statistics are
     re-estimated on real images (:func:`recalibrate_batchnorm`; ``bn_real`` in the checkpoint, and features are only
-    extracted from such a checkpoint). After every epoch ``checkpoint.pth`` (G, D, optimizers, epoch, step, config, history, RNG state; see :mod:`sardata.checkpoints`) is
-    written atomically, with
-    ``samples/epoch_NNN.png`` (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
+    extracted from such a checkpoint). After every epoch ``checkpoint.pth`` (G, D, optimizers, epoch, step, config,
+    history, RNG state; see :mod:`sardata.checkpoints`) is written atomically, with ``samples/epoch_NNN.png``
+    (fixed-noise generator samples), ``losses.csv`` and ``losses.png``.
     """
     from sardata.paths import work_dir
     from sardata.runtime import resolve_device, seed_everything

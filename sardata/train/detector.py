@@ -205,7 +205,7 @@ class DetectorConfig(TrainConfig):
 
     PATH_FIELDS = ("out_dir", "data")
     #: Code revision (:func:`sardata.checkpoints.run_fingerprint`). 1: warm-up capped by
-    #: :func:`sardata.train.engine.warmup_length` (session 6), which changed runs shorter than 4 × ``warmup_iters``.
+    #: :func:`sardata.train.engine.warmup_length` (2026-12-01), which changed runs shorter than 4 × ``warmup_iters``.
     REVISION: ClassVar[int] = 1
 
     data: Path

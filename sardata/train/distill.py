@@ -157,7 +157,7 @@ class DistillConfig(TrainConfig):
     """
 
     #: Code revision (:func:`sardata.checkpoints.run_fingerprint`). 1: warm-up capped by
-    #: :func:`sardata.train.engine.warmup_length` (session 6): a 120-step student had warmed up over 100 steps.
+    #: :func:`sardata.train.engine.warmup_length` (2026-12-01): a 120-step student had warmed up over 100 steps.
     REVISION: ClassVar[int] = 1
 
     data: str
