@@ -89,7 +89,7 @@ magnitude ends at 0.90–0.91 (IFKD) / 0.95 (FDR). Nothing was tuned.
 
 Not measured: RetinaNet (teacher and students; see above), ImageNet-initialised students (``--student-weights``),
 MobileSAM masks (``--mask-source mobilesam``), the real SAR-AIRcraft-1.0, and any student longer than 120 steps. The
-session-6 MobileNetV2 run ended on a lost database connection after its last student, before writing ``results.json``
+2026-12-01 MobileNetV2 run ended on a lost database connection after its last student, before writing ``results.json``
 (its table was read from ``ablation.json``); the recipe now counts the images right after ingesting, so nothing after
 training touches the database.
 """

@@ -15,7 +15,7 @@ option left at ``None``:
   of steps as the plain one).
   AdamW lr (:data:`CPU_LR`): 1e-3 for Faster R-CNN (measured below), 2e-3 for the other archs (not re-measured).
 
-What the cpu preset's numbers rest on (2026-12-01 20:45–22:30, session 6; load average 5–9 on 2 cores, so no
+What the cpu preset's numbers rest on (2026-12-01 20:45–22:30; load average 5–9 on 2 cores, so no
 times are quoted). Faster R-CNN, the demo's sizes (:class:`sardata.demo.DemoSizes`: 800 iterations, batch 4, 256²
 crops, one thread per run, two runs side by side), training seed 0. Tuning data is not the demo's: synthetic SSDD
 of the generator, train = the 160 official-train images among the first 200 (the demo's size), test = the official
