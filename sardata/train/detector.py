@@ -404,9 +404,9 @@ def train(cfg: DetectorConfig) -> dict:
                                              cfg.warmup_factor)
     else:
         first_step = min((int(s) * iters_per_epoch for s in cfg.lr_steps), default=None)
-        factor = warmup_step_lambda(iters_per_epoch,
-                                    engine.warmup_length(cfg.warmup_iters, total_iters, first_step),
-                                    cfg.warmup_factor, cfg.lr_steps, cfg.lr_gamma)
+        factor = engine.warmup_step_lambda(iters_per_epoch,
+                                           engine.warmup_length(cfg.warmup_iters, total_iters, first_step),
+                                           cfg.warmup_factor, cfg.lr_steps, cfg.lr_gamma)
     lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     scaler = common.grad_scaler(device, amp)
 
