@@ -585,6 +585,22 @@ def make_squares(root: Path, n_train: int = 24, n_test: int = 8, size: int = 96,
     return root
 
 
+def test_amp_is_fp16_on_cuda_bf16_on_cpus_with_native_bf16_and_fp32_otherwise(monkeypatch):
+    """``amp`` (on by default) autocasts to bf16 only where the CPU computes it natively; ``--no-amp`` is fp32."""
+    assert common.mixed_precision_dtype(torch.device("cuda")) is torch.float16
+    cpu, x = torch.device("cpu"), torch.randn(8, 8)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    for native, expected in ((False, torch.float32), (True, torch.bfloat16)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda native=native: native)
+        with common.autocast(cpu, enabled=True):
+            assert (x @ x).dtype is expected
+    with common.autocast(cpu, enabled=False):
+        assert (x @ x).dtype is torch.float32
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")  # a torch without the probe: fp32, no error
+    assert common.mixed_precision_dtype(cpu) is None
+    assert common.grad_scaler(cpu, True) is None  # bf16 keeps fp32's range: no loss scaling
+
+
 def test_cpu_preset_detector_learns_easy_data(tmp_path):
     """A few hundred steps of the ``cpu`` preset (tiny backbone, crops, anchors from the data) reach AP50 ≥ 0.5 on
     easy squares; an untrained model or a broken loop stays near 0."""

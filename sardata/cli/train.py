@@ -48,7 +48,7 @@ def detector(
     test_split: str = typer.Option("test", "--test-split"),
     workers: int = typer.Option(2),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)"),
-    amp: bool = typer.Option(True, "--amp/--no-amp", help="mixed precision on CUDA"),
+    amp: bool = typer.Option(True, "--amp/--no-amp", help="mixed precision: fp16 on CUDA, bf16 on CPUs with native bf16"),
     resume: Optional[Path] = typer.Option(None, help=RESUME_HELP),
     test_only: bool = typer.Option(False, "--test-only", help="evaluate --resume on the test split only"),
     eval_every: Optional[int] = typer.Option(None, "--eval-every"),

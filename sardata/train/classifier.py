@@ -317,7 +317,8 @@ class ClassifierConfig(TrainConfig):
         patience (3): epochs without improvement before stopping (0: never stop early).
         normalization ("auto"): ``auto`` (ImageNet stats with weights, else the training images'), ``data``,
             ``sar`` or ``imagenet``.
-        workers (2), device (None), amp (True), seed (0), progress (True).
+        workers (2), device (None), amp (True: fp16 on CUDA, bf16 on CPUs with native bf16, as the detector), seed (0),
+        progress (True).
         resume (None): checkpoint (file or run directory) to continue from, or ``"latest"`` (the newest in
             ``out_dir`` if any); test_only (False): evaluate ``resume`` only.
         gradcam (8): Grad-CAM overlays written for the first N test images (0: none).
@@ -474,7 +475,7 @@ def train(cfg: ClassifierConfig) -> dict:
     seed_everything(cfg.seed + dist_info["rank"])
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    amp = cfg.amp and device.type == "cuda"
+    amp = cfg.amp  # common.autocast picks fp16 / bf16 / nothing for the device
     resume_path = cfg.resume_checkpoint()
     if resume_path is None and cfg.test_only:
         raise checkpoints.CheckpointNotFoundError(cfg.out_dir, "--test-only with --resume latest needs one")

@@ -191,7 +191,8 @@ class DetectorConfig(TrainConfig):
         trainable_layers (3): backbone stages trained when starting from weights.
         workers (2): DataLoader workers.
         device (None): default CUDA when available.
-        amp (True): mixed precision (CUDA only).
+        amp (True): mixed precision where the device has a fast path: fp16 on CUDA, bf16 on CPUs with native bf16
+            (:func:`sardata.train.common.mixed_precision_dtype`); fp32 elsewhere.
         resume (None): checkpoint to continue from (next epoch).
         test_only (False): evaluate ``resume`` on the test split and write predictions; no training.
         eval_every: evaluate every N epochs (and always after the last); None: only after the last.
@@ -206,7 +207,8 @@ class DetectorConfig(TrainConfig):
     PATH_FIELDS = ("out_dir", "data")
     #: Code revision (:func:`sardata.checkpoints.run_fingerprint`). 1: warm-up capped by
     #: :func:`sardata.train.engine.warmup_length` (2026-12-01), which changed runs shorter than 4 × ``warmup_iters``.
-    REVISION: ClassVar[int] = 1
+    #: 2: ``amp`` trains in bf16 on CPUs with native bf16 (2026-12-02).
+    REVISION: ClassVar[int] = 2
 
     data: Path
     arch: str = "faster_rcnn"
@@ -342,7 +344,7 @@ def train(cfg: DetectorConfig) -> dict:
     seed_everything(cfg.seed + dist_info["rank"])
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    amp = cfg.amp and device.type == "cuda"
+    amp = cfg.amp  # common.autocast picks fp16 / bf16 / nothing for the device
 
     train_set = None
     categories = categories_of(cfg.data, cfg.test_split if cfg.test_only else cfg.train_split)
