@@ -28,6 +28,7 @@ def test_tiny_sweep_one_row_per_step(tmp_path, monkeypatch):
     assert rows[1]["train_seconds"] >= 0 and isinstance(rows[1]["reliable"], bool)
     for row in rows[1:]:
         assert 0.0 <= row["probe_flat"]["balanced"] <= 1.0 and row["space"].startswith("spread")
+    assert 0.0 <= rows[0]["probe"]["balanced"] <= 1.0
     assert "default" in probe.format_table(rows).splitlines()[1]
     with pytest.raises(ValueError, match="2-step run, not 0"):  # the run directory is past step 0 now
         probe.run_condition("default", gan_steps=(0,), out=tmp_path)
