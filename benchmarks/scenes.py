@@ -174,38 +174,58 @@ def error_montage(dataset, field: str, out_path: Path) -> Path | None:
     return make_review_montage(groups, out_path, title=f"{dataset.name}: errors of {field}")
 
 
-def run_condition(condition: str, budget: str = "demo", models=("dcgan", "cc"), seed: int = 0, out=None,
-                  masks: Path = REAL_MASKS, workers: int = 0, progress: bool = False) -> list[dict]:
-    """Synthesises one condition, runs every model and baseline through the library defaults; returns the rows."""
+def prepare_condition(condition: str, budget: str, seed: int, out: Path, masks: Path = REAL_MASKS):
+    """Synthesises one condition into ``out`` and ingests it with the truth attached (``scene_truth``).
+
+    Returns ``(dataset, base)``: the FiftyOne dataset (the caller deletes it) and the row fields shared by every
+    model (condition, budget, images, true_inshore)."""
     import sardata
     from sardata.demo import attach_scene_truth
-    from sardata.embed.contrastive import train_cc
-    from sardata.embed.dcgan import train_gan
-    from sardata.embed.extract import extract_features
-    from sardata.scenes import assign_scenes
     from sardata.synth import synthesize
 
-    settings = budget_settings(budget)
     options = dict(CONDITIONS[condition])
     if "land_masks" in options:
         if not Path(masks).is_dir():
             raise ValueError(f"condition {condition!r} needs the SL-SSDD masks; {masks} is not a directory")
         options["land_masks"] = str(masks)
-    out = Path(out) / f"{condition}-{budget}"
-    root = synthesize("ssdd", out / "synth", n=settings["images"], seed=seed, **options)
+    root = synthesize("ssdd", Path(out) / "synth", n=budget_settings(budget)["images"], seed=seed, **options)
     dataset = sardata.load("ssdd", root, name=f"bench-scenes-{condition}-{budget}-{os.getpid()}", overwrite=True)
     try:
         attach_scene_truth(dataset, root / "synth_truth.json")
-        truth = dataset.values("scene_truth")
-        base = {"condition": condition, "budget": budget, "images": len(truth),
-                "true_inshore": int(sum(t == "inshore" for t in truth))}
-        rows = []
-        for name, feats in reference_features(dataset.values("filepath")).items():
-            assign_scenes(dataset, embeddings=feats, k=2, seed=seed, run_key=f"ref_{name}", field=f"scene_{name}",
-                          tag=False, report=False)
-            rows.append({**base, "model": name, "train_seconds": 0.0, **score(dataset, f"ref_{name}",
-                                                                             f"scene_{name}")})
-            print(json.dumps(rows[-1]), flush=True)
+    except BaseException:
+        dataset.delete()
+        raise
+    truth = dataset.values("scene_truth")
+    return dataset, {"condition": condition, "budget": budget, "images": len(truth),
+                     "true_inshore": int(sum(t == "inshore" for t in truth))}
+
+
+def reference_rows(dataset, base: dict, seed: int = 0) -> list[dict]:
+    """The feature-free baselines (:data:`REFERENCES`) through ``assign_scenes(k=2)``, scored: one row each."""
+    from sardata.scenes import assign_scenes
+
+    rows = []
+    for name, feats in reference_features(dataset.values("filepath")).items():
+        assign_scenes(dataset, embeddings=feats, k=2, seed=seed, run_key=f"ref_{name}", field=f"scene_{name}",
+                      tag=False, report=False)
+        rows.append({**base, "model": name, "train_seconds": 0.0, **score(dataset, f"ref_{name}", f"scene_{name}")})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def run_condition(condition: str, budget: str = "demo", models=("dcgan", "cc"), seed: int = 0, out=None,
+                  masks: Path = REAL_MASKS, workers: int = 0, progress: bool = False) -> list[dict]:
+    """Synthesises one condition, runs every model and baseline through the library defaults; returns the rows."""
+    from sardata.embed.contrastive import train_cc
+    from sardata.embed.dcgan import train_gan
+    from sardata.embed.extract import extract_features
+    from sardata.scenes import assign_scenes
+
+    settings = budget_settings(budget)
+    out = Path(out) / f"{condition}-{budget}"
+    dataset, base = prepare_condition(condition, budget, seed, out, masks)
+    try:
+        rows = reference_rows(dataset, base, seed)
         for model in models:
             t0 = time.perf_counter()
             if model == "dcgan":

@@ -246,6 +246,40 @@ def test_train_gan_counts_optimiser_steps_and_records_input_norm(tmp_path):
         dcgan.train_gan(paths, tmp_path / "run", steps=12, batch_size=4, input_norm="none", **SMALL)
 
 
+def test_zero_steps_is_the_initialised_discriminator_with_real_batchnorm(tmp_path):
+    """``steps=0``: no update, the batch norm re-estimated on real images (features can be extracted), and a run
+    resumed from it with a budget is the same as one trained from scratch."""
+    from sardata.embed.extract import extract_features
+
+    paths = _write_pngs(tmp_path / "imgs", n=8)
+    ckpt = dcgan.train_gan(paths, tmp_path / "run", steps=0, batch_size=4, **SMALL)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["step"] == 0 and state["epoch"] == 0 and state["bn_real"] is True and state["history"] == []
+    torch.manual_seed(0)
+    dcgan.Generator(32, 64)
+    init = dcgan.Discriminator(32, 64).state_dict()  # train_gan's initialisation at seed 0
+    weights = [k for k in init if "running" not in k and "num_batches" not in k]
+    for k in weights:
+        torch.testing.assert_close(state["discriminator"][k], init[k], rtol=0, atol=0)
+    disc = dcgan.discriminator_from_checkpoint(state)
+    dataset = edata.SampleImageDataset(paths, 32)
+    x = edata.to_model_input(torch.stack([dataset[i]["image"] for i in range(8)]))
+    with torch.no_grad():
+        pre_norm = disc.C9[0](disc.C8(x))
+    torch.testing.assert_close(disc.C9[1].running_mean, pre_norm.mean((0, 2, 3)), rtol=1e-4, atol=1e-5)
+    features = extract_features(paths, model="dcgan", checkpoint=ckpt, num_workers=0, device="cpu", progress=False)
+    assert features.features.shape == (8, 28 * 64) and np.isfinite(features.features).all()
+
+    resumed = torch.load(dcgan.train_gan(paths, tmp_path / "run", steps=3, batch_size=4, **SMALL), weights_only=True)
+    straight = torch.load(dcgan.train_gan(paths, tmp_path / "straight", steps=3, batch_size=4, **SMALL),
+                          weights_only=True)
+    assert resumed["step"] == straight["step"] == 3
+    for k, v in straight["discriminator"].items():
+        torch.testing.assert_close(resumed["discriminator"][k], v, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="at least"):
+        dcgan.resolve_budget("default", epochs=0)
+
+
 def test_gan_learns_to_tell_real_images_from_noise(tmp_path):
     """The discriminator of a short run separates the training images from uniform noise; the untrained one does
     not (its sigmoid outputs are all ~0.5)."""

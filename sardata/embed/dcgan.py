@@ -75,8 +75,9 @@ class GanConfig(TrainConfig):
         if self.input_norm not in edata.INPUT_NORMS:
             raise ValueError(f"input_norm={self.input_norm!r}: expected one of {edata.INPUT_NORMS}")
         budget = self.steps if self.steps is not None else self.epochs
-        if budget is None or int(budget) < 1:
-            raise ValueError(f"steps={self.steps!r}, epochs={self.epochs!r}: the budget must be at least 1")
+        if budget is None or int(budget) < (0 if self.steps is not None else 1):
+            raise ValueError(f"steps={self.steps!r}, epochs={self.epochs!r}: the budget must be at least 1 epoch "
+                             "or 0 steps")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"betas={self.betas!r}: expected two numbers in [0, 1)")
         return super().validate()
@@ -221,7 +222,7 @@ def resolve_budget(preset: str = "default", **overrides) -> dict:
     """The preset's settings with the non-None ``overrides`` applied; ``steps`` and ``epochs`` exclude each other.
 
     Raises:
-        ValueError: unknown preset, both ``steps`` and ``epochs`` given, or a budget below 1.
+        ValueError: unknown preset, both ``steps`` and ``epochs`` given, or a budget below 1 epoch or 0 steps.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
@@ -235,8 +236,8 @@ def resolve_budget(preset: str = "default", **overrides) -> dict:
         settings["steps"] = None
     settings.update(given)
     budget = settings["steps"] if settings["steps"] is not None else settings["epochs"]
-    if budget is None or int(budget) < 1:
-        raise ValueError(f"the training budget must be at least 1 step or epoch, got {settings}")
+    if budget is None or int(budget) < (0 if settings["steps"] is not None else 1):
+        raise ValueError(f"the training budget must be at least 0 steps or 1 epoch, got {settings}")
     return settings
 
 
@@ -263,7 +264,9 @@ def train_gan(
     Args:
         samples_or_dataset: FiftyOne dataset/view, dataset name, or list of image paths.
         out_dir (None): run directory; None → ``work_dir(dataset_name, "dcgan")``.
-        steps (None): budget in optimiser steps (one D and one G update each); None → the preset's.
+        steps (None): budget in optimiser steps (one D and one G update each); None → the preset's. ``0``: no
+            update, the initialised networks with the batch-norm statistics re-estimated on real images (the
+            untrained baseline of the features; a later run with a budget resumes from it as from scratch).
         epochs (None): budget in epochs instead (the ``"paper"`` preset: 25); excludes ``steps``.
         batch_size (None): images per step (preset: 16; paper 32).
         lr (None): Adam learning rate of both networks (2e-4).
@@ -348,6 +351,10 @@ def train_gan(
     total_steps = None if steps is None else int(steps)
     if total_steps is not None:
         epochs = start_epoch + math.ceil(max(0, total_steps - start_step) / per_epoch)
+    if total_steps == 0 and resume_path is None:  # the untrained networks, batch norm on real images
+        recalibrate_batchnorm(disc, edata.make_loader(dataset, batch_size, False, num_workers, device), device,
+                              input_norm)
+        return _save_run(out_dir, config, 0, 0, gen, disc, opt_g, opt_d, history, final=True)
     if start_epoch >= epochs or (total_steps is not None and start_step >= total_steps):
         return resume_path
 
@@ -374,26 +381,32 @@ def train_gan(
             [{k: v for k, v in row.items() if k not in ("seconds", "step")} for row in history], out_dir,
             title="BSLM DCGAN",
         )
-        checkpoints.save_checkpoint(  # ~300 MB at 256 px: only the latest is kept
-            out_dir,
-            {
-                "kind": "dcgan",
-                "config": config,
-                "step": step,
-                "generator": gen.state_dict(),
-                "discriminator": disc.state_dict(),
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "history": history,
-                "rng": edata.rng_state(),
-                "bn_real": final,  # batch-norm statistics re-estimated on real images (extraction refuses otherwise)
-            },
-            epoch,
-            keep_every_epoch=False,
-        )
+        _save_run(out_dir, config, epoch, step, gen, disc, opt_g, opt_d, history, final)
         if total_steps is not None and step >= total_steps:
             break
     return ckpt_path
+
+
+def _save_run(out_dir: Path, config: dict, epoch: int, step: int, gen, disc, opt_g, opt_d, history: list,
+              final: bool) -> Path:
+    """Writes the run's ``checkpoint.pth`` (~300 MB at 256 px: only the latest is kept); returns its path."""
+    return checkpoints.save_checkpoint(
+        out_dir,
+        {
+            "kind": "dcgan",
+            "config": config,
+            "step": step,
+            "generator": gen.state_dict(),
+            "discriminator": disc.state_dict(),
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "history": history,
+            "rng": edata.rng_state(),
+            "bn_real": final,  # batch-norm statistics re-estimated on real images (extraction refuses otherwise)
+        },
+        epoch,
+        keep_every_epoch=False,
+    )
 
 
 def recalibrate_batchnorm(disc: Discriminator, loader, device, input_norm: str = edata.DEFAULT_INPUT_NORM) -> None:
