@@ -214,6 +214,30 @@ def test_gradients_reach_only_student_adapter_and_filter(arch, student_backbone)
     assert set(distiller.step_log[-1]) == {"loss", "loss_gt", "loss_feat", "loss_head"}
 
 
+def test_distillation_terms_are_fp32_under_bf16_autocast():
+    """amp trains the detectors in bf16; the KD terms must not be (torch.fft has no bf16, and HSM's atanh clamp at
+    1 − 1e-6 rounds to 1 in bf16): under autocast they equal the fp32 terms of the same tensors."""
+    teacher, student = _detectors("faster_rcnn", "resnet18")
+    distiller = Distiller(student, teacher, DistillConfig(data=".", teacher="."))  # all of FRS, EDE, FDR, HSM
+    gen = torch.Generator().manual_seed(5)
+    level = next(iter(distiller.level_map))
+    distiller.level_map = {level: level}
+    s_feat, t_feat = ({level: torch.randn(2, 256, 8, 8, generator=gen)} for _ in range(2))
+    s_log, t_log = ({level: torch.randn(2, 3, 8, 8, generator=gen)} for _ in range(2))
+    foreground = torch.rand(2, 1, 32, 32, generator=gen)
+    expected = distiller.kd_terms(s_feat, s_log, t_feat, t_log, foreground, ratio=0.5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = distiller.kd_terms(s_feat, s_log, t_feat, t_log, foreground, ratio=0.5)
+    for value, reference in zip(got, expected):  # the same fp32 operations: the same bits (one bf16 op: not)
+        assert value.dtype == torch.float32 and torch.equal(value, reference), (value, reference)
+    distiller = Distiller(student, teacher, DistillConfig(data=".", teacher=".")).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a whole bf16 training step stays finite
+        losses = distiller(*_batch())
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in distiller.filters.parameters())
+
+
 def test_losses_are_the_weighted_sum_of_the_equations():
     """kd_terms against the equations evaluated by hand from the same captured tensors (FRS only, one level)."""
     teacher, student = _detectors("retinanet", "mobilenet_v2")

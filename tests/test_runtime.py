@@ -40,3 +40,17 @@ def test_seed_everything_repeats_all_three_generators():
     assert draw() == first
     runtime.seed_everything(8)
     assert draw() != first
+
+
+def test_run_concurrently_keeps_the_order_and_gives_each_process_one_thread():
+    import operator
+
+    import torch
+
+    from sardata.runtime import run_concurrently
+
+    assert run_concurrently(abs, [-3, 1, -2], processes=2, devices=["cpu"] * 3) == [3, 1, 2]
+    # in the worker processes: one intra-op thread each, whatever this process has
+    assert run_concurrently(operator.call, [torch.get_num_threads] * 2, processes=2, devices=["cpu"] * 2) == [1, 1]
+    # one item runs here, untouched
+    assert run_concurrently(operator.call, [torch.get_num_threads], devices=["cpu"]) == [torch.get_num_threads()]

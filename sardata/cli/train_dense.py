@@ -57,6 +57,11 @@ def distill(
     max_images: Optional[int] = typer.Option(None, "--max-images", help="at most N images per split (smoke runs)"),
     workers: int = typer.Option(0),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 (default: cuda when available)"),
+    amp: bool = typer.Option(True, "--amp/--no-amp", help="mixed precision: fp16 on CUDA, bf16 on CPUs with native "
+                                                           "bf16 (the distillation terms stay fp32)"),
+    processes: Optional[int] = typer.Option(None, "--processes",
+                                            help="with --ablation on a CPU: runs trained at once, one thread each "
+                                                 "(default: one per core)"),
 ) -> None:
     """Distil a detector checkpoint into a MobileNetV2 / ResNet-18 FPN student (IFKD: FRS + EDE + FDR + HSM)."""
     from dataclasses import replace
@@ -76,12 +81,12 @@ def distill(
         mask_checkpoint=str(mask_checkpoint) if mask_checkpoint else None, student_weights=student_weights,
         epochs=epochs, batch_size=batch_size, lr=lr, min_teacher_ap50=min_teacher_ap50,
         allow_weak_teacher=allow_weak_teacher, train_split=train_split, eval_split=eval_split,
-        val_split=val_split, max_images=max_images, seed=seed_list[0], device=device, workers=workers,
+        val_split=val_split, max_images=max_images, seed=seed_list[0], device=device, workers=workers, amp=amp,
     )
     if variant is not None:
         cfg = replace(cfg, **VARIANTS[variant])
     if ablation:
-        result = run_ablation(cfg, seeds=seed_list)
+        result = run_ablation(cfg, seeds=seed_list, processes=processes)
     else:
         summary = run_distill(cfg, variant=variant)
     if ablation:

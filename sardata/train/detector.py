@@ -453,35 +453,17 @@ def train(cfg: DetectorConfig) -> dict:
 
 
 def train_concurrently(configs: list[DetectorConfig], processes: int | None = None) -> list[dict]:
-    """Trains several configs at once, each in its own process with one torch thread; results in config order.
-
-    On a CPU, two small detectors side by side use two cores better than one detector with two intra-op threads
-    (small convolutions scale poorly across threads). Each process is seeded by its config alone, so the result of
-    a config does not depend on what trains beside it. Falls back to training one after the other for one config,
-    one process, CUDA devices or under ``torchrun``.
+    """Trains several configs at once, each in its own process with one torch thread; results in config order
+    (:func:`sardata.runtime.run_concurrently`: one after the other for one config, CUDA or ``torchrun``). Each
+    process is seeded by its config alone, so the result of a config does not depend on what trains beside it.
 
     Args:
         configs: the :class:`DetectorConfig` of each run.
         processes (None): default ``min(len(configs), os.cpu_count())``.
     """
-    import os
+    from sardata.runtime import run_concurrently
 
-    processes = processes or min(len(configs), os.cpu_count() or 1)
-    on_cuda = any(str(c.device or "").startswith("cuda") for c in configs) or (
-        torch.cuda.is_available() and not all(c.device == "cpu" for c in configs))
-    if processes <= 1 or len(configs) <= 1 or on_cuda or "WORLD_SIZE" in os.environ:
-        return [train(c) for c in configs]
-    import concurrent.futures
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
-        return list(pool.map(_train_one_thread, configs))
-
-
-def _train_one_thread(cfg: DetectorConfig) -> dict:
-    torch.set_num_threads(1)
-    return train(cfg)
+    return run_concurrently(train, configs, processes, devices=[c.device for c in configs])
 
 
 # --------------------------------------------------------------------------------------------- helpers

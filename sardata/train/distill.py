@@ -146,6 +146,8 @@ class DistillConfig(TrainConfig):
             steps, still warming when the decay came at step 80, peaking at 0.8 × lr.) The teacher's 1200-step
             run keeps its 100.
         grad_clip (10.0): gradient-norm clip of every step (None: off), for from-scratch students.
+        amp (True): the detectors' forward and backward in bf16 on CPUs with native bf16 (fp16 on CUDA;
+            :func:`sardata.train.common.autocast`); the distillation terms are always computed in fp32.
         train_split ("train"), eval_split ("test"), val_split ("val"): training, reported and teacher-check splits.
         max_images (None): read at most N images per split (smoke runs).
         min_teacher_ap50 (0.5): refuse a teacher whose validation AP50 is lower.
@@ -158,7 +160,8 @@ class DistillConfig(TrainConfig):
 
     #: Code revision (:func:`sardata.checkpoints.run_fingerprint`). 1: warm-up capped by
     #: :func:`sardata.train.engine.warmup_length` (2026-12-01): a 120-step student had warmed up over 100 steps.
-    REVISION: ClassVar[int] = 1
+    #: 2: ``amp`` (2026-12-02).
+    REVISION: ClassVar[int] = 2
 
     data: str
     teacher: Path | None = None
@@ -181,6 +184,7 @@ class DistillConfig(TrainConfig):
     lr: float | None = None
     warmup_iters: int = 100
     grad_clip: float | None = 10.0
+    amp: bool = True
     train_split: str = "train"
     eval_split: str = "test"
     val_split: str = "val"
@@ -355,7 +359,15 @@ class Distiller(nn.Module):
 
     def kd_terms(self, s_features: dict, s_logits: dict, t_features: dict, t_logits: dict,
                  foreground: torch.Tensor | None = None, ratio: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(L_feat, L_head)`` summed over the matched levels (unweighted)."""
+        """``(L_feat, L_head)`` summed over the matched levels (unweighted), in fp32 whatever the autocast around
+        the forward (``amp``): torch.fft has no bf16, and HSM's atanh clamp at 1 − 1e-6 rounds to 1 in bf16."""
+        device_type = next(iter(s_features.values())).device.type
+        with torch.autocast(device_type, enabled=False):
+            fp32 = lambda maps: {k: v.float() for k, v in maps.items()}  # noqa: E731
+            return self._kd_terms_fp32(fp32(s_features), fp32(s_logits), fp32(t_features), fp32(t_logits),
+                                       None if foreground is None else foreground.float(), ratio)
+
+    def _kd_terms_fp32(self, s_features, s_logits, t_features, t_logits, foreground, ratio):
         cfg = self.cfg
         if ratio is None:
             lo, hi = cfg.fdr_ratio
@@ -481,37 +493,55 @@ def distill(cfg: DistillConfig, variant: str | None = None) -> dict:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: list[int] | None = None) -> dict:
+def run_ablation(cfg: DistillConfig, variants: list[str] | None = None, seeds: list[int] | None = None,
+                 processes: int | None = None) -> dict:
     """Trains every variant (default all :data:`VARIANTS`) for every seed; writes ``ablation.{json,md}``.
 
     A run that finished with the same options on the same data (``<out_dir>/seed<k>/<variant>/``,
     :func:`sardata.checkpoints.finished_run`) is reused, not retrained: an interrupted grid resumes, and a table
-    over fewer seeds is rebuilt from the finished runs.
+    over fewer seeds is rebuilt from the finished runs. The others train ``processes`` at a time on a CPU, one
+    thread each (:func:`sardata.runtime.run_concurrently`; default one per core; each run is seeded by its own
+    config, so a result does not depend on what trains beside it).
 
     Returns:
         ``{"rows": [...], "runs": [summary, ...], "json": path, "markdown": path}``; one row per variant with
         ``ap50_mean``, ``ap50_std`` (sample std over seeds), ``seeds``, ``ap50_per_seed``,
         ``teacher_val_ap50`` (the teacher's AP50 on the validation split).
     """
+    from sardata.runtime import resolve_device, run_concurrently
+
     variants = variants or list(VARIANTS)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     seeds = seeds or [cfg.seed]
     out_dir = Path(cfg.out_dir) if cfg.out_dir else _default_out_dir(cfg)
-    runs = []
-    for seed in seeds:
-        for name in variants:
-            run_cfg = replace(cfg, out_dir=str(out_dir / f"seed{seed}"), seed=seed, **VARIANTS[name])
-            summary = _finished_run(run_cfg, name)
-            if summary is None:
-                summary = distill(run_cfg, variant=name)
-                checkpoints.mark_finished(Path(run_cfg.out_dir) / name, checkpoints.run_fingerprint(run_cfg))
-            runs.append({**summary, "seed": seed})
+    grid = [(seed, name, replace(cfg, out_dir=str(out_dir / f"seed{seed}"), seed=seed, **VARIANTS[name]))
+            for seed in seeds for name in variants]
+    finished = {(seed, name): _finished_run(run_cfg, name) for seed, name, run_cfg in grid}
+    pending = [(run_cfg, name) for seed, name, run_cfg in grid if finished[seed, name] is None]
+    if pending:
+        pending[0][0].validate()
+        # scored (and cached beside the checkpoint) once here, not by every process at once; a weak teacher
+        # is refused before anything trains
+        report = teacher_report(cfg.teacher, cfg.data, cfg.val_split, resolve_device(cfg.device), cfg.max_images)
+        if any(run_cfg.kd for run_cfg, _ in pending):
+            check_teacher(report, cfg.min_teacher_ap50, cfg.allow_weak_teacher)
+    trained = iter(run_concurrently(_distill_and_mark, pending, processes,
+                                    devices=[run_cfg.device for run_cfg, _ in pending]))
+    runs = [{**(finished[seed, name] or next(trained)), "seed": seed} for seed, name, _ in grid]
     rows = ablation_rows(runs)
     json_path = _write_json(out_dir / "ablation.json", rows)
     md_path = write_text(out_dir / "ablation.md", ablation_markdown(rows) + "\n")
     return {"rows": rows, "runs": runs, "json": str(json_path), "markdown": str(md_path)}
+
+
+def _distill_and_mark(job: tuple[DistillConfig, str]) -> dict:
+    """One ablation run (:func:`distill`), recorded as finished for :func:`_finished_run`."""
+    run_cfg, name = job
+    summary = distill(run_cfg, variant=name)
+    checkpoints.mark_finished(Path(run_cfg.out_dir) / name, checkpoints.run_fingerprint(run_cfg))
+    return summary
 
 
 def _finished_run(cfg: DistillConfig, variant: str) -> dict | None:

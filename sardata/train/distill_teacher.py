@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 class Schedule:
     """Optimisation of :func:`fit`: ``sgd`` (momentum 0.9, weight decay 1e-4, lr 0.02 × batch/16) or ``adamw``
     (weight decay 0.05, lr 2e-3; :func:`sardata.train.engine.build_optimizer`), linear warm-up, ×0.1 at 8/12 and
-    11/12 of the iterations (the 1x schedule's decays, in iterations), and a global gradient-norm clip."""
+    11/12 of the iterations (the 1x schedule's decays, in iterations), a global gradient-norm clip, and mixed
+    precision where the device has a fast path (``amp``: :func:`sardata.train.common.autocast`)."""
 
     epochs: int = 12
     batch_size: int = 4
@@ -49,6 +50,7 @@ class Schedule:
     grad_clip: float | None = 10.0
     seed: int = 0
     workers: int = 0
+    amp: bool = True
 
     @classmethod
     def of(cls, cfg) -> "Schedule":
@@ -69,8 +71,8 @@ class TeacherConfig:
         arch ("retinanet"): ``retinanet`` or ``faster_rcnn``.
         backbone ("resnet50"): the teacher's backbone (the paper's R50).
         image_size (512): detector input size (students inherit it).
-        epochs (12), batch_size (4), optimizer ("sgd"), lr (None), warmup_iters (100), grad_clip (10.0):
-            :class:`Schedule`.
+        epochs (12), batch_size (4), optimizer ("sgd"), lr (None), warmup_iters (100), grad_clip (10.0),
+            amp (True): :class:`Schedule`.
         model_options (None): extra torchvision model options (stored in the checkpoint; students inherit them).
         train_split ("train"), val_split ("val"), test_split ("test"): splits.
         max_images (None): at most N images per split (smoke runs).
@@ -87,6 +89,7 @@ class TeacherConfig:
     lr: float | None = None
     warmup_iters: int = 100
     grad_clip: float | None = 10.0
+    amp: bool = True  # bf16 on CPUs with native bf16 (fp16 on CUDA); a new field, so new cache keys
     model_options: dict | None = None
     train_split: str = "train"
     val_split: str = "val"
@@ -108,7 +111,7 @@ def fit(model: nn.Module, train_set, schedule: Schedule, device, out_dir: Path, 
     """Trains ``model`` (a detector or a :class:`~sardata.train.distill.Distiller`: every parameter that requires a
     gradient, never a frozen teacher's) with the engine; saves ``save_model`` after every epoch (``checkpoint.pth``
     + history; of the ``model_<epoch>.pth`` files only the last one is kept). Returns the per-epoch history."""
-    from sardata.train import engine
+    from sardata.train import common, engine
     from sardata.train.coco_data import collate
 
     decay = 0.05 if schedule.optimizer == "adamw" else 1e-4
@@ -120,10 +123,12 @@ def fit(model: nn.Module, train_set, schedule: Schedule, device, out_dir: Path, 
     steps = (int(total * 8 / 12), int(total * 11 / 12))  # the 1x schedule's epochs 8 and 11 of 12, in iterations
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, engine.warmup_step_lambda(
         1, engine.warmup_length(schedule.warmup_iters, total, steps[0]), 0.001, steps, 0.1))
+    scaler = common.grad_scaler(device, schedule.amp)
     history: list[dict] = []
     for epoch in range(schedule.epochs):
         record = {"epoch": epoch, **engine.train_one_epoch(model, optimizer, loader, device, epoch, scheduler,
-                                                           progress=progress, grad_clip=schedule.grad_clip)}
+                                                           scaler=scaler, amp=schedule.amp, progress=progress,
+                                                           grad_clip=schedule.grad_clip)}
         if on_epoch is not None:
             on_epoch(epoch, record)
         history.append(record)
