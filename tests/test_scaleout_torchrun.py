@@ -8,7 +8,8 @@ functions of ``(seed, epoch, index)``, never of the process; :mod:`sardata.train
 of per-image terms, so the mean of the two ranks' losses is the loss of the whole batch, and (3) the model draws no
 random numbers while training. RetinaNet (focal and box losses normalised per image, then averaged over the images)
 on the GroupNorm ``tiny`` backbone meets (2) and (3); Faster R-CNN would not (each rank samples its own anchors and
-RoIs). Plain SGD keeps rounding differences (the all-reduce adds in another order, ~1e-7 relative) from being
+RoIs). The runs are fp32 (``--no-amp``): bf16 autocast, the default on CPUs with native bf16, rounds a batch of 2
+differently from a batch of 4. Plain SGD keeps rounding differences (the all-reduce adds in another order, ~1e-7 relative) from being
 amplified the way Adam's division by a tiny second moment can. Then the parameters after N steps agree to ~1e-5, the
 logged losses (averaged over the ranks) agree, and so do the test metrics that rank 0 alone computes and writes.
 
@@ -84,7 +85,8 @@ def _train(coco: Path, out: Path, nproc: int | None, batch_size: int, iterations
               "tiny", "--crop-size", "0", "--image-size", "64", "--batch-size", str(batch_size), "--iterations",
               str(iterations),
               "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9", "--weight-decay", "0.0001",
-              "--warmup-iters", "1", "--workers", "0", "--device", "cpu", "--seed", "3", "--out", str(out)], nproc)
+              "--warmup-iters", "1", "--workers", "0", "--device", "cpu", "--seed", "3", "--out", str(out),
+              "--no-amp"], nproc)  # fp32: bf16 rounds batches of 2 and of 4 differently (3e-5 after 4 steps)
 
 
 def test_two_processes_train_the_detector_of_one_at_twice_the_batch(tmp_path):

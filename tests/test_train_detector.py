@@ -601,6 +601,31 @@ def test_amp_is_fp16_on_cuda_bf16_on_cpus_with_native_bf16_and_fp32_otherwise(mo
     assert common.grad_scaler(cpu, True) is None  # bf16 keeps fp32's range: no loss scaling
 
 
+
+def test_bf16_autocast_runs_strided_convolutions_over_one_pixel_wide_maps_in_fp32(monkeypatch):
+    """oneDNN's bf16 convolution sometimes gives non-finite weight gradients for a stride-2 3x3 convolution over a
+    one-pixel-wide map (RetinaNet's P7 on a 64-px image); under :func:`common.autocast` those run in fp32."""
+    cpu = torch.device("cpu")
+    native = common.mixed_precision_dtype(cpu) is torch.bfloat16
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)  # the dtype rule on any CPU
+    strided, plain = torch.nn.Conv2d(16, 16, 3, 2, 1), torch.nn.Conv2d(16, 16, 3, 1, 1)
+    with common.autocast(cpu, enabled=True):
+        assert strided(torch.randn(2, 16, 2, 1)).dtype is torch.float32  # narrower than the kernel: fp32
+        assert strided(torch.randn(2, 16, 1, 1)).dtype is torch.float32
+        assert strided(torch.randn(2, 16, 8, 8)).dtype is torch.bfloat16  # everything else stays bf16
+        assert plain(torch.randn(2, 16, 1, 1)).dtype is torch.bfloat16
+        assert (torch.randn(4, 4) @ torch.randn(4, 4)).dtype is torch.bfloat16
+    if not native:
+        return  # the gradients below only go wrong in oneDNN's native bf16 kernels
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(64, 64, 3, 2, 1)
+    for trial in range(200):  # without the guard about 45 % of these trials are non-finite
+        conv.zero_grad()
+        with common.autocast(cpu, enabled=True):
+            out = conv(torch.relu(torch.randn(2, 64, 2, 1)))
+        out.float().backward(torch.randn(out.shape))
+        assert torch.isfinite(conv.weight.grad).all(), f"trial {trial}: non-finite weight gradient"
+
 def test_cpu_preset_detector_learns_easy_data(tmp_path):
     """A few hundred steps of the ``cpu`` preset (tiny backbone, crops, anchors from the data) reach AP50 ≥ 0.5 on
     easy squares; an untrained model or a broken loop stays near 0."""
