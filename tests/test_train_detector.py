@@ -480,7 +480,8 @@ def test_cpu_preset_lr_is_per_arch_and_an_explicit_lr_wins(coco_dir):
     from sardata.train.detector import CPU_LR_DEFAULT
 
     assert DetectorConfig(data=coco_dir, preset="cpu", arch="faster_rcnn").validate().lr == 1e-3  # measured
-    assert DetectorConfig(data=coco_dir, preset="cpu", arch="retinanet").validate().lr == CPU_LR_DEFAULT == 2e-3
+    assert DetectorConfig(data=coco_dir, preset="cpu", arch="retinanet").validate().lr == 5e-4  # measured
+    assert DetectorConfig(data=coco_dir, preset="cpu", arch="ssd").validate().lr == CPU_LR_DEFAULT == 2e-3
     assert DetectorConfig(data=coco_dir, preset="cpu", arch="faster_rcnn", lr=3e-3).validate().lr == 3e-3
     assert DetectorConfig(data=coco_dir, preset="paper", arch="faster_rcnn").validate().lr is None  # scaled rule
 
