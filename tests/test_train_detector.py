@@ -640,3 +640,14 @@ def test_cpu_preset_detector_learns_easy_data(tmp_path):
     assert sum(r["iters"] for r in history) == 200
     # an iteration budget's epochs are resume points: checkpoint.pth and the final model_<last>.pth only
     assert sorted(p.name for p in (tmp_path / "run").glob("*.pth")) == ["checkpoint.pth", f"model_{len(history) - 1}.pth"]
+
+
+def test_history_plot_draws_torchvision_loss_terms_as_losses_and_leaves_out_bookkeeping(tmp_path):
+    # A RetinaNet run's records: its loss dict has no "loss" in the names; "iters" (40) and "lr" are counters.
+    history = [{"epoch": e, "loss": 1.3 - 0.1 * e, "classification": 0.8 - 0.05 * e, "bbox_regression": 0.5,
+                "lr": 5e-4, "iters": 40, "time_s": 30.0} for e in range(3)]
+    history[-1].update({"mAP": 0.04, "AP50": 0.10, "AP75": 0.01})
+    losses, metrics = common.history_panels(history)
+    assert losses == ["loss", "classification", "bbox_regression"]
+    assert metrics == ["mAP", "AP50", "AP75"]
+    assert common.plot_history(history, tmp_path / "metrics.png").stat().st_size > 0

@@ -277,6 +277,23 @@ def write_history(history: list[dict], out_dir: str | os.PathLike, name: str = "
     return paths
 
 
+#: History columns that count or time the run: kept in the JSON/CSV, not drawn (an "iters" of 40 beside AP50 0.1
+#: flattens every metric curve).
+BOOKKEEPING_COLUMNS = frozenset({"epoch", "lr", "time_s", "iters", "step", "seconds"})
+#: torchvision's loss-dict keys without "loss" in their name (RetinaNet, SSD, FCOS): they are losses, not metrics.
+UNPREFIXED_LOSS_TERMS = frozenset({"classification", "bbox_regression", "bbox_ctrness"})
+
+
+def history_panels(history: list[dict]) -> tuple[list[str], list[str]]:
+    """The numeric columns of ``history`` split into (losses, metrics), bookkeeping columns left out."""
+    numeric: list[str] = []
+    for record in history:
+        numeric += [k for k in record if k not in BOOKKEEPING_COLUMNS and k not in numeric]
+    numeric = [k for k in numeric if all(isinstance(r.get(k, 0.0), (int, float)) for r in history)]
+    losses = [k for k in numeric if "loss" in k or k in UNPREFIXED_LOSS_TERMS]
+    return losses, [k for k in numeric if k not in losses]
+
+
 def plot_history(history: list[dict], out_path: str | os.PathLike) -> Path:
     """Curves of every numeric column against ``epoch``: losses in one panel, metrics in another."""
     import matplotlib
@@ -285,13 +302,8 @@ def plot_history(history: list[dict], out_path: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
     epochs = [r.get("epoch", i) for i, r in enumerate(history)]
-    numeric = [k for k in (history[0] if history else {}) if k != "epoch"]
-    for record in history[1:]:
-        numeric += [k for k in record if k != "epoch" and k not in numeric]
-    numeric = [k for k in numeric if all(isinstance(r.get(k, 0.0), (int, float)) for r in history)]
-    losses = [k for k in numeric if "loss" in k]
-    metrics = [k for k in numeric if k not in losses and k not in ("lr", "time_s")]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    losses, metrics = history_panels(history)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)  # a metric evaluated once sits at its epoch
     for ax, keys, title in ((axes[0], losses, "losses"), (axes[1], metrics, "metrics")):
         for key in keys:
             xs = [e for e, r in zip(epochs, history) if key in r]
