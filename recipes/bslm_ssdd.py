@@ -85,41 +85,39 @@ features, tags, exports) 6 min; a pair of runs 10 min at load ~3 (training 560�
 (interrupted after the seed-0 pair to train baseline/bslm seeds 1–2 before the oracle); the reused runs were kept by
 their fingerprints, unchanged.
 
-The recipe's own ``--quick`` budget (300 iterations), the four detectors: synthetic SSDD default preset, 200 images,
-seed-0 data, cpu preset, training seeds 0/1/2, the same scene tags (81 % right), AP50 %, mean ± std over seeds, per
-seed in brackets. Faster R-CNN's rows were measured again 2026-12-02 (``--quick --models faster_rcnn --arms
-baseline,bslm,oracle``) at its lr 1e-3 and the capped warm-up; the other three detectors' rows are those of 2026-12-01
-(``--arms baseline,bslm``, 18:00–20:02, load 4–6) at the cpu preset's AdamW lr 2e-3 and the warm-up before
-:func:`sardata.train.engine.warmup_length` capped it (100 of the 300 steps; now 75): not re-measured, and not
-comparable with the Faster R-CNN rows on that account.
+The recipe's own ``--quick`` budget (300 iterations), the four detectors measured together 2026-12-03 on a quiet
+machine (``--quick --models faster_rcnn,cascade_rcnn,retinanet,ssd --arms baseline,bslm,oracle``; RetinaNet's nine runs
+first, the other 27 in a second invocation with ``--reuse``, 62 min wall in all): synthetic SSDD default preset, 200
+images, seed-0 data, cpu preset at each detector's lr (:data:`sardata.train.detector.CPU_LR`), bf16 autocast, the
+capped warm-up (75 of 300 steps), training seeds 0/1/2, two runs side by side. Scene tags: 50 of 200 images tagged
+inshore, 82.5 % right against the generator's truth; training images by the truth 37 inshore / 123 offshore, bslm
+37 → 80 / 123 → 156, oracle 37 → 123 / 123. AP50 %, mean ± std over seeds, Δ paired by seed:
 
-| model | arm | all | inshore | offshore | Δ inshore vs baseline (paired) | published all / in / off |
+| model | arm | all | inshore [seeds 0 / 1 / 2] | offshore | Δ inshore vs baseline (paired) [per seed] | published all / in / off |
 |---|---|---:|---:|---:|---:|---|
-| Faster R-CNN (lr 1e-3) | baseline | 31.40 ± 3.95 | 15.20 ± 0.46 [15.7 / 15.2 / 14.7] | 40.26 ± 5.76 | | 88.26 / 66.22 / 97.68 |
-| Faster R-CNN (lr 1e-3) | bslm | 28.70 ± 4.82 | 11.26 ± 2.30 [10.8 / 9.2 / 13.8] | 37.40 ± 5.60 | −3.94 ± 2.62 [−4.8 / −6.0 / −1.0] | 91.13 / 74.82 / 98.18 (Δ +8.60) |
-| Faster R-CNN (lr 1e-3) | oracle | 17.54 ± 5.60 | 7.01 ± 4.73 [12.4 / 3.7 / 4.9] | 23.26 ± 6.78 | −8.19 ± 4.37 [−3.2 / −11.5 / −9.8] | – |
-| Cascade R-CNN (lr 2e-3, old warm-up) | baseline | 30.78 ± 4.43 | 10.96 ± 2.28 [12.5 / 12.1 / 8.3] | 41.81 ± 8.47 | | 88.67 / 68.00 / 98.00 |
-| Cascade R-CNN (lr 2e-3, old warm-up) | bslm | 26.48 ± 5.96 | 12.63 ± 7.86 [21.7 / 7.6 / 8.6] | 33.62 ± 6.30 | +1.67 ± 6.95 | 91.53 / 76.32 / 98.25 (Δ +8.32) |
-| RetinaNet (lr 2e-3, old warm-up) | baseline | 2.40 ± 0.87 | 0.88 ± 0.48 | 3.23 ± 1.10 | | 71.51 / 45.66 / 83.35 |
-| RetinaNet (lr 2e-3, old warm-up) | bslm | 4.17 ± 3.76 | 1.19 ± 1.13 | 5.66 ± 5.34 | +0.31 ± 0.79 | 77.85 / 58.06 / 87.50 (Δ +12.40) |
-| SSD (lr 2e-3, old warm-up) | baseline | 11.15 ± 2.31 | 9.74 ± 1.44 [10.8 / 8.1 / 10.3] | 13.60 ± 2.87 | | 68.93 / 46.52 / 79.38 |
-| SSD (lr 2e-3, old warm-up) | bslm | 14.58 ± 1.92 | 7.94 ± 1.09 [8.5 / 6.7 / 8.6] | 20.66 ± 3.10 | −1.79 ± 0.45 | 76.59 / 64.67 / 82.44 (Δ +18.15) |
+| Faster R-CNN (lr 1e-3) | baseline | 31.70 ± 8.86 | 13.14 ± 4.51 [9.1 / 12.3 / 18.0] | 40.12 ± 10.69 | | 88.26 / 66.22 / 97.68 |
+| Faster R-CNN (lr 1e-3) | bslm | 29.06 ± 5.14 | 10.89 ± 2.10 [8.5 / 12.0 / 12.2] | 37.45 ± 6.18 | −2.24 ± 3.04 [−0.6 / −0.4 / −5.7] | 91.13 / 74.82 / 98.18 (Δ +8.60) |
+| Faster R-CNN (lr 1e-3) | oracle | 20.40 ± 1.70 | 9.80 ± 6.08 [6.5 / 6.1 / 16.8] | 25.85 ± 1.42 | −3.33 ± 2.64 [−2.6 / −6.3 / −1.2] | – |
+| Cascade R-CNN (lr 2e-3) | baseline | 35.55 ± 1.99 | 13.33 ± 2.54 [15.9 / 13.2 / 10.9] | 46.47 ± 2.05 | | 88.67 / 68.00 / 98.00 |
+| Cascade R-CNN (lr 2e-3) | bslm | 30.50 ± 2.31 | 11.94 ± 1.89 [10.7 / 11.0 / 14.1] | 40.63 ± 3.21 | −1.39 ± 4.30 [−5.2 / −2.2 / +3.3] | 91.53 / 76.32 / 98.25 (Δ +8.32) |
+| Cascade R-CNN (lr 2e-3) | oracle | 18.47 ± 3.44 | 8.58 ± 2.00 [9.2 / 10.2 / 6.3] | 23.91 ± 4.33 | −4.75 ± 1.88 [−6.7 / −3.0 / −4.5] | – |
+| RetinaNet (lr 5e-4) | baseline | 10.33 ± 3.27 | 5.69 ± 0.29 [5.5 / 6.0 / 5.6] | 13.85 ± 4.38 | | 71.51 / 45.66 / 83.35 |
+| RetinaNet (lr 5e-4) | bslm | 8.77 ± 0.18 | 3.61 ± 2.87 [6.8 / 1.3 / 2.7] | 12.21 ± 0.69 | −2.08 ± 3.11 [+1.4 / −4.7 / −2.9] | 77.85 / 58.06 / 87.50 (Δ +12.40) |
+| RetinaNet (lr 5e-4) | oracle | 6.85 ± 2.44 | 1.50 ± 0.61 [2.2 / 1.3 / 1.0] | 9.37 ± 3.77 | −4.19 ± 0.79 [−3.3 / −4.7 / −4.5] | – |
+| SSD (lr 2e-3) | baseline | 16.11 ± 3.00 | 6.40 ± 1.44 [5.8 / 8.0 / 5.3] | 22.32 ± 3.34 | | 68.93 / 46.52 / 79.38 |
+| SSD (lr 2e-3) | bslm | 13.82 ± 4.03 | 5.77 ± 2.64 [3.0 / 8.3 / 5.9] | 19.70 ± 5.76 | −0.63 ± 1.86 [−2.8 / +0.3 / +0.6] | 76.59 / 64.67 / 82.44 (Δ +18.15) |
+| SSD (lr 2e-3) | oracle | 8.79 ± 3.79 | 3.92 ± 2.76 [7.1 / 2.5 / 2.1] | 11.87 ± 3.80 | −2.47 ± 3.46 [+1.3 / −5.5 / −3.2] | – |
 
-Faster R-CNN at 300 steps (2026-12-02 00:55–01:10, 14 min wall at load 2–2.9, then 2 min 39 s for ``--report-only``:
-the first invocation trained all nine runs but lost its FiftyOne database connection before tabulating, cause not
-established): replication costs inshore AP50 on every seed, BSLM −3.94 ± 2.62 and the oracle −8.19 ± 4.37 (offshore
-−2.85 ± 5.39 and −17.00 ± 10.95). The same 300 steps of batch 4 over 230 or 246 images instead of 160 show each
-offshore image 5.2 or 4.9 times instead of 7.5, and this under-trained detector (offshore AP50 40 %) does not get
-inshore hits back for it: at each run's best-F1 score (mean over seeds) inshore TP 5.0 / 4.7 / 2.7 of 27 (baseline /
-bslm / oracle), inshore false alarms on land 8.3 / 16.0 / 8.0, offshore TP 26.7 / 26.7 / 17.3 of 59 (why inshore AP
-falls too was not analysed further). Old Faster R-CNN rows (lr 2e-3, 2026-12-01, no oracle): baseline 22.05 ± 10.91 /
-9.85 ± 7.33 / 28.84 ± 13.95, bslm Δ inshore −0.68 ± 6.98.
-
-At lr 2e-3 (2026-12-01), at their best-F1 score, Cascade R-CNN, RetinaNet and SSD found 4–7 of the 27 inshore test
-ships (RetinaNet 0), 18–22 of the misses within 10 px of land; replication lowered Cascade R-CNN's false alarms (76.7
-→ 52.0) and its offshore hits with them. For those three detectors BSLM does not raise inshore AP50 at 300 steps
-either (Δ −1.8 … +1.7, against the paper's +8.3 … +18.2): Cascade R-CNN's seed spread (±7) is larger than its
-difference, RetinaNet has not learned in 300 steps (AP50 2–4 %), and SSD's −1.79 ± 0.45 is a small, consistent loss.
+Replication lowers inshore AP50 at 300 steps for all four (BSLM −0.6 … −2.2, oracle −2.5 … −4.8; published +8.3 …
++18.2) and all-scene AP50 more (BSLM −1.6 … −5.1, oracle −3.5 … −17.1): the same 300 steps over 236 or 246 images
+instead of 160 show each offshore image fewer times, and these detectors are far from converged. Errors at each run's
+best-F1 score (mean over seeds), baseline / bslm / oracle: inshore TP of 27 — Faster R-CNN 5.0 / 5.7 / 3.3, Cascade
+R-CNN 6.7 / 3.7 / 4.3, RetinaNet 0.3 / 0 / 0, SSD 5.3 / 2.3 / 2.3; inshore misses within 10 px of land 17–22 of
+20–27 in every run; inshore false alarms on land Faster R-CNN 9.7 / 17.7 / 8.7, Cascade R-CNN 14.3 / 8.3 / 11.7, SSD
+24.0 / 10.3 / 19.7. RetinaNet learns at lr 5e-4 (AP50 all 10.33 ± 3.27, against 2.40 ± 0.87 at the former 2e-3 on
+2026-12-01) but finds almost no inshore ship in 300 steps. Earlier rows, other code: Faster R-CNN 2026-12-02 (fp32,
+lr 1e-3) baseline 31.40 ± 3.95 / 15.20 ± 0.46 / 40.26 ± 5.76, BSLM Δ inshore −3.94 ± 2.62, oracle −8.19 ± 4.37;
+2026-12-01 (lr 2e-3, uncapped warm-up) Cascade R-CNN Δ +1.67 ± 6.95, RetinaNet +0.31 ± 0.79, SSD −1.79 ± 0.45.
 """
 
 from __future__ import annotations
