@@ -362,7 +362,8 @@ def train(cfg: SegmentConfig) -> dict:
 
     if history:  # curves once at the end: matplotlib costs seconds per figure
         common.write_history(history, out_dir, name="history")
-        common.plot_history([{k: v for k, v in r.items() if k == "epoch" or "loss" in k} for r in history],
+        losses = set(common.history_panels(history)[0])
+        common.plot_history([{k: v for k, v in r.items() if k == "epoch" or k in losses} for r in history],
                             out_dir / "loss_curve.png")
     predictions = None
     if val_set is not None and len(val_set):
