@@ -86,12 +86,13 @@ features, tags, exports) 6 min; a pair of runs 10 min at load ~3 (training 560�
 their fingerprints, unchanged.
 
 The recipe's own ``--quick`` budget (300 iterations), the four detectors measured together 2026-12-03 on a quiet
-machine (``--quick --models faster_rcnn,cascade_rcnn,retinanet,ssd --arms baseline,bslm,oracle``; RetinaNet's nine runs
-first, the other 27 in a second invocation with ``--reuse``, 62 min wall in all; load ≈ 2, the recipe's own two processes): synthetic SSDD default preset, 200
-images, seed-0 data, cpu preset at each detector's lr (:data:`sardata.train.detector.CPU_LR`), bf16 autocast, the
-capped warm-up (75 of 300 steps), training seeds 0/1/2, two runs side by side. Scene tags: 50 of 200 images tagged
-inshore, 82.5 % right against the generator's truth; training images by the truth 37 inshore / 123 offshore, bslm
-37 → 80 / 123 → 156, oracle 37 → 123 / 123. AP50 %, mean ± std over seeds, Δ paired by seed:
+machine (``--quick --models faster_rcnn,cascade_rcnn,retinanet,ssd --arms baseline,bslm,oracle``; RetinaNet's nine
+runs first, the other 27 in a second invocation with ``--reuse``, 62 min wall in all; load ≈ 2, the recipe's own two
+processes): synthetic SSDD default preset, 200 images, seed-0 data, cpu preset at each detector's lr
+(:data:`sardata.train.detector.CPU_LR`), bf16 autocast, the capped warm-up (75 of 300 steps), training seeds 0/1/2,
+two runs side by side. Scene tags: 50 of 200 images tagged inshore, 82.5 % right against the generator's truth;
+training images by the truth 37 inshore / 123 offshore, bslm 37 → 80 / 123 → 156, oracle 37 → 123 / 123. AP50 %, mean
+± std over seeds, Δ paired by seed:
 
 | model | arm | all | inshore [seeds 0 / 1 / 2] | offshore | Δ inshore vs baseline (paired) [per seed] | published all / in / off |
 |---|---|---:|---:|---:|---:|---|
