@@ -154,7 +154,12 @@ SCENES = ("all", "inshore", "offshore")
 #: Official SSDD test subsets (sample tags written by the loader) → scene name.
 OFFICIAL_SCENE_TAGS = {"test_inshore": "inshore", "test_offshore": "offshore"}
 #: Arm → the scene field its inshore training images are replicated by (None: no replication).
-ARMS = {"baseline": None, "bslm": "scene", "oracle": "scene_truth"}
+ARMS = {"baseline": None, "bslm": "scene", "oracle": "scene_truth", "steps_control": None}
+#: Arms trained on another arm's step count (``--budget epochs``): arm → the arm whose count it takes.
+STEP_CONTROLS = {"steps_control": "bslm"}
+#: ``--budget``: ``steps`` = every arm the same optimiser steps; ``epochs`` = the same passes over each arm's own
+#: training set (the paper's 12 epochs), so a replicated arm trains proportionally more steps.
+BUDGETS = ("steps", "epochs")
 #: Arm → its row of the published Table I (the oracle has none).
 PUBLISHED_ARM = {"baseline": "baseline", "bslm": "replication"}
 #: The synthetic generator's truth (per image: inshore/offshore, ...) and the sample field it is copied to.
@@ -214,6 +219,11 @@ def parse_args(argv=None):
                         help="detector optimizer steps (default: the preset's; --quick 300)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="detector training seeds seed, seed+1, ... (default 1; --quick 3)")
+    parser.add_argument("--budget", choices=BUDGETS, default="steps",
+                        help="with an iteration budget (--quick, --iterations): steps = every arm trains the same "
+                             "steps (default); epochs = the same passes over each arm's own training set, as the "
+                             "paper's 12 epochs do, so replicated arms train proportionally more steps (arm "
+                             "steps_control: no replication at the bslm arm's step count, the extra steps alone)")
     parser.add_argument("--score-threshold", default="f1",
                         help="score from which a detection counts in the per-scene error table: a number, or f1 "
                              "(default: each run's best-F1 score over all test images; AP uses every detection)")
@@ -233,6 +243,8 @@ def resolve_arms(text: str | None, level: str, root: Path) -> list[str]:
     arms = check_choices(csv_list(text) or default, ARMS, "--arms")
     if "baseline" not in arms:
         raise SystemExit(f"error: --arms {','.join(arms)}: include baseline (differences are paired against it)")
+    if "steps_control" in arms and "bslm" not in arms:
+        raise SystemExit("error: --arms steps_control trains the baseline at the bslm arm's step count: include bslm")
     if "oracle" in arms and not has_truth:
         raise SystemExit(f"error: --arms oracle replicates by the generator's inshore/offshore truth, which only "
                          f"synthetic data has: {root / TRUTH_FILE} does not exist (real data: --arms baseline,bslm)")
@@ -259,6 +271,11 @@ def main(argv=None) -> dict:
                            MODELS, "--models")
     seeds = [args.seed + i for i in range(args.seeds or sizes.seeds)]
     iterations = args.iterations or sizes.iterations
+    if args.budget == "epochs" and iterations is None:
+        raise SystemExit("error: --budget epochs scales an iteration budget: the paper preset already trains by "
+                         "epochs (replicated arms take more steps); pass --iterations or --quick")
+    if "steps_control" in (csv_list(args.arms) or ()) and args.budget != "epochs":
+        raise SystemExit("error: --arms steps_control is the baseline at the bslm arm's steps: use --budget epochs")
     out = output_dir(args, NAME)
     stage = Stages()
 
@@ -314,22 +331,25 @@ def main(argv=None) -> dict:
     count_by = TRUTH_FIELD if has_truth else "scene"
     replication = {arm: training_scenes(dataset, arm if ARMS[arm] else None, count_by) for arm in arms}
 
-    stage("COCO exports, one per arm")
-    exports = {arm: out / "export" / ("coco" if arm == "baseline" else f"coco_{arm}") for arm in arms}
-    for arm, path in exports.items():
+    steps = arm_iterations(iterations, replication, arms, args.budget)
+
+    stage("COCO exports, one per replication")
+    exports = {arm: out / "export" / (f"coco_{arm}" if ARMS[arm] else "coco") for arm in arms}
+    for path, arm in {path: arm for arm, path in exports.items()}.items():
         export_view(dataset, path, "coco", balance_run=arm if ARMS[arm] else None, overwrite=True, seed=args.seed)
     gt_path = exports["baseline"] / "annotations" / "test.json"
     check_same_test_split(gt_path, [p / "annotations" / "test.json" for p in exports.values()])
     scene_field = official_scene_field(dataset) or "scene"
     groups = scene_image_ids(dataset, gt_path, scene_field)
 
-    stage(f"train {','.join(models)}: arms {','.join(arms)} × seeds {seeds} (same iterations, two at a time)")
+    budget = "same iterations" if args.budget == "steps" else "iterations ∝ training images"
+    stage(f"train {','.join(models)}: arms {','.join(arms)} × seeds {seeds} ({budget}, two at a time)")
     keys = [(model, arm, seed) for model in models for seed in seeds for arm in arms]
     configs = [DetectorConfig(
         data=exports[arm], arch=model, preset=sizes.preset,
         backbone=None if (model == "ssd" and sizes.preset == "paper") else args.backbone,
-        out_dir=out / "detectors" / f"{model}_{arm}_seed{seed}",
-        epochs=args.epochs, iterations=iterations, crop_size=sizes.crop_size, max_images=sizes.max_images,
+        out_dir=out / "detectors" / run_name(model, arm, seed, steps[arm], iterations),
+        epochs=args.epochs, iterations=steps[arm], crop_size=sizes.crop_size, max_images=sizes.max_images,
         backbone_weights=None if model == "ssd" else args.backbone_weights, workers=sizes.workers,
         device=args.device, seed=seed, progress=False) for model, arm, seed in keys]
     paths = train_or_reuse(configs, args.reuse or args.report_only, train=not args.report_only)
@@ -363,7 +383,8 @@ def main(argv=None) -> dict:
                          "factor offshore": replication[arm]["factor"].get("offshore")} for arm in arms]
     settings = {"dataset": str(root), "synthetic": synthetic, "size": level, "seeds": seeds, "arms": arms,
                 "images": len(dataset), "detector_preset": sizes.preset,
-                "detector_iterations": iterations, "detector_epochs": args.epochs,
+                "detector_iterations": iterations, "detector_epochs": args.epochs, "budget": args.budget,
+                "detector_iterations_per_arm": steps,
                 "backbone": args.backbone or ("tiny" if sizes.preset == "cpu" else "resnet50"),
                 "gan_image_size": sizes.gan_image_size,
                 "test_scenes_from": "official test_inshore/test_offshore" if scene_field != "scene" else "k-means tags",
@@ -379,6 +400,11 @@ def main(argv=None) -> dict:
         notes.append(f"Scene tags agree with the generator's inshore/offshore truth on "
                      f"{100 * summary['scene_accuracy_vs_truth']:.1f}% of images.")
     notes.append("AP50 = pycocotools AP at IoU 0.5 (the paper's “mAP”), in %.")
+    if args.budget == "epochs":
+        notes.append(f"Budget epochs: each arm trains {iterations} steps × its training images (with replicas) / the "
+                     f"baseline's, as 12 epochs over a replicated set do in the paper: {steps}. steps_control = no "
+                     "replication at the bslm arm's steps: bslm − steps_control is replication at equal compute, "
+                     "steps_control − baseline the extra steps alone.")
     artifacts = {**({"balance report": report.png_path} if report is not None else {}), "scene map": viz_png,
                  "evaluation tables (seed %d)" % seeds[0]: evaluation["markdown"],
                  **{f"training curves {m} {a} seed {s}": Path(p).parent / "metrics.png"
@@ -386,7 +412,7 @@ def main(argv=None) -> dict:
     results = write_results(
         out, "BSLM on SSDD — AP50 by scene: no replication, replication by scene tags (BSLM), by truth (oracle)",
         columns, rows, settings, notes,
-        extra_tables={"Arm − baseline (AP50 points, paired by seed)": (diff_columns, differences),
+        extra_tables={"Paired differences (AP50 points, by seed)": (diff_columns, differences),
                       f"Training images per arm (by {count_by}; after = with replicas)":
                           (list(replication_rows[0]), replication_rows),
                       "Test errors by scene at IoU 0.5 (mean over seeds), detections scoring ≥ " + (
@@ -417,6 +443,25 @@ def training_scenes(dataset, run_key: str | None, scene_field: str) -> dict:
         after[scene] += counts[sample_id]
     return {"by": scene_field, "before": dict(sorted(before.items())), "after": dict(sorted(after.items())),
             "factor": {s: round(after[s] / before[s], 2) for s in sorted(before)}}
+
+
+def arm_iterations(iterations: int | None, replication: dict, arms: list[str], budget: str) -> dict:
+    """Optimiser steps of each arm. ``steps``: all ``iterations``. ``epochs``: ``iterations`` × the arm's training
+    images with replicas / the baseline's (rounded), so every arm makes the same passes over its own set; an arm of
+    :data:`STEP_CONTROLS` takes the steps of the arm it controls for. ``iterations`` None (training by epochs): None."""
+    if iterations is None or budget == "steps":
+        return {arm: iterations for arm in arms}
+    images = {arm: sum(replication[arm]["after"].values()) for arm in arms}
+    steps = {arm: int(round(iterations * images[arm] / images["baseline"])) for arm in arms}
+    steps.update({arm: steps[of] for arm, of in STEP_CONTROLS.items() if arm in arms})
+    return steps
+
+
+def run_name(model: str, arm: str, seed: int, steps: int | None, iterations: int | None) -> str:
+    """A detector run's directory: ``{model}_{arm}_seed{seed}``, with ``_it{steps}`` when the arm trains other steps
+    than the budget (``--budget epochs``), so that runs of the two budgets never overwrite each other."""
+    suffix = "" if steps == iterations else f"_it{steps}"
+    return f"{model}_{arm}_seed{seed}{suffix}"
 
 
 def check_same_test_split(reference: Path, others: list[Path]) -> None:
@@ -457,7 +502,8 @@ def train_or_reuse(configs: list, reuse: bool, at_once: int = 2, train: bool = T
 
 
 def table_rows(per_run: dict, models, arms, seeds, groups) -> tuple[list[dict], list[dict]]:
-    """Table I rows (model × arm, mean ± std over seeds, published numbers beside) and arm − baseline rows."""
+    """Table I rows (model × arm, mean ± std over seeds, published numbers beside) and arm − baseline rows (and
+    bslm − steps_control: replication at equal steps)."""
     rows, differences = [], []
     for model in models:
         for arm in arms:
@@ -473,18 +519,20 @@ def table_rows(per_run: dict, models, arms, seeds, groups) -> tuple[list[dict], 
                         for i, s in enumerate(SCENES)})
             row["n_test_images"] = {s: len(groups.get(s, ())) for s in SCENES}
             rows.append(row)
-        for arm in arms[1:]:
-            both = [s for s in seeds if (model, arm, s) in per_run and (model, "baseline", s) in per_run]
-            diff = {"model": model, "arm": f"{arm} − baseline", "seeds": both}
+        pairs = [(arm, "baseline") for arm in arms[1:]]
+        pairs += [(of, arm) for arm, of in STEP_CONTROLS.items() if arm in arms and of in arms]
+        for arm, reference in pairs:
+            both = [s for s in seeds if (model, arm, s) in per_run and (model, reference, s) in per_run]
+            diff = {"model": model, "arm": f"{arm} − {reference}", "seeds": both}
             for scene in SCENES:
-                paired = [None if None in (per_run[(model, arm, s)][scene], per_run[(model, "baseline", s)][scene])
-                          else round(per_run[(model, arm, s)][scene] - per_run[(model, "baseline", s)][scene], 2)
+                paired = [None if None in (per_run[(model, arm, s)][scene], per_run[(model, reference, s)][scene])
+                          else round(per_run[(model, arm, s)][scene] - per_run[(model, reference, s)][scene], 2)
                           for s in both]
                 diff[f"Δ AP50 {scene}"], diff[f"± {scene}"] = mean_std(paired)
                 diff[f"seeds {scene}"] = paired
             published = PUBLISHED_BSLM[model]
             diff[f"{PUBLISHED_PREFIX} Δ inshore"] = (round(published["replication"][1] - published["baseline"][1], 2)
-                                                      if arm == "bslm" else None)
+                                                      if (arm, reference) == ("bslm", "baseline") else None)
             differences.append(diff)
     return rows, differences
 

@@ -62,7 +62,7 @@ def test_bslm_ssdd_smoke(tmp_path):
     base, rep, oracle = payload["rows"]
     assert base[f"{PUBLISHED} AP50 inshore"] == 66.22 and rep[f"{PUBLISHED} AP50 inshore"] == 74.82
     assert oracle[f"{PUBLISHED} AP50 inshore"] is None  # the paper has no oracle row
-    diffs = payload["extra_tables"]["Arm − baseline (AP50 points, paired by seed)"]["rows"]
+    diffs = payload["extra_tables"]["Paired differences (AP50 points, by seed)"]["rows"]
     assert [d["arm"] for d in diffs] == ["bslm − baseline", "oracle − baseline"]
     for diff, row in zip(diffs, (rep, oracle)):
         assert diff["seeds inshore"] == [round(b - a, 2) for a, b in zip(base["seeds inshore"], row["seeds inshore"])]
@@ -129,6 +129,55 @@ def test_bslm_oracle_refuses_without_truth(tmp_path):
     assert bslm_ssdd.resolve_arms(None, "quick", real) == ["baseline", "bslm"]  # real data: no oracle by default
     with pytest.raises(SystemExit, match="include baseline"):
         bslm_ssdd.resolve_arms("bslm", "quick", real)
+
+
+def test_bslm_epoch_budget_gives_replicated_arms_proportionally_more_steps():
+    from recipes import bslm_ssdd
+
+    # 160 training images; the tags replicate them to 236, the truth to 246 (the --quick run's counts)
+    replication = {"baseline": {"after": {"inshore": 37, "offshore": 123}},
+                   "bslm": {"after": {"inshore": 113, "offshore": 123}},
+                   "oracle": {"after": {"inshore": 123, "offshore": 123}},
+                   "steps_control": {"after": {"inshore": 37, "offshore": 123}}}
+    arms = ["baseline", "bslm", "oracle", "steps_control"]
+    assert bslm_ssdd.arm_iterations(300, replication, arms, "steps") == dict.fromkeys(arms, 300)
+    # the same passes over each arm's own set: 300 · 236 / 160 = 442.5 → 442, 300 · 246 / 160 = 461.25 → 461;
+    # the control trains without replicas for the bslm arm's steps
+    assert bslm_ssdd.arm_iterations(300, replication, arms, "epochs") == {
+        "baseline": 300, "bslm": 442, "oracle": 461, "steps_control": 442}
+    assert bslm_ssdd.arm_iterations(None, replication, arms, "epochs") == dict.fromkeys(arms)  # paper: by epochs
+    # runs of the two budgets live in different directories; the baseline's is shared
+    assert bslm_ssdd.run_name("ssd", "baseline", 1, 300, 300) == "ssd_baseline_seed1"
+    assert bslm_ssdd.run_name("ssd", "bslm", 1, 442, 300) == "ssd_bslm_seed1_it442"
+
+
+def test_bslm_epoch_budget_smoke_trains_the_control_on_the_baseline_export(tmp_path):
+    from recipes import bslm_ssdd
+
+    bslm_ssdd.main(["--smoke", "--out", str(tmp_path), "--seeds", "1", "--iterations", "4", "--budget", "epochs",
+                    "--arms", "baseline,bslm,steps_control"])
+    payload = _results(tmp_path)
+    steps = payload["settings"]["detector_iterations_per_arm"]
+    assert steps["baseline"] == 4 and steps["steps_control"] == steps["bslm"] > 4  # the replicas add steps
+    assert [r["arm"] for r in payload["rows"]] == ["baseline", "bslm", "steps_control"]
+    diffs = payload["extra_tables"]["Paired differences (AP50 points, by seed)"]["rows"]
+    assert [d["arm"] for d in diffs] == ["bslm − baseline", "steps_control − baseline", "bslm − steps_control"]
+    runs = tmp_path / "detectors"
+    control = json.loads((runs / f"faster_rcnn_steps_control_seed0_it{steps['bslm']}" / "config.json").read_text())
+    bslm = json.loads((runs / f"faster_rcnn_bslm_seed0_it{steps['bslm']}" / "config.json").read_text())
+    assert Path(control["data"]).name == "coco" and Path(bslm["data"]).name == "coco_bslm"
+    assert (runs / "faster_rcnn_baseline_seed0" / "predictions_test.json").is_file()
+
+
+def test_bslm_step_control_needs_the_epoch_budget_and_the_bslm_arm(tmp_path):
+    from recipes import bslm_ssdd
+
+    with pytest.raises(SystemExit, match="include bslm"):
+        bslm_ssdd.resolve_arms("baseline,steps_control", "quick", tmp_path)
+    with pytest.raises(SystemExit, match="--budget epochs"):
+        bslm_ssdd.main(["--smoke", "--out", str(tmp_path), "--arms", "baseline,bslm,steps_control"])
+    with pytest.raises(SystemExit, match="--iterations"):
+        bslm_ssdd.main(["--out", str(tmp_path), "--budget", "epochs", "--data", str(tmp_path)])
 
 
 def test_bslm_rejects_unknown_model(tmp_path):
