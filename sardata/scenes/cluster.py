@@ -144,7 +144,11 @@ concatenated with ``pooled`` after per-block standardisation 0.345/0.945/0.58 (t
 back); the spreads of C14, C13 and C12 concatenated that way 0.845/0.955/0.59; on ``default`` alone: per-channel
 IQR, 90–10 % range or MAD over the positions 0.63–0.87, the share of positions beyond 2–3 MADs of the data set's
 median or the RMS distance to it 0.36–0.84, quantiles of per-position distances 0.41–0.85, spectral clustering, Ward
-or a GMM on PCA instead of k-means 0.36–0.90 (and unstable across conditions). A 5-fold logistic probe *with labels*
+or a GMM on PCA instead of k-means 0.36–0.90 (and unstable across conditions); patch-level (multiple-instance)
+clustering of the 16 position vectors on the demo's cached features (2026-12-03: k-means k = 2 over all 3200
+patches, with or without each image's mean removed, each normalisation; an image inshore by its share of
+minority patches, or by its largest patch distance to the median patch cut by Otsu) 0.43–0.875, against 0.870 for
+``spread`` on the same features. A 5-fold logistic probe *with labels*
 on these summaries, the diagnostic ceiling, is 0.85–0.95 (``default``), 0.94–0.98 (SL-SSDD) and 0.74–0.86
 (``coast_hard``): at this GAN budget the scene is only weakly in ``F``, on ``coast_hard`` barely (all-offshore
 scores 0.775), so no clustering of it can reach 0.97 there.
