@@ -144,8 +144,25 @@ mean ± std over seeds 0–2, and paired differences (inshore per seed):
     oracle − baseline       −0.22 ± 10.30  +1.00 ± 6.26 [+7.8 / −4.4 / −0.4]   +0.59 ± 13.19
 
 With the paper's protocol BSLM gains in every column, and the extra steps explain all of it: the control without
-replicas gains as much, and at equal steps replication lowers inshore AP50 on every seed. At 300–800 steps these
-detectors are far from converged, so 142 more steps are worth much more than after 12 epochs on real SSDD: this does
+replicas gains as much, and at equal steps replication lowers inshore AP50 on every seed.
+
+The same from 800 steps (2026-12-03 17:05–17:59, ``--iterations 800``, a new ``--out``, same data, tags 82.5 %
+right; 12 runs, 54 min, load ≈ 2 from the recipe's two processes). Steps: baseline 800, bslm 1180, oracle 1230,
+steps_control 1180:
+
+    baseline (800)          56.98 ± 2.03   24.46 ± 3.08   70.66 ± 1.06
+    bslm (1180)             61.27 ± 0.55   29.16 ± 2.91   73.65 ± 0.95
+    oracle (1230)           55.48 ± 1.81   26.88 ± 2.95   67.14 ± 2.82
+    steps_control (1180)    59.89 ± 2.25   27.47 ± 2.60   73.80 ± 2.52
+    bslm − baseline         +4.29 ± 1.94   +4.70 ± 5.66 [+5.6 / −1.4 / +9.9]   +2.98 ± 0.20
+    steps_control − base.   +2.91 ± 0.74   +3.01 ± 3.94 [+1.9 / −0.2 / +7.4]   +3.14 ± 1.47
+    bslm − steps_control    +1.38 ± 1.98   +1.69 ± 2.53 [+3.7 / −1.1 / +2.5]   −0.15 ± 1.62
+    oracle − baseline       −1.50 ± 3.76   +2.42 ± 5.99 [+4.7 / −4.4 / +6.9]   −3.53 ± 3.88
+
+About two thirds of BSLM's +4.7 inshore is the extra steps; the rest (+1.7 at equal compute, two of three seeds,
+within one std) is replication, negative on every seed at 300. Inshore ships found at each run's best-F1 score:
+7.7 / 7.7 / 9.3 of 27 (baseline / bslm / steps_control), 16–17 of the misses within 10 px of land in every arm. These
+detectors are far from converged, so extra steps are worth more here than after 12 epochs on real SSDD: this does
 not make the published +8.6 a compute effect, it shows that the epoch protocol cannot separate the two.
 """
 
