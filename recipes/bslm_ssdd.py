@@ -387,7 +387,7 @@ def main(argv=None) -> dict:
     scene_field = official_scene_field(dataset) or "scene"
     groups = scene_image_ids(dataset, gt_path, scene_field)
 
-    budget = "same iterations" if args.budget == "steps" else "iterations ∝ training images"
+    budget = "same iterations" if effective_budget(args.budget, iterations) == "steps" else "same epochs"
     stage(f"train {','.join(models)}: arms {','.join(arms)} × seeds {seeds} ({budget}, two at a time)")
     keys = [(model, arm, seed) for model in models for seed in seeds for arm in arms]
     configs = [DetectorConfig(
@@ -428,7 +428,8 @@ def main(argv=None) -> dict:
                          "factor offshore": replication[arm]["factor"].get("offshore")} for arm in arms]
     settings = {"dataset": str(root), "synthetic": synthetic, "size": level, "seeds": seeds, "arms": arms,
                 "images": len(dataset), "detector_preset": sizes.preset,
-                "detector_iterations": iterations, "detector_epochs": args.epochs, "budget": args.budget,
+                "detector_iterations": iterations, "detector_epochs": args.epochs,
+                "budget": effective_budget(args.budget, iterations),
                 "detector_iterations_per_arm": steps,
                 "backbone": args.backbone or ("tiny" if sizes.preset == "cpu" else "resnet50"),
                 "gan_image_size": sizes.gan_image_size,
@@ -500,6 +501,12 @@ def arm_iterations(iterations: int | None, replication: dict, arms: list[str], b
     steps = {arm: int(round(iterations * images[arm] / images["baseline"])) for arm in arms}
     steps.update({arm: steps[of] for arm, of in STEP_CONTROLS.items() if arm in arms})
     return steps
+
+
+def effective_budget(budget: str, iterations: int | None) -> str:
+    """The budget the arms really train under: without an iteration budget the detectors train by epochs (the
+    ``paper`` preset), whatever ``--budget`` says, so a replicated arm takes more steps."""
+    return "epochs" if iterations is None else budget
 
 
 def run_name(model: str, arm: str, seed: int, steps: int | None, iterations: int | None) -> str:

@@ -146,6 +146,7 @@ def test_bslm_epoch_budget_gives_replicated_arms_proportionally_more_steps():
     assert bslm_ssdd.arm_iterations(300, replication, arms, "epochs") == {
         "baseline": 300, "bslm": 442, "oracle": 461, "steps_control": 442}
     assert bslm_ssdd.arm_iterations(None, replication, arms, "epochs") == dict.fromkeys(arms)  # paper: by epochs
+    assert bslm_ssdd.effective_budget("steps", None) == "epochs" and bslm_ssdd.effective_budget("steps", 300) == "steps"
     # runs of the two budgets live in different directories; the baseline's is shared
     assert bslm_ssdd.run_name("ssd", "baseline", 1, 300, 300) == "ssd_baseline_seed1"
     assert bslm_ssdd.run_name("ssd", "bslm", 1, 442, 300) == "ssd_bslm_seed1_it442"
