@@ -164,6 +164,12 @@ within one std) is replication, negative on every seed at 300. Inshore ships fou
 7.7 / 7.7 / 9.3 of 27 (baseline / bslm / steps_control), 16–17 of the misses within 10 px of land in every arm. These
 detectors are far from converged, so extra steps are worth more here than after 12 epochs on real SSDD: this does
 not make the published +8.6 a compute effect, it shows that the epoch protocol cannot separate the two.
+
+On a second data draw (``--seed 3``: another synthetic SSDD, 9 inshore test images, tags 82 % right, training seeds
+3–5; 2026-12-03 18:12–19:12, load ≈ 2; steps baseline 800, bslm 1300, oracle 1240, steps_control 1300): baseline
+55.73 / 12.13 / 70.12, bslm 60.56 / 18.52 / 73.78, oracle 59.16 / 18.16 / 73.04, steps_control 62.27 / 18.21 / 75.90;
+bslm − baseline +6.39 ± 1.92 inshore, steps_control − baseline +6.07 ± 3.57, **bslm − steps_control +0.31 ± 1.68**
+[+1.8 / +0.6 / −1.5] (−1.70 all, −2.12 offshore): there the extra steps are the whole gain.
 """
 
 from __future__ import annotations
