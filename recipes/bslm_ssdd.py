@@ -146,9 +146,9 @@ mean ± std over seeds 0–2, and paired differences (inshore per seed):
 With the paper's protocol BSLM gains in every column, and the extra steps explain all of it: the control without
 replicas gains as much, and at equal steps replication lowers inshore AP50 on every seed.
 
-The same from 800 steps (2026-12-03 17:05–17:59, ``--iterations 800``, a new ``--out``, same data, tags 82.5 %
-right; 12 runs, 54 min, load ≈ 2 from the recipe's two processes). Steps: baseline 800, bslm 1180, oracle 1230,
-steps_control 1180:
+The same from 800 steps (2026-12-03 17:05–17:59, ``--iterations 800``, a new ``--out``, same data, tags 82.5 % right;
+12 runs, 54 min, load ≈ 2 from the recipe's two processes and, for its first minutes, a 1-min analysis script of mine
+beside it; AP does not depend on load). Steps: baseline 800, bslm 1180, oracle 1230, steps_control 1180:
 
     baseline (800)          56.98 ± 2.03   24.46 ± 3.08   70.66 ± 1.06
     bslm (1180)             61.27 ± 0.55   29.16 ± 2.91   73.65 ± 0.95
@@ -166,10 +166,11 @@ detectors are far from converged, so extra steps are worth more here than after 
 not make the published +8.6 a compute effect, it shows that the epoch protocol cannot separate the two.
 
 On a second data draw (``--seed 3``: another synthetic SSDD, 9 inshore test images, tags 82 % right, training seeds
-3–5; 2026-12-03 18:12–19:12, load ≈ 2; steps baseline 800, bslm 1300, oracle 1240, steps_control 1300): baseline
-55.73 / 12.13 / 70.12, bslm 60.56 / 18.52 / 73.78, oracle 59.16 / 18.16 / 73.04, steps_control 62.27 / 18.21 / 75.90;
-bslm − baseline +6.39 ± 1.92 inshore, steps_control − baseline +6.07 ± 3.57, **bslm − steps_control +0.31 ± 1.68**
-[+1.8 / +0.6 / −1.5] (−1.70 all, −2.12 offshore): there the extra steps are the whole gain.
+3–5; 2026-12-03 18:12–19:12, load ≈ 2, plus a 1-min test run of mine beside it at 18:25; steps baseline 800, bslm
+1300, oracle 1240, steps_control 1300): baseline 55.73 / 12.13 / 70.12, bslm 60.56 / 18.52 / 73.78, oracle 59.16 /
+18.16 / 73.04, steps_control 62.27 / 18.21 / 75.90; bslm − baseline +6.39 ± 1.92 inshore, steps_control −
+baseline +6.07 ± 3.57, **bslm − steps_control +0.31 ± 1.68** [+1.8 / +0.6 / −1.5] (−1.70 all, −2.12 offshore):
+there the extra steps are the whole gain.
 """
 
 from __future__ import annotations
